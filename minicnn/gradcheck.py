@@ -1,0 +1,136 @@
+"""Numerical gradient checking by central differences, in float64.
+
+The check compares a hand-written backward with (f(x + eps) - f(x - eps)) / 2eps
+for the input AND every parameter. The scalar it differentiates is
+sum(G * forward(x)) with a RANDOM upstream gradient G: with G all ones it would
+only check sum(output), which cannot see, for example, a wrong log-softmax
+backward (the rows of its gradient always sum to zero).
+"""
+import copy
+import inspect
+
+import numpy as np
+
+from . import backend
+from .backend import get_array_module, to_numpy
+
+
+class GradcheckResult:
+    """Truthy when every gradient matched; says the worst relative error and where."""
+
+    def __init__(self, ok, max_rel_error, worst, errors, messages):
+        self.ok, self.max_rel_error, self.worst = ok, max_rel_error, worst
+        self.errors = errors          # {tensor name: its worst relative error}
+        self.messages = messages      # why it failed, one line per problem
+
+    def __bool__(self):
+        return self.ok
+
+    def __repr__(self):
+        verdict = "passed" if self.ok else "FAILED"
+        text = f"gradcheck {verdict}: worst relative error {self.max_rel_error:.2e}"
+        if self.worst:
+            name, idx, a, n = self.worst
+            text += f" in {name}{list(idx)} (backward {a:.6g}, numerical {n:.6g})"
+        return text + "".join(f"\n  {m}" for m in self.messages)
+
+
+def _takes_no_gradient(backward):
+    try:
+        params = inspect.signature(backward).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return not any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                   for p in params)
+
+
+def gradcheck(layer_or_function, x, *args, eps=1e-6, atol=1e-7, rtol=1e-5, seed=0):
+    """Check input and parameter gradients of a layer, loss or (forward, backward) pair.
+
+    layer_or_function: a layer/Sequential/loss (anything with ``forward`` and
+        ``backward``), or a pair of functions ``(forward(x, *args) -> y,
+        backward(dy) -> dx)``. A layer is copied and cast to float64 first; the
+        original is left untouched.
+    x: the input (cast to float64); ``args`` are passed to forward unchanged
+        (a loss's target, for example).
+    An element passes when |backward - numerical| <= atol + rtol * |numerical|.
+    Returns a GradcheckResult (truthy when all elements pass).
+    """
+    if isinstance(layer_or_function, tuple):
+        forward, backward_fn = layer_or_function
+        named = []
+    else:
+        layer = copy.deepcopy(layer_or_function)
+        if hasattr(layer, "to"):
+            layer.to(dtype=np.float64)
+        forward, backward_fn = layer.forward, layer.backward
+        named = list(layer.named_parameters()) if hasattr(layer, "named_parameters") else []
+        for _, p in named:
+            p.data = p.data.astype(np.float64)
+    is_loss = _takes_no_gradient(backward_fn)
+    xp = get_array_module(x)
+    x = xp.array(x, dtype=np.float64)
+
+    def run_forward(inp):
+        # The same random numbers on every call, so dropout masks do not change.
+        saved = backend._rng
+        backend._rng = np.random.default_rng(seed)
+        if backend.is_gpu_array(inp):
+            import cupy
+            cupy.random.seed(seed)
+        try:
+            return forward(inp, *args)
+        finally:
+            backend._rng = saved
+
+    y = run_forward(x)
+    upstream_rng = np.random.default_rng(seed + 1)
+    if is_loss:
+        g = float(upstream_rng.standard_normal())
+        objective = lambda out: float(out) * g                     # noqa: E731
+        dx = backward_fn() * g
+    else:
+        g = xp.asarray(upstream_rng.standard_normal(y.shape))
+        objective = lambda out: float((g * out).sum())             # noqa: E731
+        dx = backward_fn(g)
+
+    checks = [("input", x, dx)] + [(name, p.data, p.grad) for name, p in named]
+    messages, errors = [], {}
+    ok, max_rel, worst, worst_score = True, 0.0, None, -1.0
+    for name, arr, analytic in checks:
+        if analytic is None:
+            ok = False
+            messages.append(f"{name}: backward did not produce a gradient (it is None)")
+            continue
+        analytic = to_numpy(analytic).astype(np.float64)
+        if analytic.shape != tuple(arr.shape):
+            ok = False
+            messages.append(f"{name}: gradient has shape {analytic.shape}, expected {tuple(arr.shape)}")
+            continue
+        numeric = np.zeros(arr.shape)
+        flat = arr.reshape(-1)  # a view: editing it moves the layer's own array
+        for i in range(flat.size):
+            old = float(flat[i])
+            flat[i] = old + eps
+            f_plus = objective(run_forward(x))
+            flat[i] = old - eps
+            f_minus = objective(run_forward(x))
+            flat[i] = old
+            numeric.flat[i] = (f_plus - f_minus) / (2 * eps)
+        diff = np.abs(analytic - numeric)
+        score = diff / (atol + rtol * np.abs(numeric))
+        scale = np.maximum(np.abs(analytic), np.abs(numeric))
+        rel = np.where(scale > atol, diff / np.maximum(scale, 1e-300), 0.0)
+        errors[name] = float(rel.max()) if rel.size else 0.0
+        max_rel = max(max_rel, errors[name])
+        if score.size and score.max() > worst_score:
+            k = int(score.argmax())
+            idx = np.unravel_index(k, arr.shape)
+            worst_score = float(score.max())
+            worst = (name, tuple(int(i) for i in idx), float(analytic.flat[k]), float(numeric.flat[k]))
+        bad = int((score > 1).sum())
+        if bad:
+            ok = False
+            messages.append(f"{name}: {bad} of {score.size} elements differ (worst relative error "
+                            f"{errors[name]:.2e})")
+    return GradcheckResult(ok, max_rel, worst, errors, messages)

@@ -1,0 +1,97 @@
+"""ReLU, LogSoftmax and Dropout: elementwise and row-wise layers."""
+from ..backend import get_array_module, random_uniform
+from .module import Module
+
+
+class ReLU(Module):
+    """y = max(x, 0); dy/dx = 1 where x > 0, else 0. Any shape in, same shape out."""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        y = xp.maximum(x, 0)
+        self._cache = (y,)
+        return y
+
+    def backward(self, grad_output):
+        (y,) = self._need_cache()
+        return grad_output * (y > 0)
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def flops(self, input_shape, output_shape):
+        n = 1
+        for s in output_shape:
+            n *= s
+        return n
+
+
+class LogSoftmax(Module):
+    """y = x - logsumexp(x) along ``dim``; stable for logits of any size.
+
+    Subtracting the row's max before exp keeps every exp() in (0, 1].
+    Backward: dx = dy - softmax(x) * sum(dy).   x: (N, K) -> y: (N, K)
+    """
+
+    def __init__(self, dim=1):
+        self.dim = int(dim)
+        self._cache = None
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        if not hasattr(x, "ndim") or not -x.ndim <= self.dim < x.ndim:
+            raise ValueError(f"LogSoftmax(dim={self.dim}) received input of shape "
+                             f"{getattr(x, 'shape', type(x).__name__)}, which has no dimension {self.dim}")
+        shifted = x - x.max(axis=self.dim, keepdims=True)
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=self.dim, keepdims=True))
+        self._cache = (y,)
+        return y
+
+    def backward(self, grad_output):
+        (y,) = self._need_cache()
+        xp = get_array_module(y)
+        return grad_output - xp.exp(y) * grad_output.sum(axis=self.dim, keepdims=True)
+
+    def config(self):
+        return dict(dim=self.dim)
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def flops(self, input_shape, output_shape):
+        n = 1
+        for s in output_shape:
+            n *= s
+        return 4 * n
+
+
+class Dropout(Module):
+    """Zero each element with probability p in training, scale the rest by 1/(1-p).
+
+    The identity in eval mode. Any shape in, same shape out.
+    """
+
+    def __init__(self, p=0.5):
+        if not 0.0 <= float(p) < 1.0:
+            raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
+        self.p = float(p)
+        self._cache = None
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            self._cache = (None,)
+            return x
+        mask = (random_uniform(x.shape, 0.0, 1.0, like=x) >= self.p) * (1.0 / (1.0 - self.p))
+        mask = mask.astype(x.dtype, copy=False)
+        self._cache = (mask,)
+        return x * mask
+
+    def backward(self, grad_output):
+        (mask,) = self._need_cache()
+        return grad_output if mask is None else grad_output * mask
+
+    def config(self):
+        return dict(p=self.p)
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)

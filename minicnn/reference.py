@@ -1,0 +1,104 @@
+"""Naive loop versions of convolution and pooling: slow, short, obviously right.
+
+These are for reading and for testing the fast layers against. Every loop is
+written out: sample n, output channel o, output row i, output column j.
+Inputs are NumPy arrays in NCHW; stride and padding are (h, w) pairs or ints.
+"""
+import numpy as np
+
+from .windows import pair
+
+
+def conv2d_forward_naive(x, weight, bias=None, stride=1, padding=0):
+    """x: (N, C, H, W), weight: (O, C, KH, KW), bias: (O,)  ->  y: (N, O, OH, OW)"""
+    (sh, sw), (ph, pw) = pair(stride), pair(padding)
+    n_, c_, h, w = x.shape
+    o_, _, kh, kw = weight.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    y = np.zeros((n_, o_, oh, ow), dtype=np.result_type(x, weight))
+    for n in range(n_):
+        for o in range(o_):
+            for i in range(oh):
+                for j in range(ow):
+                    window = xp[n, :, i * sh:i * sh + kh, j * sw:j * sw + kw]   # (C, KH, KW)
+                    y[n, o, i, j] = np.sum(window * weight[o]) + (bias[o] if bias is not None else 0)
+    return y
+
+
+def conv2d_backward_naive(grad_y, x, weight, stride=1, padding=0):
+    """grad_y: (N, O, OH, OW)  ->  (dx (N, C, H, W), dweight (O, C, KH, KW), dbias (O,))"""
+    (sh, sw), (ph, pw) = pair(stride), pair(padding)
+    n_, c_, h, w = x.shape
+    o_, _, kh, kw = weight.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(weight)
+    oh, ow = grad_y.shape[2], grad_y.shape[3]
+    for n in range(n_):
+        for o in range(o_):
+            for i in range(oh):
+                for j in range(ow):
+                    g = grad_y[n, o, i, j]
+                    dw[o] += g * xp[n, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                    dxp[n, :, i * sh:i * sh + kh, j * sw:j * sw + kw] += g * weight[o]
+    db = grad_y.sum(axis=(0, 2, 3))
+    return dxp[:, :, ph:ph + h, pw:pw + w], dw, db
+
+
+def _pool_windows(x, kernel_size, stride, padding, pad_value):
+    (kh, kw), (ph, pw) = pair(kernel_size), pair(padding)
+    sh, sw = pair(stride if stride is not None else kernel_size)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
+    oh, ow = (x.shape[2] + 2 * ph - kh) // sh + 1, (x.shape[3] + 2 * pw - kw) // sw + 1
+    return xp, (kh, kw), (sh, sw), (ph, pw), (oh, ow)
+
+
+def maxpool2d_forward_naive(x, kernel_size, stride=None, padding=0):
+    """x: (N, C, H, W)  ->  y: (N, C, OH, OW); padding counts as -inf."""
+    xp, (kh, kw), (sh, sw), _, (oh, ow) = _pool_windows(x, kernel_size, stride, padding, -np.inf)
+    y = np.zeros(x.shape[:2] + (oh, ow), dtype=x.dtype)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for i in range(oh):
+                for j in range(ow):
+                    y[n, c, i, j] = xp[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw].max()
+    return y
+
+
+def maxpool2d_backward_naive(grad_y, x, kernel_size, stride=None, padding=0):
+    """Send each output's gradient to the first maximum of its window.  ->  dx (N, C, H, W)"""
+    xp, (kh, kw), (sh, sw), (ph, pw), (oh, ow) = _pool_windows(x, kernel_size, stride, padding, -np.inf)
+    dxp = np.zeros(xp.shape, dtype=grad_y.dtype)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for i in range(oh):
+                for j in range(ow):
+                    window = xp[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                    a, b = np.unravel_index(np.argmax(window), window.shape)   # first maximum
+                    dxp[n, c, i * sh + a, j * sw + b] += grad_y[n, c, i, j]
+    return dxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
+
+
+def avgpool2d_forward_naive(x, kernel_size, stride=None, padding=0):
+    """x: (N, C, H, W)  ->  y: (N, C, OH, OW); padded zeros count in the mean."""
+    xp, (kh, kw), (sh, sw), _, (oh, ow) = _pool_windows(x, kernel_size, stride, padding, 0.0)
+    y = np.zeros(x.shape[:2] + (oh, ow), dtype=x.dtype)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for i in range(oh):
+                for j in range(ow):
+                    y[n, c, i, j] = xp[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw].mean()
+    return y
+
+
+def avgpool2d_backward_naive(grad_y, x, kernel_size, stride=None, padding=0):
+    """Spread each output's gradient evenly over its window.  ->  dx (N, C, H, W)"""
+    xp, (kh, kw), (sh, sw), (ph, pw), (oh, ow) = _pool_windows(x, kernel_size, stride, padding, 0.0)
+    dxp = np.zeros(xp.shape, dtype=grad_y.dtype)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for i in range(oh):
+                for j in range(ow):
+                    dxp[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw] += grad_y[n, c, i, j] / (kh * kw)
+    return dxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]

@@ -1,0 +1,242 @@
+"""Sequential: layers in a row, plus saving, loading and a summary table."""
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .backend import get_array_module, to_numpy
+from .layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
+from .layers.module import Module
+
+LAYER_TYPES = {cls.__name__: cls for cls in
+               (Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear, LogSoftmax, Dropout)}
+FORMAT = "minicnn-sequential-v1"
+
+
+class Sequential(Module):
+    """Apply layers in order; backward runs them in reverse."""
+
+    def __init__(self, *layers):
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential layer {i} is a {type(layer).__name__}, not a minicnn layer")
+        self.layers = list(layers)
+        self.metadata = {}
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, grad_output, input_grad=True):
+        """Backpropagate dL/d(output) through every layer; return dL/d(input).
+
+        With ``input_grad=False`` (what training uses) the first layer skips
+        computing a gradient that nothing would read, and None is returned.
+        """
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            if i == 0 and hasattr(layer, "needs_input_grad"):
+                layer.needs_input_grad = input_grad
+                try:
+                    grad_output = layer.backward(grad_output)
+                finally:
+                    layer.needs_input_grad = True
+            else:
+                grad_output = layer.backward(grad_output)
+        return grad_output
+
+    def named_parameters(self):
+        return [(f"{i}.{name}", p) for i, layer in enumerate(self.layers)
+                for name, p in layer.named_parameters()]
+
+    def train(self, mode=True):
+        self.training = bool(mode)
+        for layer in self.layers:
+            layer.train(mode)
+        return self
+
+    def to(self, device=None, dtype=None):
+        for layer in self.layers:
+            layer.to(device, dtype)
+        return self
+
+    def __repr__(self):
+        lines = [f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers)]
+        return "Sequential(\n" + "\n".join(lines) + "\n)"
+
+    # -- state ------------------------------------------------------------------------
+    def state_dict(self):
+        """{"0.weight": array, "0.bias": array, ...}, PyTorch's naming."""
+        return {name: p.data for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state):
+        """Copy arrays into the parameters; names and shapes must match exactly."""
+        params = dict(self.named_parameters())
+        missing = [k for k in params if k not in state]
+        unexpected = [k for k in state if k not in params]
+        if missing or unexpected:
+            raise ValueError(f"state dict does not match the model: missing {missing or 'nothing'}, "
+                             f"unexpected {unexpected or 'nothing'}")
+        for name, p in params.items():
+            value = state[name]
+            if tuple(value.shape) != tuple(p.data.shape):
+                raise ValueError(f"parameter {name!r} has shape {tuple(p.data.shape)} in the model "
+                                 f"but {tuple(value.shape)} in the state dict")
+        for name, p in params.items():
+            xp = get_array_module(p.data)
+            p.data = xp.array(to_numpy(state[name]), dtype=p.data.dtype)  # a copy on the model's device
+            p.grad = None
+
+    def architecture(self):
+        return [{"type": type(layer).__name__, "config": layer.config()} for layer in self.layers]
+
+    # -- files --------------------------------------------------------------------------
+    def save(self, path, metadata=None):
+        """Write architecture and weights to a .npz (no pickle), atomically.
+
+        The file is written next to ``path`` under a temporary name, read back
+        and checked, and only then renamed over ``path``.
+        """
+        for i, layer in enumerate(self.layers):
+            if type(layer).__name__ not in LAYER_TYPES:
+                raise ValueError(f"cannot save layer {i} ({type(layer).__name__}): only minicnn's "
+                                 f"built-in layers can be saved ({', '.join(LAYER_TYPES)})")
+        meta = dict(self.metadata)
+        meta.update(metadata or {})
+        header = {"format": FORMAT, "architecture": self.architecture(), "metadata": meta}
+        arrays = {name: to_numpy(a) for name, a in self.state_dict().items()}
+        arrays["__header__"] = np.array(json.dumps(header))
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            _, state = _read_checkpoint(tmp)          # verify before it replaces anything
+            if set(state) != set(arrays) - {"__header__"}:
+                raise OSError(f"checkpoint {tmp} did not read back correctly")
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        self.metadata = meta
+        return path
+
+    @classmethod
+    def load(cls, path):
+        """Rebuild a Sequential saved by ``save`` (architecture and weights)."""
+        header, state = _read_checkpoint(path)
+        layers = []
+        for i, spec in enumerate(header["architecture"]):
+            layer_cls = LAYER_TYPES.get(spec.get("type"))
+            if layer_cls is None:
+                raise ValueError(f"{path}: layer {i} has unknown type {spec.get('type')!r}")
+            try:
+                layers.append(layer_cls(**spec.get("config", {})))
+            except TypeError as e:
+                raise ValueError(f"{path}: layer {i} ({spec['type']}) has a bad config: {e}") from e
+        model = cls(*layers)
+        try:
+            model.load_state_dict(state)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from e
+        model.metadata = header.get("metadata", {})
+        return model
+
+    def load_weights(self, path):
+        """Load the weights of a checkpoint into this model; the architectures must match."""
+        header, state = _read_checkpoint(path)
+        mine, theirs = self.architecture(), header["architecture"]
+        for i in range(max(len(mine), len(theirs))):
+            a = mine[i] if i < len(mine) else None
+            b = theirs[i] if i < len(theirs) else None
+            if a != b:
+                raise ValueError(f"{path}: layer {i} is {_describe(b)} in the checkpoint "
+                                 f"but {_describe(a)} in the model")
+        try:
+            self.load_state_dict(state)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from e
+        self.metadata = header.get("metadata", {})
+        return self
+
+    # -- summary --------------------------------------------------------------------------
+    def summary_rows(self, input_shape):
+        """[(name, output shape, parameter count, forward FLOPs per sample)], one per layer."""
+        shape = tuple(int(s) for s in input_shape)
+        rows = []
+        for i, layer in enumerate(self.layers):
+            try:
+                out = tuple(layer.output_shape(shape))
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"summary: layer {i} ({layer!r}) cannot take input shape {shape}: {e}") from e
+            if isinstance(layer, Linear) and shape != (layer.in_features,):
+                raise ValueError(f"summary: layer {i} Linear expected {layer.in_features} input features, "
+                                 f"received shape {shape}")
+            if isinstance(layer, Conv2d) and shape[0] != layer.in_channels:
+                raise ValueError(f"summary: layer {i} Conv2d expected {layer.in_channels} input channels, "
+                                 f"received shape {shape}")
+            n_params = sum(int(np.prod(p.shape)) for p in layer.parameters())
+            rows.append((f"{i}: {type(layer).__name__}", out, n_params, int(layer.flops(shape, out))))
+            shape = out
+        return rows
+
+    def summary(self, input_shape):
+        """Print each layer's output shape, parameter count and forward FLOPs (one sample)."""
+        rows = self.summary_rows(input_shape)
+        header = f"{'layer':<18}{'output shape':<18}{'params':>10}{'FLOPs':>14}"
+        lines = [header, "-" * len(header),
+                 f"{'input':<18}{str(tuple(input_shape)):<18}{'':>10}{'':>14}"]
+        for name, out, n_params, flops in rows:
+            lines.append(f"{name:<18}{str(out):<18}{n_params:>10,}{flops:>14,}")
+        lines.append("-" * len(header))
+        lines.append(f"{'total':<36}{sum(r[2] for r in rows):>10,}{sum(r[3] for r in rows):>14,}")
+        print("\n".join(lines))
+
+
+def _describe(spec):
+    if spec is None:
+        return "absent"
+    args = ", ".join(f"{k}={v}" for k, v in spec.get("config", {}).items())
+    return f"{spec.get('type')}({args})"
+
+
+def _read_checkpoint(path):
+    """(header, {name: numpy array}) from a .npz written by save; never unpickles."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "__header__" not in f.files:
+                raise ValueError("it has no minicnn header")
+            header = json.loads(str(f["__header__"]))
+            state = {k: f[k] for k in f.files if k != "__header__"}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not a readable minicnn checkpoint (truncated, foreign or "
+                         f"pickled files are refused): {e}") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a minicnn checkpoint (format {header.get('format')!r}, "
+                         f"expected {FORMAT!r})" if isinstance(header, dict) else
+                         f"{path} is not a minicnn checkpoint")
+    return header, state
