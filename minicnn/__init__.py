@@ -19,3 +19,11 @@ __all__ = ["asarray", "get_array_module", "get_backend", "manual_seed", "set_bac
            "xp", "GradcheckResult", "gradcheck", "AvgPool2d", "Conv2d", "Dropout", "Flatten",
            "Linear", "LogSoftmax", "MaxPool2d", "Module", "Parameter", "ReLU", "CrossEntropyLoss",
            "NLLLoss", "SGD", "Sequential"]
+
+
+def __getattr__(name):
+    # Lazy re-exports: the drawing pad pulls in optional extras only when asked for.
+    if name == "preprocess_drawing":
+        from .drawing import preprocess_drawing
+        return preprocess_drawing
+    raise AttributeError(f"module 'minicnn' has no attribute {name!r}")
