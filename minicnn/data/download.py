@@ -1,0 +1,153 @@
+"""Where datasets live, and how a missing file is fetched safely.
+
+A file is fetched from a list of mirrors, in order. Each attempt streams into a
+temporary file in the destination folder, is checked (length, md5, or a custom
+check), and only then renamed onto the final name with ``os.replace``, which is
+atomic: the cache never holds a half-written or corrupt file under a real name.
+Any failure (HTTP error, refused connection, timeout, short body, bad checksum)
+moves on to the next mirror; when all fail, one error lists every URL and why.
+"""
+import hashlib
+import logging
+import os
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 30.0   # seconds a socket may wait for the server before the mirror is skipped
+_CHUNK = 1 << 16
+
+
+class DownloadError(OSError):
+    """Every mirror failed for a file; the message lists each URL tried and why."""
+
+
+def data_root(root=None):
+    """The folder that holds one sub-folder per dataset.
+
+    ``root`` if given, else the MINICNN_DATA_DIR environment variable, else ~/.cache/minicnn.
+    """
+    if root is None:
+        root = os.environ.get("MINICNN_DATA_DIR") or Path.home() / ".cache" / "minicnn"
+    return Path(root).expanduser()
+
+
+def file_md5(path):
+    """The md5 hex digest of a file, read in chunks."""
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def mirror_url(base, filename):
+    """``base`` with the (URL-quoted) file name appended: ".../mnist/" + "t10k-labels-idx1-ubyte.gz"."""
+    if not base.endswith("/"):
+        base += "/"
+    return base + urllib.parse.quote(filename)
+
+
+def _progress_bar(total, desc, enabled):
+    """A tqdm byte counter if tqdm is installed and ``enabled``; otherwise None (no bar)."""
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:   # the progress bar is optional: pip install "minicnn[progress]"
+        return None
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+                leave=False)
+
+
+def _fetch_once(url, tmp_file, timeout, progress, desc):
+    """Stream ``url`` into the open binary ``tmp_file``; return the md5 of what was written.
+
+    Raises on any HTTP or network error and on a body shorter than its Content-Length.
+    """
+    request = urllib.request.Request(url, headers={"User-Agent": "minicnn"})
+    h = hashlib.md5(usedforsecurity=False)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length is not None and length.isdigit() else None
+        bar = _progress_bar(total, desc, progress)
+        received = 0
+        try:
+            while True:
+                chunk = response.read(_CHUNK)
+                if not chunk:
+                    break
+                tmp_file.write(chunk)
+                h.update(chunk)
+                received += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+    if total is not None and received != total:
+        raise OSError(f"the body was cut short: received {received} of {total} bytes")
+    return h.hexdigest()
+
+
+def _describe(error):
+    """One short phrase for why an attempt failed."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        error = error.reason
+    if isinstance(error, TimeoutError) or "timed out" in str(error):
+        return "timed out"
+    return str(error) or type(error).__name__
+
+
+def download_file(filename, folder, mirrors, md5=None, check=None, timeout=DEFAULT_TIMEOUT,
+                  progress=True, what=None, hint=""):
+    """Fetch ``filename`` into ``folder`` from the first mirror that serves a good copy.
+
+    mirrors: base URLs, tried in order; the file name is appended to each.
+    md5:     the expected md5 hex digest, or None to skip that check.
+    check:   optional ``check(path)`` that raises ValueError if the downloaded file is unusable.
+    timeout: seconds any one network operation may wait.
+    Returns the final path. Raises DownloadError listing every URL tried and why it failed.
+    """
+    folder = Path(folder)
+    final = folder / filename
+    what = what or filename
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DownloadError(f"cannot create the folder {folder} for {what}: {e}") from e
+    failures = []
+    for base in mirrors:
+        url = mirror_url(base, filename)
+        # The temporary file sits beside the final one, so os.replace is an atomic rename.
+        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                got_md5 = _fetch_once(url, f, timeout, progress, desc=filename)
+            if md5 is not None and got_md5 != md5:
+                raise ValueError(f"md5 mismatch: expected {md5}, received {got_md5}")
+            if check is not None:
+                check(tmp)
+            os.replace(tmp, final)
+            if failures:
+                log.info("downloaded %s from %s after %d failed mirror(s)", filename, url,
+                         len(failures))
+            return final
+        except Exception as e:  # noqa: BLE001 - any failure means: try the next mirror
+            failures.append((url, _describe(e)))
+            log.info("mirror failed for %s: %s (%s)", filename, url, failures[-1][1])
+        finally:
+            # Reached on success too; after os.replace the temporary name no longer exists.
+            tmp.unlink(missing_ok=True)
+    tried = "\n".join(f"  {url}: {why}" for url, why in failures) or "  (no mirrors were given)"
+    raise DownloadError(
+        f"could not download {what}; every mirror failed:\n{tried}\n"
+        f"Download it by hand and put it in {folder} as {filename}"
+        f" (or point MINICNN_DATA_DIR / root= at a folder that already has it).{hint}")
