@@ -220,7 +220,8 @@ def test_as_batch_single_image_and_floats(backend, xp):
 
 
 @pytest.mark.parametrize("images, message", [
-    (np.linspace(0, 255, 2 * 28 * 28).reshape(2, 28, 28), r"float images must already lie in \[0, 1\].*0 to 255"),
+    (np.linspace(0, 255, 2 * 28 * 28).reshape(2, 28, 28),
+     r"float images must already lie in \[0, 1\].*0 to 255"),
     (np.full((2, 28, 28), 300, np.int64), "pixel values 0..255, received values from 300"),
     (np.zeros((2, 3, 28, 28, 1), np.uint8), r"received shape \(2, 3, 28, 28, 1\)"),
     (np.zeros((2, 28, 28), np.complex64), "received dtype complex64"),
@@ -309,7 +310,8 @@ def test_loader_real_mnist_epoch(mnist, backend):
     ((np.zeros((4, 28, 28), np.uint8), np.zeros(3, np.int64)), {},
      "x holds 4 images but y holds 3 labels"),
     ((np.zeros((4, 28, 28), np.uint8), np.zeros(4)), {}, "y must be integer class labels"),
-    ((np.zeros((4, 784), np.uint8), np.zeros(4, np.int64)), {}, r"received uint8 array of shape \(4, 784\)"),
+    ((np.zeros((4, 784), np.uint8), np.zeros(4, np.int64)), {},
+     r"received uint8 array of shape \(4, 784\)"),
     ((np.zeros((4, 28, 28), np.uint8), np.zeros(4, np.int64)), {"batch_size": 0},
      "batch_size must be a positive integer, received 0"),
 ])

@@ -115,7 +115,7 @@ def load_fashion_mnist(root=None, download=True, mirrors=None, *, timeout=DEFAUL
 
 
 def _open_bitmaps(path):
-    """Open a Quick, Draw! bitmap file, memory-mapped: uint8 (N, 784). ValueError if it is not one."""
+    """A Quick, Draw! bitmap file, memory-mapped: uint8 (N, 784); ValueError if it is not one."""
     try:
         a = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as e:  # noqa: BLE001 - truncated, pickled or not a .npy file at all
@@ -186,8 +186,8 @@ def load_quickdraw(categories=None, max_per_class=None, root=None, download=True
             download_file(f"{category}.npy", folder, mirrors, check=_open_bitmaps,
                           timeout=timeout, progress=progress,
                           what=f"Quick, Draw! category {category!r}",
-                          hint=(f"\nCheck the category name; categories present in {folder}: "
-                                f"{_present_categories(folder)}."))
+                          hint=(f"\nAn HTTP 404 means no category has that name. Categories "
+                                f"present in {folder}: {_present_categories(folder)}."))
             bitmaps = _open_bitmaps(path)
 
         kept = np.array(bitmaps[:max_per_class]).reshape(-1, 28, 28)  # (n, 28, 28), off the mmap

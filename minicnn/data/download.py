@@ -46,7 +46,7 @@ def file_md5(path):
 
 
 def mirror_url(base, filename):
-    """``base`` with the (URL-quoted) file name appended: ".../mnist/" + "t10k-labels-idx1-ubyte.gz"."""
+    """``base`` + the URL-quoted file name: ".../mnist/" + "t10k-labels-idx1-ubyte.gz"."""
     if not base.endswith("/"):
         base += "/"
     return base + urllib.parse.quote(filename)
@@ -150,4 +150,5 @@ def download_file(filename, folder, mirrors, md5=None, check=None, timeout=DEFAU
     raise DownloadError(
         f"could not download {what}; every mirror failed:\n{tried}\n"
         f"Download it by hand and put it in {folder} as {filename}"
-        f" (or point MINICNN_DATA_DIR / root= at a folder that already has it).{hint}")
+        f" (or set root= / MINICNN_DATA_DIR to a folder whose '{folder.name}' sub-folder has it)."
+        f"{hint}")

@@ -65,7 +65,7 @@ def read_idx(path, expected_magic=None):
         with opener(path, "rb") as f:
             return _parse_idx(f, path, expected_magic)
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        # EOFError: the gzip stream stops early (a cut-off download); BadGzipFile: not gzip or bad CRC.
+        # EOFError: the gzip stream stops early (a cut-off download); BadGzipFile: bad header/CRC.
         raise ValueError(f"IDX file {path} is damaged: its gzip stream cannot be read ({e})") from e
 
 
