@@ -42,7 +42,7 @@ def as_batch(images):
         batch = batch.astype(np.float32)   # always a copy: the caller's array stays untouched
         if kind == "f" and batch.size:
             lo, hi = float(batch.min()), float(batch.max())
-            if lo < 0.0 or hi > 1.0:
+            if lo < -1e-6 or hi > 1.0 + 1e-6:   # a rounding error's slack, not 0..255
                 raise ValueError(f"as_batch: float images must already lie in [0, 1], received "
                                  f"values from {lo:g} to {hi:g}; pass uint8 images (0..255) "
                                  f"or divide by 255")
