@@ -1,0 +1,76 @@
+"""Build the lesson notebooks from their Markdown sources, and run them.
+
+    python lessons/_build/build.py                # lessons/_build/NN_*.md -> lessons/NN_*.ipynb (no outputs)
+    python lessons/_build/build.py --execute      # ... then run each in a fresh kernel, in normal mode,
+                                                  #     on the real data, and save it with its outputs
+    python lessons/_build/build.py --execute 03   # only the lessons whose file name starts with 03
+
+Sources are Jupytext Markdown: prose in Markdown, code in ```python fences; two blank
+lines start a new Markdown cell. Edit the source, never the .ipynb, then rebuild.
+Run notebooks one at a time (the machine is shared), as this script does.
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LESSONS = HERE.parent
+ROOT = LESSONS.parent
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+def build(source):
+    """Read one Markdown source and return it as a notebook with no outputs."""
+    import jupytext
+    import nbformat
+
+    nb = jupytext.read(source)
+    nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})
+    for i, cell in enumerate(nb.cells):
+        cell.metadata = {}
+        cell.id = f"{source.stem[:2]}-{i:02d}"      # stable ids keep git diffs small
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.validate(nb)
+    return nb
+
+
+def execute(nb, timeout):
+    """Run a notebook in a fresh kernel with cwd lessons/, in normal mode (MINICNN_FAST unset)."""
+    from nbclient import NotebookClient
+
+    os.environ.pop("MINICNN_FAST", None)
+    os.environ.setdefault("MINICNN_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(LESSONS)}}).execute()
+    return nb
+
+
+def main(argv=None):
+    import nbformat
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("prefixes", nargs="*", help="build only lessons whose name starts with one of these")
+    ap.add_argument("--execute", action="store_true", help="run each notebook and save its outputs")
+    ap.add_argument("--timeout", type=int, default=1800, help="seconds one cell may run (default 1800)")
+    args = ap.parse_args(argv)
+
+    sources = sorted(p for p in HERE.glob("[0-9][0-9]_*.md")
+                     if not args.prefixes or p.name.startswith(tuple(args.prefixes)))
+    if not sources:
+        sys.exit(f"build.py: no lesson sources in {HERE} match {args.prefixes or 'NN_*.md'}")
+    for source in sources:
+        target = LESSONS / (source.stem + ".ipynb")
+        nb = build(source)
+        if args.execute:
+            t0 = time.perf_counter()
+            execute(nb, args.timeout)
+            print(f"{target.name}: executed in {time.perf_counter() - t0:.0f} s")
+        nbformat.write(nb, target)
+        print(f"wrote {target.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
