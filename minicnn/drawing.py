@@ -116,16 +116,17 @@ def preprocess_drawing(image):
     h, w = crop.shape
     scale = MNIST_BOX / max(h, w)
     new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
-    # Lanczos resampling on a float image: anti-aliased both when shrinking a big
-    # canvas and when enlarging a tiny scribble.
-    small = Image.fromarray(crop.astype(np.float32), mode="F").resize((new_w, new_h),
-                                                                       Image.Resampling.LANCZOS)
-    small = np.clip(np.asarray(small, dtype=np.float64), 0.0, 1.0)   # (new_h, new_w)
+    # Pillow's bilinear resize widens its triangle filter when it shrinks, so a big canvas
+    # is anti-aliased (area-weighted), and unlike Lanczos it never overshoots: the result
+    # scales with the ink level and needs no clipping.
+    small = Image.fromarray(crop.astype(np.float32)).resize((new_w, new_h),
+                                                            Image.Resampling.BILINEAR)
+    small = np.asarray(small, dtype=np.float64)                   # (new_h, new_w)
     if small.max() <= 0:
         return None
     # Every MNIST digit reaches full ink (254 or 255); a thin stroke shrunk 10x would
     # otherwise be a faint grey the network never saw in training.
-    small /= small.max()
+    small = np.clip(small / small.max(), 0.0, 1.0)
 
     # An integer shift, as MNIST did (its digits' centres spread 0.29 px around the
     # mean: the standard deviation of a uniform +-0.5 px rounding error), so the ink
@@ -234,8 +235,8 @@ class DrawingPad:
         self.canvas.on_mouse_move(self._on_move)
         self.canvas.on_mouse_up(self._on_up)
         self.canvas.on_mouse_out(self._on_up)
-        self.canvas.on_touch_start(lambda touches: self._on_down(*touches[0]))
-        self.canvas.on_touch_move(lambda touches: self._on_move(*touches[0]))
+        self.canvas.on_touch_start(self._on_touch_start)
+        self.canvas.on_touch_move(self._on_touch_move)
         self.canvas.on_touch_end(lambda touches: self._on_up())
         self.canvas.on_touch_cancel(lambda touches: self._on_up())
 
@@ -308,6 +309,15 @@ class DrawingPad:
             self._on_move(x, y)
         self._last_point = None
         self._predict_and_show_errors()
+
+    # A finger is a pen: the first touch point draws, further fingers are ignored.
+    def _on_touch_start(self, touches):
+        if touches:
+            self._on_down(*touches[0])
+
+    def _on_touch_move(self, touches):
+        if touches:
+            self._on_move(*touches[0])
 
     @property
     def ink(self):
