@@ -54,15 +54,19 @@ class Conv2d(Module):
         xp = get_array_module(grad_output)
         n, _, oh, ow = grad_output.shape
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        g = to_nhwc(grad_output).reshape(-1, self.out_channels)      # (N*OH*OW, C_out)
+        g = to_nhwc(grad_output).reshape(-1, self.out_channels)      # (M, C_out), M = N*OH*OW
         self.weight.grad = xp.ascontiguousarray(                     # (C_out, C_in, KH, KW)
             (cols.T @ g).reshape(kh, kw, self.in_channels, self.out_channels).transpose(3, 2, 0, 1))
         if self.bias is not None:
             self.bias.grad = g.sum(axis=0)                           # (C_out,)
         if not self.needs_input_grad:
             return None
-        dcols = (g @ w_mat.T).reshape(n, oh, ow, kh, kw, self.in_channels)  # (N, OH, OW, KH, KW, C_in)
-        dx_pad = col2im(dcols, padded_shape, self.stride)            # (N, H+2PH, W+2PW, C_in)
+        w_by_offset = w_mat.reshape(kh, kw, self.in_channels, self.out_channels)  # (KH, KW, C_in, C_out)
+
+        def offset_grad(a, b):  # gradient wrt the pixel at offset (a, b) of every window
+            return (g @ w_by_offset[a, b].T).reshape(n, oh, ow, self.in_channels)  # (N, OH, OW, C_in)
+
+        dx_pad = col2im(offset_grad, self.kernel_size, self.stride, padded_shape, g)  # (N, H+2PH, W+2PW, C_in)
         return to_nchw(unpad_nhwc(dx_pad, ph, pw))                   # (N, C_in, H, W)
 
     def config(self):

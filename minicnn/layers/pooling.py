@@ -1,7 +1,7 @@
 """MaxPool2d and AvgPool2d on the shared sliding-window view, forward and backward."""
 from ..backend import get_array_module
-from ..windows import (col2im, output_size, pad_nhwc, pair, sliding_windows, to_nchw, to_nhwc,
-                       unpad_nhwc)
+from ..windows import (col2im, offset_view, output_size, pad_nhwc, pair, to_nchw, to_nhwc,
+                       unpad_nhwc, window_count)
 from .module import Module
 
 
@@ -21,16 +21,21 @@ class _Pool2d(Module):
                              f"{self.kernel_size} (as in PyTorch)")
         self._cache = None
 
-    def _windows(self, x, pad_value):
-        """x: (N, C, H, W)  ->  padded NHWC copy and its (N, OH, OW, KH, KW, C) window view."""
+    def _padded(self, x, pad_value):
+        """x: (N, C, H, W)  ->  padded NHWC (N, H+2PH, W+2PW, C) and (OH, OW)."""
         self._check_dims(x, 4, "(N, C, H, W)")
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
         h, w = x.shape[2], x.shape[3]
         if h + 2 * ph < kh or w + 2 * pw < kw:
             raise ValueError(f"{type(self).__name__} window {kh}x{kw} is larger than the padded input "
                              f"{h + 2 * ph}x{w + 2 * pw} (input shape {tuple(x.shape)})")
-        x_pad = pad_nhwc(to_nhwc(x), ph, pw, pad_value)               # (N, H+2PH, W+2PW, C)
-        return x_pad, sliding_windows(x_pad, self.kernel_size, self.stride)
+        x_pad = pad_nhwc(to_nhwc(x), ph, pw, pad_value) if ph or pw else to_nhwc(x)
+        return x_pad, window_count(x_pad.shape, self.kernel_size, self.stride)
+
+    def _offsets(self):
+        """(k, a, b) for every kernel offset, k = a*KW + b."""
+        kh, kw = self.kernel_size
+        return [(a * kw + b, a, b) for a in range(kh) for b in range(kw)]
 
     def _unpad(self, dx_pad):
         return to_nchw(unpad_nhwc(dx_pad, *self.padding))              # (N, C, H, W)
@@ -57,28 +62,27 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         xp = get_array_module(x)
-        x_pad, win = self._windows(x, -xp.inf)                        # win: (N, OH, OW, KH, KW, C)
-        kh, kw = self.kernel_size
-        # Loop over the KH*KW offsets (not pixels): elementwise max and where it was.
-        y = win[:, :, :, 0, 0, :].copy()                              # (N, OH, OW, C)
-        arg = xp.zeros(y.shape, dtype=xp.uint8)                       # offset a*KW + b of the max
-        for k in range(1, kh * kw):
-            v = win[:, :, :, k // kw, k % kw, :]
-            better = v > y                                            # strict: ties keep the first
+        x_pad, out_hw = self._padded(x, -xp.inf)                      # (N, H+2PH, W+2PW, C)
+        offsets = self._offsets()
+        y = offset_view(x_pad, 0, 0, out_hw, self.stride).copy()      # (N, OH, OW, C)
+        arg = xp.zeros(y.shape, dtype=xp.uint8 if len(offsets) <= 256 else xp.int32)  # offset of the max
+        better = xp.empty(y.shape, dtype=bool)
+        for k, a, b in offsets[1:]:
+            v = offset_view(x_pad, a, b, out_hw, self.stride)
+            xp.greater(v, y, out=better)                              # strict: ties keep the first
             xp.maximum(y, v, out=y)
-            arg[better] = k
+            # arg = k where better: k grows, so a max is the same and much faster than masking
+            xp.maximum(arg, better.view(xp.uint8) * arg.dtype.type(k), out=arg)
         self._cache = (arg, x_pad.shape)
         return to_nchw(y)                                             # (N, C, OH, OW)
 
     def backward(self, grad_output):
         arg, padded_shape = self._need_cache()
-        xp = get_array_module(grad_output)
         g = to_nhwc(grad_output)                                      # (N, OH, OW, C)
-        kh, kw = self.kernel_size
-        dwin = xp.zeros(g.shape[:3] + (kh, kw) + g.shape[3:], dtype=g.dtype)  # (N, OH, OW, KH, KW, C)
-        for k in range(kh * kw):
-            dwin[:, :, :, k // kw, k % kw, :] = xp.where(arg == k, g, 0)
-        return self._unpad(col2im(dwin, padded_shape, self.stride))
+        kw = self.kernel_size[1]
+        dx_pad = col2im(lambda a, b: g * (arg == a * kw + b), self.kernel_size, self.stride,
+                        padded_shape, g)                              # (N, H+2PH, W+2PW, C)
+        return self._unpad(dx_pad)                                    # (N, C, H, W)
 
 
 class AvgPool2d(_Pool2d):
@@ -88,19 +92,17 @@ class AvgPool2d(_Pool2d):
     """
 
     def forward(self, x):
-        x_pad, win = self._windows(x, 0.0)                            # win: (N, OH, OW, KH, KW, C)
-        kh, kw = self.kernel_size
-        y = win[:, :, :, 0, 0, :].copy()                              # (N, OH, OW, C)
-        for k in range(1, kh * kw):
-            y += win[:, :, :, k // kw, k % kw, :]
-        y *= 1.0 / (kh * kw)
+        x_pad, out_hw = self._padded(x, 0.0)                          # (N, H+2PH, W+2PW, C)
+        offsets = self._offsets()
+        y = offset_view(x_pad, 0, 0, out_hw, self.stride).copy()      # (N, OH, OW, C)
+        for _, a, b in offsets[1:]:
+            y += offset_view(x_pad, a, b, out_hw, self.stride)
+        y *= 1.0 / len(offsets)
         self._cache = (x_pad.shape,)
         return to_nchw(y)                                             # (N, C, OH, OW)
 
     def backward(self, grad_output):
         (padded_shape,) = self._need_cache()
-        xp = get_array_module(grad_output)
-        kh, kw = self.kernel_size
-        g = to_nhwc(grad_output) * (1.0 / (kh * kw))                  # (N, OH, OW, C)
-        dwin = xp.broadcast_to(g[:, :, :, None, None, :], g.shape[:3] + (kh, kw) + g.shape[3:])
-        return self._unpad(col2im(dwin, padded_shape, self.stride))   # (N, C, H, W)
+        g = to_nhwc(grad_output) * (1.0 / len(self._offsets()))       # (N, OH, OW, C), same for every offset
+        dx_pad = col2im(lambda a, b: g, self.kernel_size, self.stride, padded_shape, g)
+        return self._unpad(dx_pad)                                    # (N, C, H, W)
