@@ -1,0 +1,334 @@
+"""The training loop: fit a model, evaluate it, predict class probabilities.
+
+    from minicnn.train import fit, evaluate
+    history = fit(model, mc.NLLLoss(), mc.SGD(model.parameters(), lr=0.03, momentum=0.9),
+                  x_train, y_train, epochs=3, batch_size=64, validation=(x_test, y_test))
+    loss, accuracy, predictions = evaluate(model, x_test, y_test)
+
+Images ``x`` may be uint8 (N, H, W) / (N, 1, H, W) as the loaders return them, or
+float batches (N, C, H, W); they are converted one batch at a time, so a whole
+data set never sits in memory as float32.
+
+How training stops early, all without raising, so the weights and the history
+so far are always handed back:
+- Ctrl-C (SIGINT): the current step finishes, then ``fit`` returns. A second
+  Ctrl-C interrupts at once.
+- A NaN or infinite loss: that batch is not back-propagated, a message naming
+  the epoch and step is printed to stderr, and ``fit`` returns.
+- A callback sets ``history.stopped`` to a reason string.
+In each case ``history.stopped`` says why; it stays None after a complete run.
+"""
+import math
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+from .backend import get_array_module, to_numpy
+from .layers import LogSoftmax
+
+
+class History:
+    """What ``fit`` measured, one entry per completed epoch.
+
+    train_loss, train_acc   mean loss and accuracy over the epoch's training batches
+    val_loss, val_acc       on ``validation`` after the epoch (empty lists without it)
+    seconds                 wall time of the epoch's training pass (validation excluded)
+    images_per_second       training images processed per second in that pass
+    step_loss               the loss of every optimisation step, in order
+    stopped                 None, or why training ended before ``epochs`` epochs
+    Accuracies are fractions in [0, 1].
+    """
+
+    def __init__(self):
+        self.train_loss, self.train_acc = [], []
+        self.val_loss, self.val_acc = [], []
+        self.seconds, self.images_per_second = [], []
+        self.step_loss = []
+        self.stopped = None
+
+    @property
+    def epochs(self):
+        """Number of completed epochs."""
+        return len(self.train_loss)
+
+    @property
+    def steps(self):
+        """Number of optimisation steps taken."""
+        return len(self.step_loss)
+
+    def as_dict(self):
+        return {k: list(v) if isinstance(v, list) else v for k, v in vars(self).items()}
+
+    def __repr__(self):
+        last = (f", last train_acc={self.train_acc[-1]:.4f}" if self.train_acc else "")
+        last += (f", val_acc={self.val_acc[-1]:.4f}" if self.val_acc else "")
+        return f"History(epochs={self.epochs}, steps={self.steps}{last}, stopped={self.stopped!r})"
+
+
+def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=None,
+        progress=True, callbacks=None, lr_schedule=None):
+    """Train ``model`` with mini-batch SGD; return a History.
+
+    model        a Sequential (or any Module with forward/backward/train/eval)
+    loss         e.g. NLLLoss() for a model ending in LogSoftmax
+    optimizer    e.g. SGD(model.parameters(), lr=0.03, momentum=0.9)
+    x, y         images (N, H, W) or (N, C, H, W), uint8 or float; labels (N,) integers
+    validation   optional (x_val, y_val), evaluated after every epoch
+    seed         seeds the shuffling (the same seed gives the same batches)
+    progress     a tqdm bar per epoch with the running loss and accuracy (then the
+                 validation accuracy); without tqdm installed, one printed line per epoch
+    callbacks    functions called as ``callback(epoch_index, history)`` after every
+                 epoch; one may set ``history.stopped`` to a reason to end training
+    lr_schedule  optional function (step, total_steps) -> learning rate, applied to
+                 ``optimizer.lr`` before every step; see ``linear_decay``
+
+    Returns with the model in eval mode. Never raises for a diverging loss or
+    Ctrl-C: see the module docstring and ``History.stopped``.
+    """
+    from .data import DataLoader
+
+    epochs, batch_size = _check_count("epochs", epochs, minimum=0), _check_count("batch_size", batch_size)
+    _check_pair("fit", x, y)
+    if validation is not None:
+        if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
+            raise ValueError("fit expected validation=(x_val, y_val), received "
+                             f"{type(validation).__name__}")
+        _check_pair("fit validation", *validation)
+    callbacks = list(callbacks or [])
+    for cb in callbacks:
+        if not callable(cb):
+            raise ValueError(f"fit callbacks must be callables f(epoch_index, history), received {cb!r}")
+    if lr_schedule is not None and not hasattr(optimizer, "lr"):
+        raise ValueError(f"fit lr_schedule needs an optimizer with an 'lr' attribute, "
+                         f"received {type(optimizer).__name__}")
+
+    loader = DataLoader(x, y, batch_size=batch_size, shuffle=True, seed=seed)
+    history = History()
+    tqdm = _tqdm() if progress else None
+    with _StopOnSigint() as sigint:
+        for epoch in range(epochs):
+            bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                       leave=True) if tqdm else None
+            try:
+                _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, sigint,
+                             lr_schedule)
+                if history.stopped is None and validation is not None:
+                    val_loss, val_acc, _ = evaluate(model, *validation)
+                    history.val_loss.append(val_loss)
+                    history.val_acc.append(val_acc)
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}",
+                                        acc=f"{history.train_acc[-1]:.4f}",
+                                        val_acc=f"{val_acc:.4f}")
+            except KeyboardInterrupt:
+                # Raised by code that the SIGINT handler does not cover (a second Ctrl-C,
+                # a non-main thread): the step in flight may be incomplete.
+                history.stopped = (f"interrupted (KeyboardInterrupt) in epoch {epoch + 1}, after "
+                                   f"{history.steps} steps in all")
+            finally:
+                if bar is not None:
+                    bar.close()
+            if history.stopped is not None:
+                break
+            if progress and tqdm is None:
+                print(_epoch_line(epoch, epochs, history), flush=True)
+            try:
+                for cb in callbacks:
+                    cb(epoch, history)
+            except KeyboardInterrupt:
+                history.stopped = f"interrupted (KeyboardInterrupt) in a callback after epoch {epoch + 1}"
+            if sigint.requested and history.stopped is None:
+                history.stopped = f"interrupted (Ctrl-C) after epoch {epoch + 1}"
+            if history.stopped is not None:
+                break
+    model.eval()
+    return history
+
+
+def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, sigint, lr_schedule):
+    """One pass over ``loader``; appends the epoch's train metrics to ``history``
+    unless it stops early (then only ``history.stopped`` and ``step_loss`` change)."""
+    model.train()
+    total_steps = epochs * len(loader)
+    seen = correct = 0
+    loss_sum = 0.0
+    start = time.perf_counter()
+    for step, (xb, yb) in enumerate(loader):
+        if lr_schedule is not None:
+            optimizer.lr = float(lr_schedule(history.steps, total_steps))
+        optimizer.zero_grad()
+        out = model.forward(xb)                                   # (B, K) log-probabilities
+        value = loss.forward(out, yb)
+        if not math.isfinite(value):
+            # Back-propagating it would only turn every weight into NaN.
+            history.stopped = (f"the loss became {value} at epoch {epoch + 1}, step {step + 1}: "
+                               f"training diverged; try a lower learning rate "
+                               f"(lr was {getattr(optimizer, 'lr', '?')})")
+            print(f"minicnn.train.fit stopped: {history.stopped}", file=sys.stderr, flush=True)
+            return
+        model.backward(loss.backward(), input_grad=False)
+        optimizer.step()
+        history.step_loss.append(value)
+        if hasattr(model, "metadata"):
+            model.metadata["trained"] = True      # the drawing pad reads this
+
+        n = int(yb.shape[0])
+        seen += n
+        loss_sum += value * n
+        correct += int((out.argmax(axis=1) == yb).sum())
+        if bar is not None:
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}",
+                            refresh=False)
+            bar.update(1)
+        if sigint.requested:
+            history.stopped = (f"interrupted (Ctrl-C) in epoch {epoch + 1}, after step "
+                               f"{step + 1} of {len(loader)}")
+            return
+    seconds = time.perf_counter() - start
+    history.train_loss.append(loss_sum / seen)
+    history.train_acc.append(correct / seen)
+    history.seconds.append(seconds)
+    history.images_per_second.append(seen / seconds if seconds > 0 else float("inf"))
+
+
+def evaluate(model, x, y, batch_size=1000):
+    """(mean loss, accuracy, predictions) of ``model`` on images ``x`` with labels ``y``.
+
+    The loss is the negative log-likelihood of the true class (the NLLLoss of a
+    model ending in LogSoftmax; raw scores are log-softmaxed first). Accuracy is
+    a fraction in [0, 1]; predictions are a NumPy int64 array (N,).
+    """
+    _check_pair("evaluate", x, y)
+    labels = np.asarray(to_numpy(y)).astype(np.int64, copy=False)
+    loss_sum, predictions = 0.0, []
+    for start, log_probs in _log_prob_batches(model, x, batch_size, "evaluate"):
+        lp = to_numpy(log_probs)                                          # (B, K)
+        yb = labels[start:start + len(lp)]
+        if yb.size and (yb.min() < 0 or yb.max() >= lp.shape[1]):
+            raise ValueError(f"evaluate got label {int(yb.min() if yb.min() < 0 else yb.max())}, "
+                             f"outside the model's class range 0..{lp.shape[1] - 1}")
+        loss_sum += float(-lp[np.arange(len(yb)), yb].sum())
+        predictions.append(lp.argmax(axis=1))
+    predictions = np.concatenate(predictions).astype(np.int64)
+    return loss_sum / len(labels), float((predictions == labels).mean()), predictions
+
+
+def predict_proba(model, x, batch_size=1000):
+    """Class probabilities, a NumPy array (N, K) whose rows sum to 1."""
+    n = _length(x, "predict_proba")
+    if n == 0:
+        raise ValueError("predict_proba received no images (an empty array)")
+    rows = [np.exp(to_numpy(lp).astype(np.float64)) for _, lp in
+            _log_prob_batches(model, x, batch_size, "predict_proba")]
+    return np.concatenate(rows)
+
+
+def linear_decay(lr, final_fraction=0.0):
+    """A schedule for ``fit``: the learning rate falls linearly from ``lr`` to
+    ``lr * final_fraction`` over the whole run (step 0 uses ``lr``)."""
+    def schedule(step, total_steps):
+        return lr * (1.0 - (1.0 - final_fraction) * step / max(total_steps, 1))
+    return schedule
+
+
+# -- helpers --------------------------------------------------------------------------
+
+def _log_prob_batches(model, x, batch_size, who):
+    """Yield (start index, log-probabilities (B, K)) with the model in eval mode."""
+    from .data import as_batch
+
+    batch_size = _check_count(f"{who} batch_size", batch_size)
+    was_training = getattr(model, "training", False)
+    model.eval()
+    try:
+        ends_in_log_softmax = isinstance(getattr(model, "layers", [None])[-1], LogSoftmax)
+        for start in range(0, _length(x, who), batch_size):
+            out = model.forward(as_batch(x[start:start + batch_size]))    # (B, K)
+            if getattr(out, "ndim", 0) != 2:
+                raise ValueError(f"{who} expected the model to output scores of shape "
+                                 f"(N, num_classes), received shape {tuple(out.shape)}")
+            yield start, out if ends_in_log_softmax else _log_softmax(out)
+    finally:
+        model.train(was_training)
+
+
+def _log_softmax(scores):
+    xp = get_array_module(scores)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def _length(x, who):
+    if not hasattr(x, "shape") or len(x.shape) not in (3, 4):
+        raise ValueError(f"{who} expected images of shape (N, H, W) or (N, C, H, W), received "
+                         f"{getattr(x, 'shape', type(x).__name__)}")
+    return int(x.shape[0])
+
+
+def _check_pair(who, x, y):
+    n = _length(x, who)
+    if not hasattr(y, "shape") or len(y.shape) != 1:
+        raise ValueError(f"{who} expected labels of shape (N,), received "
+                         f"{getattr(y, 'shape', type(y).__name__)}")
+    if getattr(y, "dtype", np.dtype(float)).kind not in "ui":
+        raise ValueError(f"{who} expected integer class labels, received dtype {y.dtype}")
+    if int(y.shape[0]) != n:
+        raise ValueError(f"{who} received {n} images but {int(y.shape[0])} labels")
+    if n == 0:
+        raise ValueError(f"{who} received no images (an empty array)")
+
+
+def _check_count(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, received {value!r}")
+    return int(value)
+
+
+def _tqdm():
+    """tqdm's notebook-aware bar, or None when tqdm is not installed."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm
+
+
+def _epoch_line(epoch, epochs, h):
+    line = (f"epoch {epoch + 1}/{epochs}: train loss {h.train_loss[-1]:.4f}, "
+            f"train acc {100 * h.train_acc[-1]:.2f}%")
+    if h.val_acc:
+        line += f", val loss {h.val_loss[-1]:.4f}, val acc {100 * h.val_acc[-1]:.2f}%"
+    return line + f", {h.seconds[-1]:.1f} s, {h.images_per_second[-1]:.0f} images/s"
+
+
+class _StopOnSigint:
+    """While active, the first Ctrl-C only sets ``requested`` (so the training
+    step in flight can finish and the weights stay consistent); a second Ctrl-C
+    raises KeyboardInterrupt as usual. Outside the main thread it does nothing."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nCtrl-C: stopping after this step (press again to interrupt at once)",
+              file=sys.stderr, flush=True)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._previous = signal.signal(signal.SIGINT, self._handler)
+            except (ValueError, OSError):
+                self._previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
