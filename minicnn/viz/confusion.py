@@ -1,0 +1,130 @@
+"""Where the model goes wrong: the confusion matrix and the most confident mistakes."""
+import math
+
+import numpy as np
+
+from ..backend import to_numpy
+from .extras import clear_figure
+
+ANNOTATE_UP_TO = 20   # write the number in every cell for up to this many classes
+
+
+def class_label(classes, k):
+    """The name of class ``k`` (its index when no names are given)."""
+    return str(k) if classes is None else str(classes[k])
+
+
+def _labels(name, y, num_classes=None):
+    y = to_numpy(y)
+    if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or y.size == 0):
+        raise ValueError(f"{name} must be a 1-D array of integer class labels, "
+                         f"received shape {y.shape} and dtype {y.dtype}")
+    if y.size and y.min() < 0:
+        raise ValueError(f"{name} contains the negative label {y.min()}")
+    if num_classes is not None and y.size and y.max() >= num_classes:
+        raise ValueError(f"{name} contains label {y.max()}, outside the {num_classes} classes 0..{num_classes - 1}")
+    return y.astype(np.int64)
+
+
+def confusion_matrix(y_true, y_pred, num_classes=None):
+    """Counts (K, K), int64: entry [t, p] is how many images of true class t were predicted p.
+
+    Rows are true classes, columns predicted ones (scikit-learn's convention), so
+    the diagonal holds the correct predictions and every row sums to that class's count.
+    """
+    y_true, y_pred = _labels("y_true", y_true, num_classes), _labels("y_pred", y_pred, num_classes)
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}")
+    k = num_classes or int(max(y_true.max(initial=-1), y_pred.max(initial=-1)) + 1)
+    # Each (t, p) pair is one number t*K + p; counting those numbers fills the matrix at once.
+    return np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+
+
+def _draw_matrix(ax, values, classes, fmt, title):
+    k = len(values)
+    ax.imshow(values, cmap="Blues", vmin=0)
+    names = [class_label(classes, i) for i in range(k)]
+    ax.set_xticks(range(k), names, rotation=90 if max(map(len, names)) > 2 else 0, fontsize=8)
+    ax.set_yticks(range(k), names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    if k <= ANNOTATE_UP_TO:
+        high = values.max() or 1
+        for t in range(k):
+            for p in range(k):
+                ax.text(p, t, format(values[t, p], fmt), ha="center", va="center", fontsize=7,
+                        color="white" if values[t, p] > 0.6 * high else "black")
+
+
+def plot_confusion_matrix(y_true, y_pred, classes=None, kind="both", fig=None):
+    """Draw the confusion matrix: raw counts, row-normalised fractions, or both side by side.
+
+    Row-normalised: each row divided by its class's count, so the diagonal is the
+    per-class recall. Returns the Figure; ``fig.matrix`` holds the counts (K, K).
+    """
+    if kind not in ("both", "counts", "normalized"):
+        raise ValueError(f'kind must be "both", "counts" or "normalized", received {kind!r}')
+    k = None if classes is None else len(classes)
+    counts = confusion_matrix(y_true, y_pred, k)
+    n = counts.sum()
+    accuracy = np.trace(counts) / n if n else 0.0
+    rows = counts.sum(axis=1, keepdims=True)
+    fractions = counts / np.maximum(rows, 1)                  # (K, K), each non-empty row sums to 1
+    panels = {"counts": [0], "normalized": [1], "both": [0, 1]}[kind]
+    fig = clear_figure(fig, (6.0 * len(panels), 5.5))
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, panel in zip(axes, panels):
+        if panel == 0:
+            _draw_matrix(ax, counts, classes, "d", f"counts ({n} images, accuracy {accuracy:.1%})")
+        else:
+            _draw_matrix(ax, fractions, classes, ".2f", "normalised by row (fraction of each true class)")
+    fig.matrix = counts
+    return fig
+
+
+def misclassified(y_true, probs):
+    """Indices of the wrongly predicted images, most confident mistake first.
+
+    probs: (N, K) class probabilities. Confidence is the probability the model
+    gave the class it wrongly predicted.
+    """
+    probs = to_numpy(probs)
+    if probs.ndim != 2:
+        raise ValueError(f"probs must be (N, K) class probabilities, received shape {probs.shape}")
+    y_true = _labels("y_true", y_true, probs.shape[1])
+    if len(y_true) != len(probs):
+        raise ValueError(f"y_true has {len(y_true)} labels but probs has {len(probs)} rows")
+    pred = probs.argmax(axis=1)
+    wrong = np.flatnonzero(pred != y_true)
+    confidence = probs[wrong, pred[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")]
+
+
+def plot_misclassified(images, y_true, probs, classes=None, n=24, ncols=8, fig=None):
+    """Grid of the ``n`` most confident mistakes: each image with its true label,
+    the predicted label and the probability given to it.
+
+    images: (N, H, W) or (N, 1, H, W); probs: (N, K), e.g. from ``minicnn.train.predict_proba``.
+    Returns the Figure; ``fig.indices`` lists the images shown, in order.
+    """
+    images, probs = to_numpy(images), to_numpy(probs)
+    if len(images) != len(probs):
+        raise ValueError(f"images has {len(images)} entries but probs has {len(probs)} rows")
+    order = misclassified(y_true, probs)[:n]
+    y_true = to_numpy(y_true)
+    rows = max(1, math.ceil(len(order) / ncols))
+    fig = clear_figure(fig, (1.4 * ncols, 1.7 * rows + 0.5))
+    if len(order) == 0:
+        fig.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
+    axes = fig.subplots(rows, ncols, squeeze=False).ravel() if len(order) else []
+    for ax, i in zip(axes, order):
+        pred = int(probs[i].argmax())
+        ax.imshow(images[i].reshape(images.shape[-2:]), cmap="gray")
+        ax.set_title(f"true {class_label(classes, int(y_true[i]))}\n"
+                     f"pred {class_label(classes, pred)} {probs[i, pred]:.0%}", fontsize=8)
+    for ax in axes:
+        ax.set_axis_off()
+    fig.suptitle(f"{len(order)} most confident mistakes (of {len(misclassified(y_true, probs))})")
+    fig.indices = order
+    return fig

@@ -1,0 +1,111 @@
+"""Running a model to look inside it: one image, every layer's output, class probabilities.
+
+Notation: N images, C channels, H x W pixels, K classes, D features.
+"""
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..backend import to_numpy
+from ..data import as_batch
+from ..layers import LogSoftmax
+
+
+def image_batch(image, dtype=np.float32):
+    """One image as a batch of one, (1, C, H, W) on the active backend.
+
+    image: (H, W), (C, H, W) or (1, C, H, W); uint8 in 0..255 or floats in [0, 1]
+    (the rules of ``minicnn.data.as_batch``), cast to ``dtype``.
+    """
+    if not hasattr(image, "shape"):
+        image = np.asarray(image)
+    shape = tuple(image.shape)
+    if len(shape) == 3:
+        image = image[None]                            # (C, H, W) -> (1, C, H, W)
+    elif len(shape) not in (2, 4) or (len(shape) == 4 and shape[0] != 1):
+        raise ValueError(f"expected one image of shape (H, W), (C, H, W) or (1, C, H, W), "
+                         f"received shape {shape}")
+    return as_batch(image).astype(dtype, copy=False)
+
+
+def images_batch(images, dtype=np.float32):
+    """Many images (N, H, W) or (N, C, H, W) as a (N, C, H, W) batch of ``dtype`` in [0, 1]."""
+    return as_batch(images).astype(dtype, copy=False)
+
+
+def model_dtype(model):
+    """The dtype of the model's first parameter (inputs must match it), float32 if it has none."""
+    for layer in model.layers:
+        for p in layer.parameters():
+            return p.data.dtype
+    return np.dtype(np.float32)
+
+
+@contextmanager
+def eval_mode(model):
+    """Run ``model`` in eval mode (Dropout off) and restore each layer's mode afterwards."""
+    before = [layer.training for layer in model.layers]
+    model_before = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        for layer, mode in zip(model.layers, before):
+            layer.train(mode)
+        model.training = model_before
+
+
+def layer_outputs(model, image):
+    """Run one image layer by layer; return every layer's output as a NumPy array.
+
+    Returns a list of ``len(model)`` arrays without the batch axis:
+    (C, H, W) after convolutions and pooling, (D,) after Flatten and Linear.
+    """
+    x = image_batch(image, model_dtype(model))         # (1, C, H, W)
+    outputs = []
+    with eval_mode(model):
+        for i, layer in enumerate(model.layers):
+            try:
+                x = layer.forward(x)
+            except ValueError as e:
+                raise ValueError(f"layer {i} ({layer!r}) cannot take the output of the layer "
+                                 f"before it: {e}") from e
+            outputs.append(to_numpy(x)[0])
+    return outputs
+
+
+def layer_activations(model, images, layer, batch_size=500):
+    """The output of layer ``layer`` (an index, negative counts from the end) for many images.
+
+    images: (N, H, W) or (N, C, H, W)  ->  (N, D) NumPy array, each output flattened.
+    """
+    n_layers = len(model.layers)
+    if not -n_layers <= int(layer) < n_layers:
+        raise ValueError(f"layer index {layer} is out of range for a model of {n_layers} layers")
+    stop = int(layer) % n_layers + 1
+    dtype = model_dtype(model)
+    chunks = []
+    with eval_mode(model):
+        for start in range(0, len(images), batch_size):
+            x = images_batch(images[start:start + batch_size], dtype)
+            for lay in model.layers[:stop]:
+                x = lay.forward(x)
+            chunks.append(to_numpy(x).reshape(len(x), -1))  # (B, D)
+    return np.concatenate(chunks)
+
+
+def probabilities(model, output):
+    """Class probabilities (N, K) from the model's last output: exp of log-probabilities
+    if the model ends in LogSoftmax, else a softmax of the scores."""
+    out = to_numpy(output).astype(np.float64)
+    if isinstance(model.layers[-1], LogSoftmax):
+        return np.exp(out)
+    out = out - out.max(axis=-1, keepdims=True)
+    e = np.exp(out)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def predict_image(model, image):
+    """Class probabilities (K,) for one image."""
+    with eval_mode(model):
+        return probabilities(model, model.forward(image_batch(image, model_dtype(model))))[0]

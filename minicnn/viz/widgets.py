@@ -1,0 +1,200 @@
+"""Interactive pieces for Jupyter (the ``notebook`` extra): each is an ipywidgets VBox.
+
+Every widget draws with the plain functions of ``minicnn.viz`` into its own
+Figure (``.figure``) and shows it as a PNG in an ``ipywidgets.Image``, which
+works the same in JupyterLab, Notebook 7, VS Code and Colab, whatever
+matplotlib backend is active. Their handlers are ordinary methods
+(``select``, ``show``, ``train``), so they can be driven without a browser.
+"""
+import io
+
+import numpy as np
+
+from ..backend import to_numpy
+from ..layers import LogSoftmax
+from ..losses import CrossEntropyLoss, NLLLoss
+from ..optim import SGD
+from ..train import fit
+from .confusion import class_label, plot_confusion_matrix
+from .curves import plot_training_curves
+from .extras import ipywidgets, new_figure
+from .prediction import plot_prediction
+
+widgets = ipywidgets()
+
+
+def figure_png(fig, dpi=80):
+    """The Figure rendered as PNG bytes (what an ``ipywidgets.Image`` shows)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+class ConfusionExplorer(widgets.VBox):
+    """The confusion matrix, and the test images of the (true, predicted) cell chosen in two dropdowns.
+
+    images: (N, H, W); y_true, y_pred: (N,) class labels. Opens on the most
+    frequent mistake. ``.figure`` is the matrix, ``.cell_figure`` the cell's images,
+    ``.indices`` the indices (into ``images``) of the images in the chosen cell.
+    """
+
+    def __init__(self, images, y_true, y_pred, classes=None, max_images=32, ncols=8):
+        self.images, self.classes = to_numpy(images), classes
+        self.y_true, self.y_pred = to_numpy(y_true), to_numpy(y_pred)
+        if not len(self.images) == len(self.y_true) == len(self.y_pred):
+            raise ValueError(f"ConfusionExplorer needs as many images as labels and predictions, received "
+                             f"{len(self.images)} images, {len(self.y_true)} labels, {len(self.y_pred)} predictions")
+        self.max_images, self.ncols = int(max_images), int(ncols)
+        self.figure = plot_confusion_matrix(self.y_true, self.y_pred, classes, kind="counts")
+        self.matrix = self.figure.matrix
+        self.cell_figure = new_figure((1.2 * self.ncols, 2))
+        options = [(class_label(classes, k), k) for k in range(len(self.matrix))]
+        self.true_dropdown = widgets.Dropdown(options=options, description="true")
+        self.pred_dropdown = widgets.Dropdown(options=options, description="predicted")
+        self.caption = widgets.HTML()
+        self.matrix_image = widgets.Image(value=figure_png(self.figure), format="png")
+        self.cell_image = widgets.Image(format="png")
+        self.indices = np.array([], dtype=np.int64)
+        self._holding = False
+        for dropdown in (self.true_dropdown, self.pred_dropdown):
+            dropdown.observe(lambda change: self._redraw(), names="value")
+        super().__init__([self.matrix_image, widgets.HBox([self.true_dropdown, self.pred_dropdown]),
+                          self.caption, self.cell_image])
+        mistakes = self.matrix - np.diag(np.diag(self.matrix))
+        t, p = np.unravel_index(mistakes.argmax(), mistakes.shape)
+        self.select(int(t), int(p))
+
+    def select(self, true_class, pred_class):
+        """Choose a cell (what the dropdowns do) and show its images."""
+        self._holding = True                          # one redraw for both dropdowns
+        self.true_dropdown.value, self.pred_dropdown.value = int(true_class), int(pred_class)
+        self._holding = False
+        self._redraw()
+
+    def _redraw(self):
+        if self._holding:
+            return
+        t, p = self.true_dropdown.value, self.pred_dropdown.value
+        self.indices = np.flatnonzero((self.y_true == t) & (self.y_pred == p))
+        shown = self.indices[:self.max_images]
+        what = f"true {class_label(self.classes, t)}, predicted {class_label(self.classes, p)}"
+        self.caption.value = (f"<b>{len(self.indices)}</b> images with {what}"
+                              + (f" (the first {len(shown)} shown)" if len(shown) < len(self.indices) else ""))
+        fig = self.cell_figure
+        fig.clear()
+        if len(shown) == 0:
+            fig.set_size_inches(1.2 * self.ncols, 0.6)
+            fig.text(0.5, 0.5, f"no images with {what}", ha="center", va="center")
+        else:
+            rows = -(-len(shown) // self.ncols)
+            fig.set_size_inches(1.2 * self.ncols, 1.35 * rows)
+            for j, i in enumerate(shown):
+                ax = fig.add_subplot(rows, self.ncols, j + 1)
+                ax.imshow(self.images[i].reshape(self.images.shape[-2:]), cmap="gray")
+                ax.set_title(f"#{i}", fontsize=8)
+                ax.set_axis_off()
+        self.cell_image.value = figure_png(fig)
+
+
+class PredictionExplorer(widgets.VBox):
+    """Pick a test image with a slider; see it, the predicted class and the probability of each class.
+
+    ``.slider`` is the IntSlider, ``.figure`` what ``plot_prediction`` drew for the current image.
+    """
+
+    def __init__(self, model, images, labels=None, classes=None, index=0):
+        self.model, self.images, self.classes = model, to_numpy(images), classes
+        self.labels = None if labels is None else to_numpy(labels)
+        self.figure = new_figure((9, 3.6))
+        self.slider = widgets.IntSlider(value=int(index), min=0, max=len(self.images) - 1,
+                                        description="image", continuous_update=False,
+                                        layout=widgets.Layout(width="600px"))
+        self.image = widgets.Image(format="png")
+        self.slider.observe(lambda change: self.show(change["new"]), names="value")
+        super().__init__([self.slider, self.image])
+        self.show(self.slider.value)
+
+    def show(self, index):
+        """Draw image ``index`` (what moving the slider does)."""
+        index = int(index)
+        if not 0 <= index < len(self.images):
+            raise ValueError(f"image index {index} is outside 0..{len(self.images) - 1}")
+        if self.slider.value != index:
+            self.slider.value = index                 # the observer calls show again
+            return
+        label = None if self.labels is None else int(self.labels[index])
+        plot_prediction(self.model, self.images[index], self.classes, label=label, fig=self.figure)
+        self.image.value = figure_png(self.figure)
+
+
+class TrainingPanel(widgets.VBox):
+    """Sliders for epochs, batch size and learning rate, a Train button, and curves after every epoch.
+
+    model: a Sequential (each Train continues training it) or a function returning
+    a new one (each Train starts afresh, e.g. ``minicnn.models.lenet``).
+    x, y: training images and labels; validation: optional (x_val, y_val).
+    Training is SGD with ``momentum``, NLLLoss after a LogSoftmax, else CrossEntropyLoss.
+    ``.train()`` does what the button does; ``.history`` is the last run's History.
+    """
+
+    def __init__(self, model, x, y, validation=None, epochs=3, batch_size=64, lr=0.03,
+                 momentum=0.9, seed=None):
+        self.make_model = model if callable(model) and not hasattr(model, "layers") else None
+        self.model = model() if self.make_model else model
+        self.x, self.y, self.validation = x, y, validation
+        self.momentum, self.seed = momentum, seed
+        self.history = None
+        self.epochs_slider = widgets.IntSlider(value=epochs, min=1, max=30, description="epochs")
+        self.batch_size_slider = widgets.SelectionSlider(options=[8, 16, 32, 64, 128, 256, 512],
+                                                         value=batch_size, description="batch size")
+        self.lr_slider = widgets.FloatLogSlider(value=lr, base=10, min=-4, max=0, step=0.1,
+                                                description="learning rate", readout_format=".4f")
+        self.train_button = widgets.Button(description="Train", button_style="primary", icon="play")
+        self.status = widgets.HTML("press Train")
+        self.figure = new_figure((10, 3.8))
+        self.image = widgets.Image(format="png")
+        self.train_button.on_click(self._on_click)
+        style = {"description_width": "110px"}
+        for slider in (self.epochs_slider, self.batch_size_slider, self.lr_slider):
+            slider.style = style
+        super().__init__([widgets.HBox([widgets.VBox([self.epochs_slider, self.batch_size_slider,
+                                                      self.lr_slider]), self.train_button]),
+                          self.status, self.image])
+
+    def _on_click(self, button):
+        # An exception in a click handler would vanish into the browser's log; show it instead.
+        try:
+            self.train()
+        except Exception as e:  # noqa: BLE001
+            self.status.value = f"<span style='color:#b00'>training failed: {e}</span>"
+
+    def train(self):
+        """Train with the sliders' settings, redrawing the curves after every epoch; return the History."""
+        if self.make_model is not None:
+            self.model = self.make_model()
+        loss = NLLLoss() if isinstance(self.model.layers[-1], LogSoftmax) else CrossEntropyLoss()
+        optimizer = SGD(self.model.parameters(), lr=self.lr_slider.value, momentum=self.momentum)
+        epochs = self.epochs_slider.value
+        self.train_button.disabled = True
+        self.status.value = f"training for {epochs} epochs..."
+        try:
+            self.history = fit(self.model, loss, optimizer, self.x, self.y, epochs=epochs,
+                               batch_size=self.batch_size_slider.value, validation=self.validation,
+                               seed=self.seed, progress=False,
+                               callbacks=[lambda epoch, history: self._after_epoch(epoch, history, epochs)])
+        finally:
+            self.train_button.disabled = False
+        done = f"done: {self.status.value}"
+        if getattr(self.history, "stopped", None):
+            done += f" (stopped early: {self.history.stopped})"
+        self.status.value = done
+        return self.history
+
+    def _after_epoch(self, epoch, history, epochs):
+        text = (f"epoch {epoch + 1}/{epochs}: loss {history.train_loss[-1]:.4f}, "
+                f"accuracy {history.train_acc[-1]:.1%}")
+        if getattr(history, "val_acc", None):
+            text += f"; validation loss {history.val_loss[-1]:.4f}, accuracy {history.val_acc[-1]:.1%}"
+        self.status.value = text
+        plot_training_curves(history, fig=self.figure)
+        self.image.value = figure_png(self.figure)
