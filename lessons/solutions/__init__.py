@@ -53,22 +53,24 @@ def _whose(fn):
 
 
 def _verdict(fn, ok, text):
-    """Print the verdict; a failing *solution* is a bug in the lessons, so it raises."""
+    """Print ✓ or ✗ and the reason; a failing *solution* is a bug in the lessons, so it raises.
+
+    Returns None, so that a check as the last line of a cell prints nothing more.
+    """
     if ok:
         print(f"✓ {text}")
-        return True
-    if getattr(fn, "used_solution", False):
+    elif getattr(fn, "used_solution", False):
         raise AssertionError(f"the solution in solutions/{fn.lesson}.py failed its own check: {text} "
                              "(this is a bug in the lessons; please report it)")
-    print(f"✗ {text}")
-    return False
+    else:
+        print(f"✗ {text}")
 
 
 def check_close(fn, got, expected, against, rtol=1e-5, atol=1e-6, dtype=None):
     """Say whether ``got`` (what ``fn`` returned) matches ``expected`` (from ``against``).
 
     dtype: if given, ``got`` must also have this dtype.
-    Returns True or False; raises only when the solution itself is wrong.
+    Prints ✓ or ✗ with the reason; raises only when the solution itself is wrong.
     """
     from minicnn import to_numpy
     who = _whose(fn)
@@ -96,5 +98,5 @@ def check_close(fn, got, expected, against, rtol=1e-5, atol=1e-6, dtype=None):
 
 
 def check_gradcheck(fn, result, what):
-    """Say whether a ``minicnn.gradcheck`` result passed for the backward ``fn`` wrote."""
+    """Say (✓ or ✗) whether a ``minicnn.gradcheck`` result passed for the backward ``fn`` wrote."""
     return _verdict(fn, bool(result), f"{_whose(fn)}: {what}: {result!r}")
