@@ -48,7 +48,7 @@ def exercise(lesson):
 
 def _whose(fn):
     if getattr(fn, "used_solution", False):
-        return f"the solution's {fn.__name__} (yours is not written yet)"
+        return f"the solution's {fn.__name__}"
     return f"your {fn.__name__}"
 
 
