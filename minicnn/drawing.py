@@ -4,6 +4,8 @@
 the 28x28 picture MNIST's digits are made of; ``DrawingPad`` is the notebook
 widget that uses it.
 """
+import contextlib
+
 import numpy as np
 
 # MNIST's recipe (LeCun et al.): the ink is scaled to fit a 20x20 box, keeping its
@@ -156,10 +158,10 @@ def _require_widgets():
 
 
 def _png(gray, scale=1):
-    """uint8-able (H, W) array in [0, 1] -> PNG bytes, each pixel a scale x scale block."""
+    """(H, W) array in [0, 1] -> grayscale PNG bytes, each pixel a scale x scale block."""
     Image = _require_pillow()
     import io
-    img = Image.fromarray(np.uint8(np.clip(gray, 0, 1) * 255), mode="L")
+    img = Image.fromarray(np.uint8(np.round(np.clip(gray, 0, 1) * 255)))      # mode "L"
     if scale != 1:
         img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
@@ -271,23 +273,35 @@ class DrawingPad:
         return self.widget._repr_mimebundle_(**kwargs)
 
     # -- strokes: each goes on the browser canvas and on the Python raster ----------------
+    @contextlib.contextmanager
+    def _drawing(self):
+        """Send the canvas commands of the block as one message, addressed to this canvas."""
+        from ipycanvas import hold_canvas
+        # After a page reload, ipycanvas' browser side forgets which canvas its commands
+        # are for while Python still thinks it knows (ipycanvas issue #322): name it again.
+        self.canvas._canvas_manager._current_canvas = None
+        with hold_canvas():
+            yield self.canvas
+
     def _redraw_canvas(self):
         """Paint the canvas from the raster: on start, on Clear and when a new view connects."""
         ink = np.asarray(self.raster)                                  # (280, 280) uint8
         opaque = np.full_like(ink, 255)
-        # RGBA, because ipycanvas would send an RGB array as a lossy JPEG
-        self.canvas.put_image_data(np.dstack([ink, ink, ink, opaque]), 0, 0)    # (280, 280, 4)
-        self.canvas.stroke_style = "white"
-        self.canvas.fill_style = "white"
-        self.canvas.line_width = self.brush
-        self.canvas.line_cap = "round"
-        self.canvas.line_join = "round"
+        with self._drawing() as canvas:
+            # RGBA, because ipycanvas would send an RGB array as a lossy JPEG
+            canvas.put_image_data(np.dstack([ink, ink, ink, opaque]), 0, 0)    # (280, 280, 4)
+            canvas.stroke_style = "white"
+            canvas.fill_style = "white"
+            canvas.line_width = self.brush
+            canvas.line_cap = "round"
+            canvas.line_join = "round"
 
     def _on_down(self, x, y):
         """Mouse or finger down at canvas pixel (x, y): a new stroke starts with a dot."""
         r = self.brush / 2
         self._raster_draw.ellipse([x - r, y - r, x + r, y + r], fill=255)
-        self.canvas.fill_circle(x, y, r)
+        with self._drawing() as canvas:
+            canvas.fill_circle(x, y, r)
         self._last_point = (x, y)
 
     def _on_move(self, x, y):
@@ -298,7 +312,8 @@ class DrawingPad:
         r = self.brush / 2
         self._raster_draw.line([(x0, y0), (x, y)], fill=255, width=self.brush)
         self._raster_draw.ellipse([x - r, y - r, x + r, y + r], fill=255)   # round joint and cap
-        self.canvas.stroke_line(x0, y0, x, y)
+        with self._drawing() as canvas:
+            canvas.stroke_line(x0, y0, x, y)
         self._last_point = (x, y)
 
     def _on_up(self, x=None, y=None):

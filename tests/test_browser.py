@@ -1,0 +1,167 @@
+"""One real browser: JupyterLab serves the DrawingPad, chromium draws a "1" with the mouse.
+
+Debian's chromium is driven by Playwright's Python package (browser downloads are
+impossible here, so ``executable_path`` points at the system chromium). `make test`
+installs chromium with scripts/install-browser.sh; without it this test skips.
+"""
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = Path(__file__).parent / "browser" / "drawing_pad.ipynb"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Generous: the machine may be busy, and JupyterLab, the kernel and chromium all start cold.
+START_S = 120
+STEP_MS = 90_000
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    for path in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+        if path and os.access(path, os.X_OK):
+            return path
+    pytest.skip("chromium not found (/usr/bin/chromium or on PATH): install it with "
+                "`apt-get install chromium` or scripts/install-browser.sh")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _log_tail(path, n=30):
+    lines = Path(path).read_text(errors="replace").splitlines()
+    return "\n".join(lines[-n:])
+
+
+@pytest.fixture
+def lab(tmp_path, trained_lenet):
+    """JupyterLab on 127.0.0.1 serving drawing_pad.ipynb beside a trained model; yields its URL."""
+    work = tmp_path / "lab"
+    work.mkdir()
+    shutil.copy(NOTEBOOK, work / "drawing_pad.ipynb")
+    trained_lenet.save(work / "model.npz", metadata={"trained": True})
+    # Isolated Jupyter folders, so the developer's own settings never leak in; the only
+    # setting turns off JupyterLab's "get news?" toast, which would cover the page.
+    settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    env = dict(os.environ,
+               JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
+               IPYTHONDIR=str(tmp_path / "ipython"),
+               JUPYTER_PLATFORM_DIRS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    port, token = _free_port(), secrets.token_hex(16)
+    log_path = tmp_path / "jupyterlab.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
+             "--LabApp.extension_manager=readonly"],
+            cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_S
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"JupyterLab exited with code {server.returncode}:\n{_log_tail(log_path)}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"JupyterLab did not answer within {START_S} s:\n{_log_tail(log_path)}")
+            time.sleep(0.5)
+        yield {"url": url, "token": token, "log": log_path}
+    finally:
+        # SIGTERM lets the server shut its kernel down; the whole session goes if it hangs.
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+
+
+def _pixel(canvas, x, y):
+    """[r, g, b, a] of the pad's canvas as the page shows it."""
+    return canvas.evaluate(f"c => Array.from(c.getContext('2d').getImageData({x}, {y}, 1, 1).data)")
+
+
+def test_drawing_a_one_in_jupyterlab_predicts_one(chromium, lab):
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        pytest.fail('the browser test needs Playwright: pip install "minicnn[dev]"')
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(STEP_MS)
+            page.goto(f"{lab['url']}/lab/tree/drawing_pad.ipynb?token={lab['token']}",
+                      wait_until="domcontentloaded")
+            # the kernel must be up before "Run All Cells", or JupyterLab drops the request
+            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_text("Run All Cells", exact=True).click()
+
+            canvas = page.locator("canvas.minicnn-canvas")
+            expect(canvas).to_be_visible(timeout=STEP_MS)
+            box = canvas.bounding_box()
+            assert (box["width"], box["height"]) == (280, 280)
+            # the kernel paints the pad black once the canvas is shown
+            _wait_for_pixel(canvas, 10, 10, [0, 0, 0, 255])
+
+            # a "1": one stroke down the middle, slightly slanted, like a hand would draw it
+            x, top = box["x"] + 140, box["y"] + 40
+            page.mouse.move(x, top)
+            page.mouse.down()
+            for i in range(1, 11):
+                page.mouse.move(x + i * 0.5, top + 20 * i, steps=2)
+            page.mouse.up()
+
+            message = page.locator(".minicnn-prediction")
+            expect(message).to_have_text(re.compile(r"Prediction: 1 \(\d+\.\d%\)"), timeout=STEP_MS)
+            print(f"the page shows: {message.inner_text()!r}")
+            assert _pixel(canvas, 142, 140) == [255, 255, 255, 255]       # the stroke, in white
+
+            page.get_by_role("button", name="Clear").click()
+            expect(message).to_have_text("", timeout=STEP_MS)
+            _wait_for_pixel(canvas, 142, 140, [0, 0, 0, 255])
+            page.get_by_role("button", name="Predict").click()
+            expect(message).to_have_text("draw a digit first", timeout=STEP_MS)
+        except Exception:
+            print(f"JupyterLab log:\n{_log_tail(lab['log'])}")
+            raise
+        finally:
+            browser.close()
+
+
+def _wait_for_pixel(canvas, x, y, value, timeout_s=STEP_MS / 1000):
+    deadline = time.monotonic() + timeout_s
+    while (seen := _pixel(canvas, x, y)) != value:
+        assert time.monotonic() < deadline, f"canvas pixel ({x}, {y}) is {seen}, expected {value}"
+        time.sleep(0.2)
