@@ -15,20 +15,22 @@ _rng = np.random.default_rng()  # CPU generator: weights are drawn here on every
 _seed = None
 
 
+_INSTALL = 'install CuPy for CUDA 12 with `pip install "minicnn[gpu]"` on a machine with an NVIDIA GPU'
+
+
 def _import_cupy():
-    """Return the cupy module, or raise one clear error saying what is missing."""
+    """Return the cupy module, or raise one clear error saying what is missing and how to fix it."""
     try:
         import cupy
     except ImportError as e:
-        raise RuntimeError(
-            "the cupy backend needs CuPy, which is not installed: "
-            'install it with `pip install "minicnn[gpu]"` (CuPy for CUDA 12)') from e
+        raise RuntimeError(f"the cupy backend needs CuPy, which is not installed: {_INSTALL}") from e
     try:
         n = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # CUDA driver missing or broken
-        raise RuntimeError(f"the cupy backend needs an NVIDIA GPU, but CUDA reports none ({e})") from e
+        raise RuntimeError(f"the cupy backend needs an NVIDIA GPU, but CUDA is unusable here ({e}): "
+                           f"{_INSTALL}") from e
     if n == 0:
-        raise RuntimeError("the cupy backend needs an NVIDIA GPU, but no GPU is visible")
+        raise RuntimeError(f"the cupy backend needs an NVIDIA GPU, but no GPU is visible: {_INSTALL}")
     return cupy
 
 

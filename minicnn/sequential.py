@@ -154,6 +154,9 @@ class Sequential(Module):
             except TypeError as e:
                 raise ValueError(f"{path}: layer {i} ({spec['type']}) has a bad config: {e}") from e
         model = cls(*layers)
+        for name, p in model.named_parameters():  # keep the saved dtype (float64 stays float64)
+            if name in state and state[name].dtype.kind == "f":
+                p.data = p.data.astype(state[name].dtype)
         try:
             model.load_state_dict(state)
         except ValueError as e:
@@ -225,7 +228,10 @@ def _read_checkpoint(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint file {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not a .npz archive")
+        with f:
             if "__header__" not in f.files:
                 raise ValueError("it has no minicnn header")
             header = json.loads(str(f["__header__"]))
