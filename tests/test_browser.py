@@ -119,7 +119,7 @@ def test_drawing_a_one_in_jupyterlab_predicts_one(chromium, lab):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 1000}, has_touch=True)
             page.set_default_timeout(STEP_MS)
             page.goto(f"{lab['url']}/lab/tree/drawing_pad.ipynb?token={lab['token']}",
                       wait_until="domcontentloaded")
@@ -153,6 +153,16 @@ def test_drawing_a_one_in_jupyterlab_predicts_one(chromium, lab):
             _wait_for_pixel(canvas, 142, 140, [0, 0, 0, 255])
             page.get_by_role("button", name="Predict").click()
             expect(message).to_have_text("draw a digit first", timeout=STEP_MS)
+
+            # the same "1" with a finger: raw touch events through the DevTools protocol
+            devtools = page.context.new_cdp_session(page)
+            for i in range(11):
+                devtools.send("Input.dispatchTouchEvent", {
+                    "type": "touchStart" if i == 0 else "touchMove",
+                    "touchPoints": [{"x": x + i * 0.5, "y": top + 20 * i}]})
+            devtools.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+            expect(message).to_have_text(re.compile(r"Prediction: 1 \(\d+\.\d%\)"), timeout=STEP_MS)
+            print(f"after drawing with touch: {message.inner_text()!r}")
         except Exception:
             print(f"JupyterLab log:\n{_log_tail(lab['log'])}")
             raise
