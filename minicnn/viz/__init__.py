@@ -18,17 +18,18 @@ from .activations import plot_activations
 from .confusion import confusion_matrix, misclassified, plot_confusion_matrix, plot_misclassified
 from .curves import plot_training_curves
 from .embedding import PCAResult, features, pca, plot_embedding, tsne
+from .extras import figure_png
 from .filters import plot_filters, tile
 from .prediction import plot_prediction
 from .probe import layer_activations, layer_outputs, predict_image
 from .saliency import plot_saliency, saliency
 
-WIDGETS = ("ConfusionExplorer", "PredictionExplorer", "TrainingPanel", "figure_png")
+WIDGETS = ("ConfusionExplorer", "PredictionExplorer", "TrainingPanel")
 
 __all__ = ["plot_activations", "confusion_matrix", "misclassified", "plot_confusion_matrix",
            "plot_misclassified", "plot_training_curves", "PCAResult", "features", "pca",
            "plot_embedding", "tsne", "plot_filters", "tile", "plot_prediction", "layer_activations",
-           "layer_outputs", "predict_image", "plot_saliency", "saliency", *WIDGETS]
+           "layer_outputs", "predict_image", "plot_saliency", "saliency", "figure_png", *WIDGETS]
 
 
 def __getattr__(name):

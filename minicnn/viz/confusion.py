@@ -22,7 +22,8 @@ def _labels(name, y, num_classes=None):
     if y.size and y.min() < 0:
         raise ValueError(f"{name} contains the negative label {y.min()}")
     if num_classes is not None and y.size and y.max() >= num_classes:
-        raise ValueError(f"{name} contains label {y.max()}, outside the {num_classes} classes 0..{num_classes - 1}")
+        raise ValueError(f"{name} contains label {y.max()}, outside the {num_classes} classes "
+                         f"0..{num_classes - 1}")
     return y.astype(np.int64)
 
 

@@ -113,7 +113,8 @@ def plot_embedding(images, labels, classes=None, model=None, layers=None, method
             result = pca(x)
             points = result.embedding
             r1, r2 = result.explained_variance_ratio
-            title = f"PCA of {_source_name(model, layer, x.shape[1])}\nPC1 {r1:.1%}, PC2 {r2:.1%} of the variance"
+            title = (f"PCA of {_source_name(model, layer, x.shape[1])}\n"
+                     f"PC1 {r1:.1%}, PC2 {r2:.1%} of the variance")
         else:
             points = tsne(x, seed=seed)
             title = f"t-SNE of {_source_name(model, layer, x.shape[1])}"

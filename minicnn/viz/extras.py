@@ -4,6 +4,8 @@
 (matplotlib, scikit-learn) and the interactive pieces the ``notebook`` extra
 (ipywidgets). Each import below fails with one sentence saying what to install.
 """
+import io
+import sys
 
 
 def _missing(library, what, extra):
@@ -21,7 +23,32 @@ def new_figure(figsize, **kwargs):
         from matplotlib.figure import Figure
     except ImportError:
         raise _missing("matplotlib", "minicnn.viz plotting", "viz") from None
+    _show_figures_in_jupyter(Figure)
     return Figure(figsize=figsize, layout="constrained", **kwargs)
+
+
+def figure_png(fig, dpi=None):
+    """The Figure rendered as PNG bytes (what Jupyter and an ``ipywidgets.Image`` show)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _show_figures_in_jupyter(figure_type):
+    """In a Jupyter kernel, make sure a Figure that is a cell's value is drawn as a PNG.
+
+    Matplotlib's inline backend registers this only once pyplot has drawn something;
+    our Figures bypass pyplot, so without this the first one would print as text.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    png = shell.display_formatter.formatters["image/png"]
+    try:
+        png.lookup_by_type(figure_type)                # already there (the inline backend's, or ours)
+    except KeyError:
+        png.for_type(figure_type, figure_png)
 
 
 def clear_figure(fig, figsize=None):

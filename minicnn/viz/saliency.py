@@ -30,7 +30,8 @@ def saliency(model, image, target=None):
             k = scores.shape[1]
             target = int(scores[0].argmax()) if target is None else int(target)
             if not 0 <= target < k:
-                raise ValueError(f"saliency target class {target} is outside the model's {k} classes 0..{k - 1}")
+                raise ValueError(f"saliency target class {target} is outside the model's {k} classes "
+                                 f"0..{k - 1}")
             grad = get_array_module(scores).zeros_like(scores)
             grad[0, target] = 1.0                     # d score[target] / d scores
             grad_x = scorer.backward(grad, input_grad=True)  # (1, C, H, W)

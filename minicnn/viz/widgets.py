@@ -5,9 +5,10 @@ Figure (``.figure``) and shows it as a PNG in an ``ipywidgets.Image``, which
 works the same in JupyterLab, Notebook 7, VS Code and Colab, whatever
 matplotlib backend is active. Their handlers are ordinary methods
 (``select``, ``show``, ``train``), so they can be driven without a browser.
+They use only ipywidgets' own controls, which VS Code (Jupyter extension) and Colab
+display without setup; Colab's ``output.enable_custom_widget_manager()`` is needed
+only for third-party widgets such as the drawing pad's ipycanvas.
 """
-import io
-
 import numpy as np
 
 from ..backend import to_numpy
@@ -17,17 +18,10 @@ from ..optim import SGD
 from ..train import fit
 from .confusion import class_label, plot_confusion_matrix
 from .curves import plot_training_curves
-from .extras import ipywidgets, new_figure
+from .extras import figure_png, ipywidgets, new_figure
 from .prediction import plot_prediction
 
 widgets = ipywidgets()
-
-
-def figure_png(fig, dpi=80):
-    """The Figure rendered as PNG bytes (what an ``ipywidgets.Image`` shows)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
 
 
 class ConfusionExplorer(widgets.VBox):
@@ -42,8 +36,9 @@ class ConfusionExplorer(widgets.VBox):
         self.images, self.classes = to_numpy(images), classes
         self.y_true, self.y_pred = to_numpy(y_true), to_numpy(y_pred)
         if not len(self.images) == len(self.y_true) == len(self.y_pred):
-            raise ValueError(f"ConfusionExplorer needs as many images as labels and predictions, received "
-                             f"{len(self.images)} images, {len(self.y_true)} labels, {len(self.y_pred)} predictions")
+            raise ValueError(f"ConfusionExplorer needs as many images as labels and predictions, "
+                             f"received {len(self.images)} images, {len(self.y_true)} labels, "
+                             f"{len(self.y_pred)} predictions")
         self.max_images, self.ncols = int(max_images), int(ncols)
         self.figure = plot_confusion_matrix(self.y_true, self.y_pred, classes, kind="counts")
         self.matrix = self.figure.matrix
@@ -78,8 +73,8 @@ class ConfusionExplorer(widgets.VBox):
         self.indices = np.flatnonzero((self.y_true == t) & (self.y_pred == p))
         shown = self.indices[:self.max_images]
         what = f"true {class_label(self.classes, t)}, predicted {class_label(self.classes, p)}"
-        self.caption.value = (f"<b>{len(self.indices)}</b> images with {what}"
-                              + (f" (the first {len(shown)} shown)" if len(shown) < len(self.indices) else ""))
+        more = f" (the first {len(shown)} shown)" if len(shown) < len(self.indices) else ""
+        self.caption.value = f"<b>{len(self.indices)}</b> images with {what}{more}"
         fig = self.cell_figure
         fig.clear()
         if len(shown) == 0:
