@@ -1,4 +1,4 @@
-"""One real browser: JupyterLab serves the DrawingPad, chromium draws a "1" with the mouse.
+"""One real browser: JupyterLab serves the DrawingPad; chromium draws a "1", by mouse and touch.
 
 Debian's chromium is driven by Playwright's Python package (browser downloads are
 impossible here, so ``executable_path`` points at the system chromium). `make test`
@@ -19,7 +19,20 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+def _find_chromium():
+    for path in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+        if path and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+CHROMIUM = _find_chromium()
+# Decided at collection, so a machine without chromium skips before training any model.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300),
+              pytest.mark.skipif(CHROMIUM is None, reason=(
+                  "chromium not found (/usr/bin/chromium or on PATH): install it with "
+                  "`apt-get install chromium` or scripts/install-browser.sh"))]
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = Path(__file__).parent / "browser" / "drawing_pad.ipynb"
@@ -28,15 +41,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 # Generous: the machine may be busy, and JupyterLab, the kernel and chromium all start cold.
 START_S = 120
 STEP_MS = 90_000
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    for path in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
-        if path and os.access(path, os.X_OK):
-            return path
-    pytest.skip("chromium not found (/usr/bin/chromium or on PATH): install it with "
-                "`apt-get install chromium` or scripts/install-browser.sh")
 
 
 def _free_port():
@@ -110,14 +114,14 @@ def _pixel(canvas, x, y):
     return canvas.evaluate(f"c => Array.from(c.getContext('2d').getImageData({x}, {y}, 1, 1).data)")
 
 
-def test_drawing_a_one_in_jupyterlab_predicts_one(chromium, lab):
+def test_drawing_a_one_in_jupyterlab_predicts_one(lab):
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
         pytest.fail('the browser test needs Playwright: pip install "minicnn[dev]"')
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000}, has_touch=True)
             page.set_default_timeout(STEP_MS)
