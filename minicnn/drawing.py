@@ -170,7 +170,7 @@ def _png(gray, scale=1):
 
 
 def _tile(maps, columns=8, gap=1):
-    """(C, H, W) activation maps -> one (rows*(H+gap), columns*(W+gap)) grid, each map scaled to [0, 1]."""
+    """(C, H, W) maps -> one (rows*(H+gap), columns*(W+gap)) grid, each map scaled to [0, 1]."""
     c, h, w = maps.shape
     low = maps.min(axis=(1, 2), keepdims=True)
     high = maps.max(axis=(1, 2), keepdims=True)

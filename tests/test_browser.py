@@ -88,7 +88,8 @@ def lab(tmp_path, trained_lenet):
         deadline = time.monotonic() + START_S
         while True:
             if server.poll() is not None:
-                pytest.fail(f"JupyterLab exited with code {server.returncode}:\n{_log_tail(log_path)}")
+                pytest.fail(f"JupyterLab exited with code {server.returncode}:\n"
+                            f"{_log_tail(log_path)}")
             try:
                 with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5) as r:
                     if r.status == 200:

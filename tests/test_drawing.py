@@ -1,4 +1,4 @@
-"""preprocess_drawing on synthetic and redrawn real digits; the DrawingPad's logic without a browser."""
+"""preprocess_drawing on synthetic and redrawn real digits; the DrawingPad without a browser."""
 import importlib.util
 
 import numpy as np
@@ -182,7 +182,8 @@ def test_redrawn_mnist_digits_are_classified_nearly_as_well(trained_lenet, mnist
         redrawn.append(preprocess_drawing(pad))
     plain_accuracy = np.mean(_predict(trained_lenet, x_test[:, None] / np.float32(255)) == y_test)
     redrawn_accuracy = np.mean(_predict(trained_lenet, np.stack(redrawn)) == y_test)
-    print(f"plain {plain_accuracy:.3f}, redrawn {redrawn_accuracy:.3f} on {len(y_test)} test digits")
+    print(f"plain {plain_accuracy:.3f}, redrawn {redrawn_accuracy:.3f} "
+          f"on {len(y_test)} test digits")
     assert plain_accuracy > 0.85
     assert redrawn_accuracy >= plain_accuracy - 0.03
 
@@ -263,7 +264,8 @@ def test_a_drawn_zero_is_a_zero_and_clear_empties_the_pad(saved_model):
     assert pad.prediction == "0"
     pad.clear_button.click()
     assert pad.ink.max() == 0
-    assert (pad.prediction_text, pad.prediction, pad.top3, pad.network_input) == ("", None, [], None)
+    assert (pad.prediction_text, pad.prediction, pad.top3) == ("", None, [])
+    assert pad.network_input is None
     assert all(bar.value == 0 for _, bar, _ in pad.bars)
     pad.predict_button.click()
     assert pad.prediction_text == EMPTY_MESSAGE
@@ -298,7 +300,7 @@ def test_without_a_trained_model_the_pad_says_so(model):
     pad = DrawingPad(None if model == "missing" else lenet())
     assert pad.predict() is None
     assert pad.prediction_text == NO_MODEL_MESSAGE
-    stroke(pad, ONE)                                                  # a stroke does not raise either
+    stroke(pad, ONE)                                          # a stroke does not raise either
     assert pad.ink.max() == 255
     assert pad.prediction_text == NO_MODEL_MESSAGE and NO_MODEL_MESSAGE in pad.message.value
 
@@ -342,5 +344,5 @@ def test_activation_maps_of_every_convolution(saved_model):
 
 @needs_widgets
 def test_bad_brush_is_refused():
-    with pytest.raises(ValueError, match="DrawingPad brush must be between 1 and 60 px; received 0"):
+    with pytest.raises(ValueError, match="brush must be between 1 and 60 px; received 0"):
         DrawingPad(None, brush=0)
