@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .backend import set_backend, get_backend, to_numpy
+from .backend import get_backend, set_backend, to_numpy
 from .layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
 from .losses import NLLLoss
 from .models import MODELS
@@ -50,7 +50,6 @@ TRANSLATION_ATOL = 1e-3          # |minicnn - other| on log-probabilities; float
 TARGET_BLOCK_SECONDS = 0.3       # auto --steps: the fastest contender's timed block lasts at least this
 MAX_AUTO_STEPS = 100
 PAUSE_SECONDS = 0.15             # between blocks: idle BLAS/OpenMP workers (OpenBLAS spins ~0.1 s) go to sleep
-CPU_CONTENDERS = ("minicnn-numpy", "pytorch-cpu")
 GPU_CONTENDERS = ("minicnn-cupy", "pytorch-cuda")
 REFERENCE = "pytorch-cpu"        # ratios are relative to this contender
 LABELS = {"minicnn-numpy": "minicnn (NumPy)", "minicnn-cupy": "minicnn (CuPy)",
@@ -586,7 +585,8 @@ def machine_info():
     info = dict(cpu=cpu, logical_cores=os.cpu_count(),
                 usable_cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
                 memory_gib=mem, os=platform.platform(), python=platform.python_version(),
-                minicnn=__version__, numpy=np.__version__, load_average_start=_load())
+                minicnn=__version__, minicnn_git=_git_version(), numpy=np.__version__,
+                load_average_start=_load())
     try:
         from threadpoolctl import threadpool_info
         info["numpy_blas"] = [{k: p.get(k) for k in ("internal_api", "version", "num_threads",
@@ -611,6 +611,16 @@ def machine_info():
     return info
 
 
+def _git_version():
+    """`git describe` of the checkout minicnn runs from (which layer code was measured), or None."""
+    try:
+        proc = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+
+
 def _load():
     text = _read("/proc/loadavg").split()
     return [float(v) for v in text[:3]] if text else None
@@ -629,13 +639,11 @@ def _ratio_text(r):
     return f"{r['of_medians']:.2f}x ({r['paired_min']:.2f}-{r['paired_max']:.2f})"
 
 
-def _ratios(runs, reference_runs, invert=False):
-    """Ratio of medians and the range of per-repetition (paired) ratios; >1 means faster."""
+def _ratios(runs, reference_runs):
+    """Ratio of median throughputs and the range of per-repetition (paired) ratios; >1 is faster."""
     if reference_runs is None:
         return None
     a, b = np.asarray(runs, dtype=np.float64), np.asarray(reference_runs, dtype=np.float64)
-    if invert:      # latency: smaller is better, so speed ratio = reference / contender
-        a, b = b, a
     paired = a / b if len(a) == len(b) else np.array([np.median(a) / np.median(b)])
     return dict(of_medians=float(np.median(a) / np.median(b)), paired_min=float(paired.min()),
                 paired_max=float(paired.max()))
@@ -644,7 +652,8 @@ def _ratios(runs, reference_runs, invert=False):
 def render_markdown(result):
     m, s = result["machine"], result["settings"]
     out = ["# minicnn benchmark", "",
-           f"`{result['command']}` on {result['date']}", "",
+           f"`{result['command']}` on {result['date']}"
+           + (f" (minicnn {m['minicnn_git']})" if m.get("minicnn_git") else ""), "",
            f"**Machine:** {m['cpu']}, {m['usable_cores']} usable cores, "
            + ("" if m["memory_gib"] is None else f"{m['memory_gib']:.1f} GiB RAM") + f"; NumPy {m['numpy']} "
            f"({', '.join(str(b.get('internal_api')) + ' ' + str(b.get('version')) for b in m['numpy_blas'])}"
@@ -805,7 +814,7 @@ def main(argv=None):
     names, skipped = find_contenders()
     log(f"contenders: {', '.join(names)}; skipped: {', '.join(skipped) or 'none'}")
     result = dict(schema="minicnn-benchmark-v1",
-                  command="minicnn bench " + " ".join(sys.argv[1:] if argv is None else argv),
+                  command=" ".join(["minicnn bench"] + list(sys.argv[1:] if argv is None else argv)),
                   date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   machine=machine_info(), settings=dict(plan, models=models, lr=LR, momentum=MOMENTUM),
                   contenders={n: dict(label=LABELS[n], device=make_contender(n).device) for n in names},
@@ -900,12 +909,15 @@ def main(argv=None):
 
 
 def _latency_ratio(times, reference, repeats):
-    """Latency speed ratio to PyTorch CPU, paired per repetition (median of each repetition's calls)."""
+    """PyTorch CPU's median latency over the contender's (the table's medians, so >1 is faster),
+    with the range of the ratios of each repetition's medians."""
     if reference is None:
         return None
     mine = [np.median(part) for part in np.array_split(np.asarray(times), repeats)]
     theirs = [np.median(part) for part in np.array_split(np.asarray(reference), repeats)]
-    return _ratios(mine, theirs, invert=True)
+    paired = np.asarray(theirs) / np.asarray(mine)
+    return dict(of_medians=float(np.median(reference) / np.median(times)),
+                paired_min=float(paired.min()), paired_max=float(paired.max()))
 
 
 if __name__ == "__main__":

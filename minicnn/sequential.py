@@ -37,8 +37,11 @@ class Sequential(Module):
         return iter(self.layers)
 
     def forward(self, x):
-        for layer in self.layers:
-            x = layer.forward(x)
+        for i, layer in enumerate(self.layers):
+            try:
+                x = layer.forward(x)
+            except ValueError as e:  # say which layer of the model refused its input
+                raise ValueError(f"Sequential layer {i}: {e}") from None
         return x
 
     def backward(self, grad_output, input_grad=True):
@@ -117,6 +120,12 @@ class Sequential(Module):
                                  f"built-in layers can be saved ({', '.join(LAYER_TYPES)})")
         meta = dict(self.metadata)
         meta.update(metadata or {})
+        for key, value in meta.items():
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"cannot save metadata {key!r}: its value ({type(value).__name__}) "
+                                 "is not JSON (use lists, numbers, strings, dicts)") from None
         header = {"format": FORMAT, "architecture": self.architecture(), "metadata": meta}
         arrays = {name: to_numpy(a) for name, a in self.state_dict().items()}
         arrays["__header__"] = np.array(json.dumps(header))

@@ -9,10 +9,10 @@ class _Pool2d(Module):
     """What both pools share: arguments, shape checks, padding, the window view."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.stride = pair(stride if stride is not None else kernel_size, "stride")
-        self.padding = pair(padding, "padding")
         name = type(self).__name__
+        self.kernel_size = pair(kernel_size, f"{name} kernel_size")
+        self.stride = pair(stride if stride is not None else kernel_size, f"{name} stride")
+        self.padding = pair(padding, f"{name} padding")
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
             raise ValueError(f"{name} needs kernel_size >= 1, stride >= 1 and padding >= 0, got "
                              f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}")
