@@ -737,8 +737,9 @@ def write_chart(result, path):
             if not xs:
                 continue
             mids = [ratio[keys[i]]["of_medians"] for i in xs]
-            lo = [m - ratio[keys[i]]["paired_min"] for m, i in zip(mids, xs)]
-            hi = [ratio[keys[i]]["paired_max"] - m for m, i in zip(mids, xs)]
+            # latency's overall median can fall outside the per-repetition range: clip the bars at 0
+            lo = [max(m - ratio[keys[i]]["paired_min"], 0.0) for m, i in zip(mids, xs)]
+            hi = [max(ratio[keys[i]]["paired_max"] - m, 0.0) for m, i in zip(mids, xs)]
             ax.bar([i - 0.4 + width * (j + 0.5) for i in xs], mids, width, yerr=[lo, hi], capsize=3,
                    label=LABELS.get(name, name))
         ax.axhline(1.0, color="black", linewidth=1, linestyle="--")

@@ -171,6 +171,16 @@ def test_options_and_a_run_without_pytorch(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "latest.png").exists()
 
 
+def test_ratios_are_the_table_medians_with_paired_ranges():
+    r = benchmark._ratios([100.0, 200.0, 300.0], [100.0, 100.0, 100.0])       # images/s: higher is faster
+    assert r == dict(of_medians=2.0, paired_min=1.0, paired_max=3.0)
+    # latency in ms, 2 repetitions of 3 calls: lower is faster, so the ratio is reference / contender
+    r = benchmark._latency_ratio([1.0, 1.0, 1.0, 10.0, 10.0, 10.0], [2.0] * 6, repeats=2)
+    assert r["of_medians"] == pytest.approx(2.0 / 5.5)
+    assert (r["paired_min"], r["paired_max"]) == pytest.approx((0.2, 2.0))
+    assert benchmark._ratios([1.0], None) is None and benchmark._latency_ratio([1.0], None, 1) is None
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--repeats", "0"], "--repeats must be at least 1"),
     (["--steps", "-1"], "--steps must be at least 1"),
