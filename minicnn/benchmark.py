@@ -1,6 +1,6 @@
 """Benchmarks: minicnn against PyTorch (and CuPy / CUDA where present), measured fairly.
 
-    python -m benchmarks            # or: minicnn bench; about 3 minutes on 2 cores
+    python -m benchmarks            # or: minicnn bench; 3-5 minutes on 2 cores
     python -m benchmarks --quick    # seconds, for tests
 
 For each model and batch size it measures training throughput (full SGD steps),
@@ -649,6 +649,18 @@ def _ratios(runs, reference_runs):
                 paired_max=float(paired.max()))
 
 
+def _latency_ratio(times, reference, repeats):
+    """PyTorch CPU's median latency over the contender's (the table's medians, so >1 is faster),
+    with the range of the ratios of each repetition's medians."""
+    if reference is None:
+        return None
+    mine = [np.median(part) for part in np.array_split(np.asarray(times), repeats)]
+    theirs = [np.median(part) for part in np.array_split(np.asarray(reference), repeats)]
+    paired = np.asarray(theirs) / np.asarray(mine)
+    return dict(of_medians=float(np.median(reference) / np.median(times)),
+                paired_min=float(paired.min()), paired_max=float(paired.max()))
+
+
 def render_markdown(result):
     m, s = result["machine"], result["settings"]
     out = ["# minicnn benchmark", "",
@@ -787,7 +799,78 @@ def build_parser():
     return p
 
 
+def _measure_model(result, model_name, names, plan, log):
+    """Throughput, time per layer and latency of one model, appended to ``result``."""
+    rows = MODELS[model_name]().summary_rows(INPUT_SHAPE)
+    fwd = sum(r[3] for r in rows)
+    result["models"][model_name] = dict(forward_flops_per_image=fwd, training_flops_per_image=3 * fwd,
+                                        parameters=sum(r[2] for r in rows))
+    for batch in plan["batch_sizes"]:
+        model, x, y = _problem(model_name, batch)
+        contenders = [make_contender(n) for n in names]
+        for c in contenders:
+            c.setup(model, x, y)
+        result["translation"][f"{model_name}/{batch}"] = check_translation(contenders, model, x)
+        for task in ("train", "infer"):
+            log(f"{model_name} batch {batch}: {task} ...")
+            steps, runs = measure_throughput(contenders, batch, task, plan["repeats"], plan["steps"],
+                                             plan["warmup"])
+            flops = (3 if task == "train" else 1) * fwd
+            for c in contenders:
+                limit = result["roofline"].get(c.device, {}).get("limit_gflops")
+                ips = _stats(runs[c.name])
+                result["throughput"].append(dict(
+                    model=model_name, batch=batch, task=task, contender=c.name, steps=steps,
+                    images_per_second=ips, ratio_to_pytorch_cpu=_ratios(runs[c.name], runs.get(REFERENCE)),
+                    percent_of_matmul_limit=100 * ips["median"] * flops / (limit * 1e9) if limit else None,
+                    peak_memory_mib=None, device_peak_memory_mib=None))
+        for c in contenders:
+            if c.name.startswith("minicnn"):
+                log(f"{model_name} batch {batch}: time per layer ({c.name}) ...")
+                result["per_layer"].append(dict(contender=c.name, model=model_name, batch=batch,
+                                                steps=plan["layer_steps"],
+                                                **measure_layers(c, plan["layer_steps"])))
+    log(f"{model_name}: single-image latency ...")
+    model, _, _ = _problem(model_name, 1)
+    image = np.random.default_rng(SEED).random((1,) + INPUT_SHAPE, dtype=np.float32)
+    contenders = [make_contender(n) for n in names]
+    for c in contenders:
+        c.setup(model, image, np.zeros(1, dtype=np.int64))
+    times = measure_latency(contenders, image, plan["repeats"], plan["latency_calls"], plan["latency_warmup"])
+    for c in contenders:
+        result["latency"].append(dict(
+            model=model_name, contender=c.name, ms=_stats(times[c.name]),
+            ratio_to_pytorch_cpu=_latency_ratio(times[c.name], times.get(REFERENCE), plan["repeats"])))
+
+
+def _measure_all_memory(result, models, names, plan, log):
+    """Peak memory of every contender, model and batch size (one fresh process each)."""
+    result["memory_method"] = (
+        "each contender trains alone in a fresh Python process. After the imports, one throwaway "
+        "batch-1 step lets the library initialise itself; then the peak resident set size is reset "
+        "(/proc/self/clear_refs) and the figure is the peak (VmHWM) minus the RSS at that moment, "
+        f"over model set-up and {plan['memory_steps']} training step(s): weights, gradients, "
+        "momentum, activations and workspaces. The JSON's host_peak_with_init_mib also counts the "
+        "library's first-use initialisation. GPU contenders add the device memory their allocator "
+        "reserved (CuPy's pool, torch.cuda.max_memory_reserved).")
+    train_entries = {(e["model"], e["batch"], e["contender"]): e for e in result["throughput"]
+                     if e["task"] == "train"}
+    for model_name in models:
+        for batch in plan["batch_sizes"]:
+            for name in names:
+                log(f"{model_name} batch {batch}: peak memory of {name} (fresh process) ...")
+                mem = measure_memory(name, model_name, batch, plan["memory_steps"])
+                if "error" in mem:
+                    log(mem["error"])
+                mem.update(contender=name, model=model_name, batch=batch)
+                result["memory"].append(mem)
+                entry = train_entries[(model_name, batch, name)]
+                entry["peak_memory_mib"] = mem.get("host_peak_mib")
+                entry["device_peak_memory_mib"] = mem.get("device_peak_mib")
+
+
 def main(argv=None):
+    """``minicnn bench`` / ``python -m benchmarks``: measure, print the tables, write the files; 0 on success."""
     parser = build_parser()
     args = parser.parse_args(argv)
     plan = dict(QUICK if args.quick else FULL)
@@ -827,73 +910,9 @@ def main(argv=None):
     result["roofline"] = measure_matmul(plan["matmul_sizes"], plan["matmul_repeats"], devices)
 
     for model_name in models:
-        fwd = sum(r[3] for r in MODELS[model_name]().summary_rows(INPUT_SHAPE))
-        n_params = sum(r[2] for r in MODELS[model_name]().summary_rows(INPUT_SHAPE))
-        result["models"][model_name] = dict(forward_flops_per_image=fwd, training_flops_per_image=3 * fwd,
-                                            parameters=n_params)
-        for batch in plan["batch_sizes"]:
-            model, x, y = _problem(model_name, batch)
-            contenders = [make_contender(n) for n in names]
-            for c in contenders:
-                c.setup(model, x, y)
-            result["translation"][f"{model_name}/{batch}"] = check_translation(contenders, model, x)
-            for task in ("train", "infer"):
-                log(f"{model_name} batch {batch}: {task} ...")
-                steps, runs = measure_throughput(contenders, batch, task, plan["repeats"], plan["steps"],
-                                                 plan["warmup"])
-                flops = (3 if task == "train" else 1) * fwd
-                for c in contenders:
-                    limit = result["roofline"].get(c.device, {}).get("limit_gflops")
-                    ips = _stats(runs[c.name])
-                    result["throughput"].append(dict(
-                        model=model_name, batch=batch, task=task, contender=c.name, steps=steps,
-                        images_per_second=ips,
-                        ratio_to_pytorch_cpu=_ratios(runs[c.name], runs.get(REFERENCE)),
-                        percent_of_matmul_limit=None if not limit else 100 * ips["median"] * flops / (limit * 1e9),
-                        peak_memory_mib=None))
-            for c in contenders:
-                if c.name.startswith("minicnn"):
-                    log(f"{model_name} batch {batch}: time per layer ({c.name}) ...")
-                    layers = measure_layers(c, plan["layer_steps"])
-                    result["per_layer"].append(dict(contender=c.name, model=model_name, batch=batch,
-                                                    steps=plan["layer_steps"], **layers))
-            del contenders
-        log(f"{model_name}: single-image latency ...")
-        model, _, _ = _problem(model_name, 1)
-        image = np.random.default_rng(SEED).random((1,) + INPUT_SHAPE, dtype=np.float32)
-        contenders = [make_contender(n) for n in names]
-        for c in contenders:
-            c.setup(model, image, np.zeros(1, dtype=np.int64))
-        times = measure_latency(contenders, image, plan["repeats"], plan["latency_calls"],
-                                plan["latency_warmup"])
-        for c in contenders:
-            result["latency"].append(dict(
-                model=model_name, contender=c.name, ms=_stats(times[c.name]),
-                ratio_to_pytorch_cpu=_latency_ratio(times[c.name], times.get(REFERENCE), plan["repeats"])))
-
+        _measure_model(result, model_name, names, plan, log)
     if not args.no_memory:
-        result["memory_method"] = (
-            "each contender trains alone in a fresh Python process. After the imports, one throwaway "
-            "batch-1 step lets the library initialise itself; then the peak resident set size is reset "
-            "(/proc/self/clear_refs) and the figure is the peak (VmHWM) minus the RSS at that moment, "
-            f"over model set-up and {plan['memory_steps']} training step(s): weights, gradients, "
-            "momentum, activations and workspaces. The JSON's host_peak_with_init_mib also counts the "
-            "library's first-use initialisation. GPU contenders add the device memory their allocator "
-            "reserved (CuPy's pool, torch.cuda.max_memory_reserved).")
-        train_entries = {(e["model"], e["batch"], e["contender"]): e for e in result["throughput"]
-                         if e["task"] == "train"}
-        for model_name in models:
-            for batch in plan["batch_sizes"]:
-                for name in names:
-                    log(f"{model_name} batch {batch}: peak memory of {name} (fresh process) ...")
-                    mem = measure_memory(name, model_name, batch, plan["memory_steps"])
-                    if "error" in mem:
-                        log(mem["error"])
-                    mem.update(contender=name, model=model_name, batch=batch)
-                    result["memory"].append(mem)
-                    train_entries[(model_name, batch, name)]["peak_memory_mib"] = mem.get("host_peak_mib")
-                    train_entries[(model_name, batch, name)]["device_peak_memory_mib"] = \
-                        mem.get("device_peak_mib")
+        _measure_all_memory(result, models, names, plan, log)
 
     result["machine"]["load_average_end"] = _load()
     result["seconds"] = time.perf_counter() - started
@@ -907,18 +926,6 @@ def main(argv=None):
     print(markdown)
     log(f"wrote {out_dir / 'latest.md'}, latest.json and latest.png in {result['seconds']:.0f} s")
     return 0
-
-
-def _latency_ratio(times, reference, repeats):
-    """PyTorch CPU's median latency over the contender's (the table's medians, so >1 is faster),
-    with the range of the ratios of each repetition's medians."""
-    if reference is None:
-        return None
-    mine = [np.median(part) for part in np.array_split(np.asarray(times), repeats)]
-    theirs = [np.median(part) for part in np.array_split(np.asarray(reference), repeats)]
-    paired = np.asarray(theirs) / np.asarray(mine)
-    return dict(of_medians=float(np.median(reference) / np.median(times)),
-                paired_min=float(paired.min()), paired_max=float(paired.max()))
 
 
 if __name__ == "__main__":
