@@ -26,5 +26,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
+# Re-execute every lesson in normal mode on the real data and save the outputs.
+lessons: $(STAMP)
+	$(PY) lessons/_build/build.py --execute
+
 clean:
 	rm -rf $(VENV) .pytest_cache
