@@ -73,28 +73,39 @@ def offset_view(x, a, b, out_hw, stride):
     return x[:, a:a + sh * (oh - 1) + 1:sh, b:b + sw * (ow - 1) + 1:sw, :]
 
 
-def im2col(x, kernel, stride):
+def im2col(x, kernel, stride, ones_column=False):
     """Every window as one row: the input of convolution's single matrix multiply.
 
     x: (N, H, W, C) padded  ->  cols (M, KH*KW*C), columns ordered (kh, kw, c).
+    ones_column=True appends a column of ones, (M, KH*KW*C + 1): the bias then
+    rides along in the matrix multiply (the "bias trick"), saving a pass over
+    the output forward and one over its gradient backward.
     """
     xp = get_array_module(x)
     (kh, kw), (sh, sw) = kernel, stride
     n, h, w, c = x.shape
     oh, ow = window_count(x.shape, kernel, stride)
+    k = kh * kw * c
     if c == 1:
         # One channel: a window row is only KW numbers long, so the strided copy
         # below crawls. Copying one kernel offset at a time (long contiguous runs)
         # into a (KH*KW, M) array and returning its transpose is ~3x faster.
-        cols_t = xp.empty((kh * kw, n, oh, ow, 1), dtype=x.dtype)
+        cols_t = xp.empty((k + ones_column, n * oh * ow), dtype=x.dtype)
         for a in range(kh):
             for b in range(kw):
-                cols_t[a * kw + b] = offset_view(x, a, b, (oh, ow), stride)
-        return cols_t.reshape(kh * kw, -1).T                          # (M, KH*KW), a view
+                cols_t[a * kw + b].reshape(n, oh, ow, 1)[...] = offset_view(x, a, b, (oh, ow), stride)
+        if ones_column:
+            cols_t[k] = 1
+        return cols_t.T                                               # (M, KH*KW [+1]), a view
     s0, s1, s2, s3 = x.strides
     windows = xp.lib.stride_tricks.as_strided(                        # (N, OH, OW, KH, KW, C) view
         x, shape=(n, oh, ow, kh, kw, c), strides=(s0, s1 * sh, s2 * sw, s1, s2, s3))
-    return windows.reshape(n * oh * ow, kh * kw * c)                  # one copy, contiguous rows
+    if not ones_column:
+        return windows.reshape(n * oh * ow, k)                        # one copy, contiguous rows
+    cols = xp.empty((n * oh * ow, k + 1), dtype=x.dtype)
+    cols[:, :k].reshape(n, oh, ow, kh, kw, c)[...] = windows          # one copy, next to the ones
+    cols[:, k] = 1
+    return cols
 
 
 def col2im(offset_grad, kernel, stride, padded_shape, like):

@@ -41,27 +41,34 @@ class Conv2d(Module):
                              f"{h + 2 * ph}x{w + 2 * pw} (input shape {tuple(x.shape)})")
         oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
         x_pad = pad_nhwc(to_nhwc(x), ph, pw)                         # (N, H+2PH, W+2PW, C)
-        cols = im2col(x_pad, (kh, kw), (sh, sw))                     # (N*OH*OW, KH*KW*C)
+        # With one input channel the multiply is thin (K = KH*KW) and adding the bias
+        # costs about as much as the multiply: fold it in as a column of ones instead.
+        fold_bias = self.bias is not None and c == 1
+        cols = im2col(x_pad, (kh, kw), (sh, sw), ones_column=fold_bias)  # (M, KH*KW*C [+1]), M = N*OH*OW
         w_mat = self.weight.data.transpose(2, 3, 1, 0).reshape(-1, self.out_channels)  # (KH*KW*C, C_out)
-        y = cols @ w_mat                                             # (N*OH*OW, C_out)
-        if self.bias is not None:
+        if fold_bias:  # the bias is the weight of the column of ones
+            w_mat = get_array_module(w_mat).concatenate([w_mat, self.bias.data[None, :]])
+        y = cols @ w_mat                                             # (M, C_out)
+        if self.bias is not None and not fold_bias:
             y += self.bias.data
-        self._cache = (cols, w_mat, x_pad.shape, x.shape)
+        self._cache = (cols, w_mat, x_pad.shape)
         return to_nchw(y.reshape(n, oh, ow, self.out_channels))     # (N, C_out, OH, OW), NHWC memory
 
     def backward(self, grad_output):
-        cols, w_mat, padded_shape, x_shape = self._need_cache()
+        cols, w_mat, padded_shape = self._need_cache()
         xp = get_array_module(grad_output)
         n, _, oh, ow = grad_output.shape
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        g = to_nhwc(grad_output).reshape(-1, self.out_channels)      # (M, C_out), M = N*OH*OW
+        k = kh * kw * self.in_channels
+        g = to_nhwc(grad_output).reshape(-1, self.out_channels)      # (M, C_out)
+        dw_mat = cols.T @ g                                          # (KH*KW*C_in [+1], C_out)
         self.weight.grad = xp.ascontiguousarray(                     # (C_out, C_in, KH, KW)
-            (cols.T @ g).reshape(kh, kw, self.in_channels, self.out_channels).transpose(3, 2, 0, 1))
-        if self.bias is not None:
-            self.bias.grad = g.sum(axis=0)                           # (C_out,)
+            dw_mat[:k].reshape(kh, kw, self.in_channels, self.out_channels).transpose(3, 2, 0, 1))
+        if self.bias is not None:                                    # (C_out,): the sum of g over M
+            self.bias.grad = dw_mat[k].copy() if len(dw_mat) > k else g.sum(axis=0)
         if not self.needs_input_grad:
             return None
-        w_by_offset = w_mat.reshape(kh, kw, self.in_channels, self.out_channels)  # (KH, KW, C_in, C_out)
+        w_by_offset = w_mat[:k].reshape(kh, kw, self.in_channels, self.out_channels)  # (KH, KW, C_in, C_out)
 
         def offset_grad(a, b):  # gradient wrt the pixel at offset (a, b) of every window
             return (g @ w_by_offset[a, b].T).reshape(n, oh, ow, self.in_channels)  # (N, OH, OW, C_in)
