@@ -200,3 +200,27 @@ def test_bench_without_the_benchmark_module_gives_exit_2(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "minicnn.benchmark", None)
     code, _, err = run(capsys, "bench")
     assert code == 2 and "benchmark module is not available" in err
+
+
+def test_ctrl_c_during_train_saves_the_weights_so_far(tmp_path, data_dir):
+    """A real SIGINT to `python -m minicnn train` after its first epoch line."""
+    import signal
+    out_file = tmp_path / "interrupted.npz"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "minicnn", "train", "--limit", "640", "--test-limit", "100",
+         "--epochs", "1000", "--out", str(out_file), "--no-progress", "--no-download",
+         "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("epoch 1/1000:"):
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, err = proc.communicate(timeout=300)
+    out = "".join(lines) + rest
+    assert proc.returncode == 130, err
+    assert "training stopped early: interrupted (Ctrl-C)" in out and "Traceback" not in err
+    assert f"saved the model to {out_file}" in out
+    meta = mc.Sequential.load(out_file).metadata
+    assert meta["trained"] is True and 1 <= meta["epochs"] < 1000
