@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 # The defaults of `minicnn train`, chosen by experiment to reach 99% test accuracy on
-# MNIST in few epochs (scripts/sweep_mnist.py; its measurements are in
-# scripts/results/mnist_sweep.txt, the default run's in scripts/results/targets.txt).
+# MNIST in few epochs (scripts/sweep.py; its measurements are in
+# scripts/results/sweep.txt, the default run's in scripts/results/targets.txt).
 # The learning rate decays linearly to 0 over the run: the large early steps learn fast,
 # the small late ones settle into a minimum. Two epochs reach 99.0% for most seeds but
 # not all (5 of 6); three epochs leave a margin (99.12-99.23% over 3 seeds).

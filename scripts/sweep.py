@@ -7,7 +7,7 @@ DATASET is mnist, fashion or quickdraw (the ten local categories); MODEL lenet o
 SGD with momentum 0.9; the learning rate decays linearly from LR to 0 over the run, as
 `minicnn train` does by default. Prints one line per seed: the arguments, the seed, the
 test accuracy (%) after each epoch and the wall time. This is how the defaults of
-`minicnn train` were chosen (scripts/results/mnist_sweep.txt).
+`minicnn train` were chosen (scripts/results/sweep.txt).
 """
 import os
 import sys
