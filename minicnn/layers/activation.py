@@ -1,4 +1,6 @@
 """ReLU, LogSoftmax and Dropout: elementwise and row-wise layers."""
+import math
+
 from ..backend import get_array_module, random_uniform
 from .module import Module
 
@@ -20,10 +22,7 @@ class ReLU(Module):
         return tuple(input_shape)
 
     def flops(self, input_shape, output_shape):
-        n = 1
-        for s in output_shape:
-            n *= s
-        return n
+        return math.prod(output_shape)  # one comparison per element
 
 
 class LogSoftmax(Module):
@@ -59,10 +58,7 @@ class LogSoftmax(Module):
         return tuple(input_shape)
 
     def flops(self, input_shape, output_shape):
-        n = 1
-        for s in output_shape:
-            n *= s
-        return 4 * n
+        return 4 * math.prod(output_shape)  # max, subtract, exp, sum per element
 
 
 class Dropout(Module):
