@@ -4,9 +4,7 @@ A layer's forward saves what its backward needs (its "cache"); its backward
 takes dL/d(output) and returns dL/d(input), setting ``param.grad`` on the way.
 There is no autograd: every backward is written out by hand.
 """
-import numpy as np
-
-from ..backend import asarray, move, to_numpy
+from ..backend import asarray, cpu_rng, move, to_numpy
 
 
 class Parameter:
@@ -74,10 +72,10 @@ class Module:
         return self
 
     def double(self):
-        return self.to(dtype=np.float64)
+        return self.to(dtype="float64")
 
     def float(self):
-        return self.to(dtype=np.float32)
+        return self.to(dtype="float32")
 
     # -- what save/load and summary need ------------------------------------------------
     def config(self):
@@ -111,12 +109,11 @@ class Module:
                              f"received shape {tuple(x.shape)}")
 
 
-def init_uniform(shape, bound, dtype=np.float32):
+def init_uniform(shape, bound, dtype="float32"):
     """U(-bound, bound) drawn on the CPU generator, then moved to the active backend.
 
     Drawing on the CPU means the same seed gives the same weights on every backend.
     """
-    from ..backend import cpu_rng
     w = cpu_rng().uniform(-bound, bound, size=shape)
     return asarray(w.astype(dtype))
 
