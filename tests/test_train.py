@@ -22,7 +22,8 @@ def _weights(model):
 @pytest.fixture(scope="module")
 def fitted(mnist):
     """lenet after one epoch of fit on the first 10,000 MNIST training digits (batch 32,
-    lr 0.05 decaying linearly to 0: about 96.5% test accuracy in a PyTorch replica, 4 seeds)."""
+    lr 0.05 decaying linearly to 0): 95.93% test accuracy measured (seed 0; a PyTorch
+    replica of the same run gave 96.3-96.9% over 4 seeds)."""
     x, y = mnist[0][:10000], mnist[1][:10000]
     mc.manual_seed(0)
     model = lenet()
@@ -50,7 +51,7 @@ def test_fit_improves_accuracy_on_a_small_real_subset(backend, mnist):
                   validation=(x_test, y_test), progress=False)
     _, after, _ = evaluate(model, x_test, y_test)
     assert before < 0.3, f"an untrained lenet should be near chance, got {before:.3f}"
-    assert after > 0.8, f"2 epochs on 2,000 digits reached only {after:.3f}"
+    assert after > 0.8, f"2 epochs on 2,000 digits reached only {after:.3f}"   # measured 0.871
     assert history.val_acc[-1] == pytest.approx(after)
     assert history.train_loss[1] < history.train_loss[0]
 
