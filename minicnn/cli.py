@@ -57,44 +57,25 @@ class UsageError(Exception):
 
 # -- flag types: each rejects a bad value with one sentence ---------------------------------
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, received {value}")
-    return value
+def _flag_type(convert, kind, is_valid, requirement):
+    """An argparse type: ``convert`` the text, then reject values failing ``is_valid``."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind}, received {text!r}") from None
+        if not is_valid(value):
+            shown = value if convert is int else text
+            raise argparse.ArgumentTypeError(f"{requirement}, received {shown}")
+        return value
+    return parse
 
 
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, received {value}")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, received {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number greater than 0, received {text}")
-    return value
-
-
-def _momentum(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, received {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), received {text}")
-    return value
+_positive_int = _flag_type(int, "a whole number", lambda v: v >= 1, "must be at least 1")
+_non_negative_int = _flag_type(int, "a whole number", lambda v: v >= 0, "must be 0 or more")
+_positive_float = _flag_type(float, "a number", lambda v: math.isfinite(v) and v > 0,
+                             "must be a number greater than 0")
+_momentum = _flag_type(float, "a number", lambda v: 0 <= v < 1, "must be in [0, 1)")
 
 
 def _categories(text):
