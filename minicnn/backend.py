@@ -48,7 +48,6 @@ def set_backend(name):
 
 def get_backend():
     """The active backend's name, "numpy" or "cupy"."""
-    global _active
     if _active is None:
         set_backend(os.environ.get("MINICNN_BACKEND", "numpy") or "numpy")
     return _active

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from .backend import get_array_module, to_numpy
+from .backend import to_numpy
 from .layers import LogSoftmax
 
 
@@ -250,15 +250,9 @@ def _log_prob_batches(model, x, batch_size, who):
             if getattr(out, "ndim", 0) != 2:
                 raise ValueError(f"{who} expected the model to output scores of shape "
                                  f"(N, num_classes), received shape {tuple(out.shape)}")
-            yield start, out if ends_in_log_softmax else _log_softmax(out)
+            yield start, out if ends_in_log_softmax else LogSoftmax(dim=1).forward(out)
     finally:
         model.train(was_training)
-
-
-def _log_softmax(scores):
-    xp = get_array_module(scores)
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    return shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def _length(x, who):

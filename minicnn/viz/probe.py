@@ -98,11 +98,9 @@ def probabilities(model, output):
     """Class probabilities (N, K) from the model's last output: exp of log-probabilities
     if the model ends in LogSoftmax, else a softmax of the scores."""
     out = to_numpy(output).astype(np.float64)
-    if isinstance(model.layers[-1], LogSoftmax):
-        return np.exp(out)
-    out = out - out.max(axis=-1, keepdims=True)
-    e = np.exp(out)
-    return e / e.sum(axis=-1, keepdims=True)
+    if not isinstance(model.layers[-1], LogSoftmax):
+        out = LogSoftmax(dim=-1).forward(out)
+    return np.exp(out)
 
 
 def predict_image(model, image):
