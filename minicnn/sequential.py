@@ -1,4 +1,5 @@
 """Sequential: layers in a row, plus saving, loading and a summary table."""
+import copy
 import json
 import os
 import tempfile
@@ -6,9 +7,10 @@ import zipfile
 
 import numpy as np
 
-from .backend import get_array_module, to_numpy
+from .backend import get_array_module, is_gpu_array, to_numpy
 from .layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
-from .layers.module import Module
+from .layers.module import Module, Parameter
+from .threads import chunk_bounds, one_blas_thread, run_chunks
 
 LAYER_TYPES = {cls.__name__: cls for cls in
                (Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear, LogSoftmax, Dropout)}
@@ -26,6 +28,7 @@ class Sequential(Module):
                 raise TypeError(f"Sequential layer {i} is a {type(layer).__name__}, not a minicnn layer")
         self.layers = list(layers)
         self.metadata = {}
+        self._chunks = None   # (bounds, layer stacks) while a split batch awaits its backward
 
     def __len__(self):
         return len(self.layers)
@@ -37,11 +40,16 @@ class Sequential(Module):
         return iter(self.layers)
 
     def forward(self, x):
-        for i, layer in enumerate(self.layers):
-            try:
-                x = layer.forward(x)
-            except ValueError as e:  # say which layer of the model refused its input
-                raise ValueError(f"Sequential layer {i}: {e}") from None
+        self._chunks = None
+        bounds = chunk_bounds(len(x)) if hasattr(x, "ndim") and x.ndim and not is_gpu_array(x) else [(0, 0)]
+        if len(bounds) == 1 or self._split_depth() == 0:
+            return self._forward_from(0, x)
+        with one_blas_thread():      # a big batch on a multi-core CPU: one chunk per core
+            return self._forward_from(self._split_depth(), self._forward_chunks(x, bounds))
+
+    def _forward_from(self, start, x):
+        for i in range(start, len(self.layers)):
+            x = _forward_layer(i, self.layers[i], x)
         return x
 
     def backward(self, grad_output, input_grad=True):
@@ -50,17 +58,67 @@ class Sequential(Module):
         With ``input_grad=False`` (what training uses) the first layer skips
         computing a gradient that nothing would read, and None is returned.
         """
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
-            if i == 0 and hasattr(layer, "needs_input_grad"):
-                layer.needs_input_grad = input_grad
-                try:
-                    grad_output = layer.backward(grad_output)
-                finally:
-                    layer.needs_input_grad = True
-            else:
-                grad_output = layer.backward(grad_output)
+        if self._chunks is None:
+            return self._backward_to(0, grad_output, input_grad)
+        with one_blas_thread():
+            grad_output = self._backward_to(self._split_depth(), grad_output, input_grad)
+            return self._backward_chunks(grad_output, input_grad)
+
+    def _backward_to(self, stop, grad_output, input_grad):
+        for i in range(len(self.layers) - 1, stop - 1, -1):
+            grad_output = _backward_layer(i, self.layers[i], grad_output, input_grad)
         return grad_output
+
+    # -- one chunk of the batch per CPU core (see threads.py for why) -----------------
+    def _split_depth(self):
+        """How many leading layers treat every sample on its own (and can run on chunks)."""
+        depth = 0
+        while depth < len(self.layers) and getattr(self.layers[depth], "batch_independent", False):
+            depth += 1
+        return depth
+
+    def _forward_chunks(self, x, bounds):
+        """The first _split_depth() layers on each chunk of x at once; the outputs joined again.
+
+        Chunk 0 runs on the layers themselves. Every other chunk runs on twins:
+        shallow copies with their own cache and their own Parameter objects that
+        share the same weight arrays (so each chunk's gradient lands in its own .grad).
+        """
+        depth = self._split_depth()
+        stacks = [self.layers[:depth]] + [[_twin(layer) for layer in self.layers[:depth]]
+                                          for _ in bounds[1:]]
+
+        def run(j):
+            lo, hi = bounds[j]
+            h = x[lo:hi]                                     # (chunk, ...) a view, no copy
+            for i, layer in enumerate(stacks[j]):
+                h = _forward_layer(i, layer, h)
+            return h
+
+        outputs = run_chunks(run, len(bounds))
+        self._chunks = (bounds, stacks)
+        return get_array_module(x).concatenate(outputs)    # (N, ...)
+
+    def _backward_chunks(self, grad_output, input_grad):
+        bounds, stacks = self._chunks
+        depth = len(stacks[0])
+
+        def run(j):
+            lo, hi = bounds[j]
+            g = grad_output[lo:hi]
+            for i in range(depth - 1, -1, -1):
+                g = _backward_layer(i, stacks[j][i], g, input_grad)
+            return g
+
+        grads = run_chunks(run, len(bounds))
+        for i in range(depth):                               # weight gradient = sum over chunks
+            for name, p in self.layers[i].named_parameters():
+                for stack in stacks[1:]:
+                    twin_grad = getattr(stack[i], name).grad
+                    p.grad = twin_grad if p.grad is None else p.grad + twin_grad
+        if grads[0] is None:                                 # input_grad=False
+            return None
+        return get_array_module(grads[0]).concatenate(grads)
 
     def named_parameters(self):
         return [(f"{i}.{name}", p) for i, layer in enumerate(self.layers)
@@ -75,6 +133,7 @@ class Sequential(Module):
     def to(self, device=None, dtype=None):
         for layer in self.layers:
             layer.to(device, dtype)
+        self._chunks = None
         return self
 
     def __repr__(self):
@@ -222,6 +281,31 @@ class Sequential(Module):
         lines.append("-" * len(header))
         lines.append(f"{'total':<36}{sum(r[2] for r in rows):>10,}{sum(r[3] for r in rows):>14,}")
         print("\n".join(lines))
+
+
+def _forward_layer(i, layer, x):
+    try:
+        return layer.forward(x)
+    except ValueError as e:  # say which layer of the model refused its input
+        raise ValueError(f"Sequential layer {i}: {e}") from None
+
+
+def _backward_layer(i, layer, grad_output, input_grad):
+    if i == 0 and hasattr(layer, "needs_input_grad"):
+        layer.needs_input_grad = input_grad
+        try:
+            return layer.backward(grad_output)
+        finally:
+            layer.needs_input_grad = True
+    return layer.backward(grad_output)
+
+
+def _twin(layer):
+    """A copy of ``layer`` for another chunk: its own cache and .grad, the same weight arrays."""
+    twin = copy.copy(layer)
+    for name, p in layer.named_parameters():
+        setattr(twin, name, Parameter(p.data))
+    return twin
 
 
 def _describe(spec):

@@ -13,6 +13,8 @@ class Conv2d(Module):
     x: (N, C_in, H, W)  ->  y: (N, C_out, OH, OW), OH = (H + 2*PH - KH) // SH + 1
     """
 
+    batch_independent = True
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = pair(kernel_size, "Conv2d kernel_size")

@@ -11,6 +11,8 @@ class Linear(Module):
     x: (N, in_features)  ->  y: (N, out_features)
     """
 
+    batch_independent = True
+
     def __init__(self, in_features, out_features, bias=True):
         self.in_features, self.out_features = int(in_features), int(out_features)
         bound = 1.0 / math.sqrt(self.in_features)  # PyTorch's default (kaiming_uniform, a=sqrt(5))
@@ -55,6 +57,8 @@ class Flatten(Module):
 
     x: (N, C, H, W)  ->  y: (N, C*H*W)
     """
+
+    batch_independent = True
 
     def forward(self, x):
         if not hasattr(x, "ndim") or x.ndim < 2:

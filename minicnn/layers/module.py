@@ -30,6 +30,9 @@ class Module:
     """Base class of layers: ``forward``, ``backward``, ``parameters``, train/eval."""
 
     training = True
+    # True when each sample's output depends on that sample alone, without randomness:
+    # Sequential may then run the layer on chunks of the batch in parallel (threads.py).
+    batch_independent = False
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)

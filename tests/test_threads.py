@@ -1,0 +1,162 @@
+"""Batch chunks on CPU threads (minicnn/threads.py): same numbers as one big batch, clear errors."""
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn import threads
+from minicnn.models import convnet, lenet
+
+
+@pytest.fixture
+def num_threads():
+    """Set the thread count inside a test; the previous value comes back afterwards."""
+    before = threads._num_threads
+    yield mc.set_num_threads
+    threads._num_threads = before
+
+
+def mixed_model():
+    """Batch-independent layers, then Dropout (random, so not split), then more layers."""
+    return mc.Sequential(
+        mc.Conv2d(1, 4, 3, padding=1), mc.ReLU(), mc.MaxPool2d(3, stride=2, padding=1),  # (N, 4, 4, 4)
+        mc.Conv2d(4, 3, 2), mc.AvgPool2d(2, stride=1),                                  # (N, 3, 2, 2)
+        mc.Flatten(), mc.Dropout(0.3), mc.Linear(12, 5), mc.LogSoftmax(dim=1))          # (N, 5)
+
+
+def one_step(model, x, y, n_threads, num_threads, seed=3):
+    """Forward, NLL loss, backward with the given thread count: (output, input grad, param grads)."""
+    num_threads(n_threads)
+    mc.manual_seed(seed)                                  # the same dropout mask both times
+    out = model.forward(x)
+    loss = mc.NLLLoss()
+    loss.forward(out, y)
+    dx = model.backward(loss.backward())
+    return out, dx, [p.grad.copy() for p in model.parameters()]
+
+
+@pytest.mark.skipif(threads._blas_controller() is None, reason="threadpoolctl is not installed")
+@pytest.mark.parametrize("make, shape, n", [(lenet, (1, 28, 28), 64), (convnet, (1, 28, 28), 48),
+                                            (mixed_model, (1, 8, 8), 50)])
+@pytest.mark.parametrize("chunks", [2, 3])
+def test_chunks_give_the_numbers_of_one_batch(make, shape, n, chunks, num_threads):
+    mc.manual_seed(0)
+    model = make().double().train()
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n,) + shape)
+    y = rng.integers(0, model.layers[-2].out_features, n)
+    out1, dx1, grads1 = one_step(model, x, y, 1, num_threads)
+    assert model._chunks is None
+    out2, dx2, grads2 = one_step(model, x, y, chunks, num_threads)
+    bounds, stacks = model._chunks                       # it really was split
+    assert len(bounds) == chunks and bounds[0][0] == 0 and bounds[-1][1] == n
+    assert len(stacks[0]) == model._split_depth() > 0
+    np.testing.assert_allclose(out2, out1, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx2, dx1, rtol=1e-12, atol=1e-13)
+    for g2, g1 in zip(grads2, grads1):
+        np.testing.assert_allclose(g2, g1, rtol=1e-10, atol=1e-13)
+
+
+def test_split_depth_stops_at_the_first_random_layer():
+    assert mixed_model()._split_depth() == 6              # conv relu pool conv pool flatten | dropout
+    assert lenet()._split_depth() == len(lenet())
+    assert mc.Sequential(mc.Dropout(0.1), mc.ReLU())._split_depth() == 0
+
+
+@pytest.mark.skipif(threads._blas_controller() is None, reason="threadpoolctl is not installed")
+def test_training_with_chunks_matches_one_thread(num_threads):
+    """Three SGD steps: weights after chunked steps equal those after whole-batch steps."""
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((40, 1, 28, 28)), rng.integers(0, 10, 40)
+    weights = []
+    for n_threads in (1, 2):
+        num_threads(n_threads)
+        mc.manual_seed(0)
+        model = lenet().double()
+        opt = mc.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        loss = mc.NLLLoss()
+        for _ in range(3):
+            opt.zero_grad()
+            loss.forward(model.forward(x), y)
+            model.backward(loss.backward(), input_grad=False)
+            opt.step()
+        weights.append([p.data.copy() for p in model.parameters()])
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif(threads._blas_controller() is None, reason="threadpoolctl is not installed")
+def test_gradcheck_through_a_split_model(num_threads):
+    num_threads(2)
+    mc.manual_seed(0)
+    model = mc.Sequential(mc.Conv2d(2, 3, 3), mc.ReLU(), mc.MaxPool2d(2), mc.Flatten(), mc.Linear(12, 4))
+    x = np.random.default_rng(0).standard_normal((32, 2, 6, 6))
+    assert len(threads.chunk_bounds(len(x))) == 2         # gradcheck's copy of the model runs split
+    result = mc.gradcheck(model, x)
+    assert result.ok, result
+
+
+def test_small_batches_and_one_thread_are_not_split(num_threads):
+    num_threads(2)
+    assert threads.chunk_bounds(threads.MIN_CHUNK * 2 - 1) == [(0, threads.MIN_CHUNK * 2 - 1)]
+    num_threads(1)
+    assert threads.chunk_bounds(256) == [(0, 256)]
+    num_threads(4)
+    if threads._blas_controller() is not None:
+        assert threads.chunk_bounds(70) == [(0, 17), (17, 35), (35, 52), (52, 70)]
+    model = lenet()
+    model.forward(np.zeros((1, 1, 28, 28), np.float32))   # one image: the drawing pad's case
+    assert model._chunks is None
+
+
+def test_without_threadpoolctl_nothing_is_split(num_threads, monkeypatch):
+    monkeypatch.setattr(threads, "_blas", False)          # as if the import had failed
+    num_threads(2)
+    assert threads.chunk_bounds(256) == [(0, 256)]
+    model = lenet()
+    model.forward(np.zeros((64, 1, 28, 28), np.float32))
+    assert model._chunks is None
+
+
+@pytest.mark.skipif(threads._blas_controller() is None, reason="threadpoolctl is not installed")
+def test_a_bad_input_names_the_layer_even_when_split(num_threads):
+    num_threads(2)
+    model = lenet()
+    with pytest.raises(ValueError, match=r"Sequential layer 0: Conv2d expected 1 input channels"):
+        model.forward(np.zeros((64, 3, 28, 28), np.float32))
+
+
+def test_blas_threads_come_back_after_a_split(num_threads):
+    controller = threads._blas_controller()
+    if controller is None:
+        pytest.skip("threadpoolctl is not installed")
+    before = [lib.num_threads for lib in controller.select(user_api="blas").lib_controllers]
+    num_threads(2)
+    model = lenet()
+    model.backward(model.forward(np.ones((64, 1, 28, 28), np.float32)))
+    after = [lib.num_threads for lib in threads._blas_controller().select(user_api="blas").lib_controllers]
+    assert after == before
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+def test_set_num_threads_refuses_bad_values(bad):
+    with pytest.raises(ValueError, match="set_num_threads expects a whole number >= 1"):
+        mc.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("text, expected", [("3", 3), ("", None), ("zero", ValueError), ("0", ValueError)])
+def test_num_threads_from_the_environment(text, expected, monkeypatch):
+    monkeypatch.setattr(threads, "_num_threads", None)
+    monkeypatch.setenv("MINICNN_NUM_THREADS", text)
+    if expected is ValueError:
+        with pytest.raises(ValueError, match="MINICNN_NUM_THREADS must be a whole number"):
+            threads.get_num_threads()
+    else:
+        assert threads.get_num_threads() == (expected or threads.usable_cores())
+
+
+def test_freed_memory_is_kept_on_linux_glibc():
+    import platform
+    from minicnn import backend
+    if not (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"):
+        pytest.skip("the allocator setting applies to Linux with glibc only")
+    assert backend.KEPT_FREED_MEMORY is True
