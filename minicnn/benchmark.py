@@ -36,11 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .backend import get_backend, set_backend, to_numpy
+from .backend import KEPT_FREED_MEMORY, get_backend, set_backend, to_numpy
 from .layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
 from .losses import NLLLoss
 from .models import MODELS
 from .optim import SGD
+from .threads import get_num_threads, set_num_threads
 
 INPUT_SHAPE = (1, 28, 28)        # both zoo models read 28x28 greyscale images
 NUM_CLASSES = 10
@@ -357,6 +358,10 @@ def measure_layers(contender, steps):
     """
     model, sync = contender.model, contender.sync
     contender.set_training(True)
+    # One thread, the whole batch: with batch chunks on threads (threads.py) a layer's
+    # timer would see only chunk 0 while the other chunks run beside it.
+    threads_before = get_num_threads()
+    set_num_threads(1)
     per_layer = [{"forward": [], "backward": []} for _ in model.layers]
     loss_ms, opt_ms, step_ms = [], [], []
     patched = [(layer, "forward", per_layer[i]["forward"]) for i, layer in enumerate(model.layers)]
@@ -371,6 +376,7 @@ def measure_layers(contender, steps):
     finally:
         for obj, method, _ in patched:
             vars(obj).pop(method, None)
+        set_num_threads(threads_before)
 
     def per_step(values, calls=1):  # the loss is called twice a step (forward, backward): add them
         return np.add.reduceat(np.asarray(values), np.arange(0, len(values), calls))[1:]  # no warm-up
@@ -586,6 +592,9 @@ def machine_info():
                 usable_cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
                 memory_gib=mem, os=platform.platform(), python=platform.python_version(),
                 minicnn=__version__, minicnn_git=_git_version(), numpy=np.__version__,
+                minicnn_num_threads=get_num_threads(), minicnn_kept_freed_memory=KEPT_FREED_MEMORY,
+                blas_environment={k: v for k, v in sorted(os.environ.items())
+                                  if k.startswith(("OPENBLAS_", "OMP_", "MKL_"))},
                 load_average_start=_load())
     try:
         from threadpoolctl import threadpool_info
@@ -670,7 +679,10 @@ def render_markdown(result):
            + ("" if m["memory_gib"] is None else f"{m['memory_gib']:.1f} GiB RAM") + f"; NumPy {m['numpy']} "
            f"({', '.join(str(b.get('internal_api')) + ' ' + str(b.get('version')) for b in m['numpy_blas'])}"
            f", {m['numpy_blas'][0].get('num_threads', '?')} threads)"
+           + f"; minicnn {m.get('minicnn_num_threads', '?')} thread(s) for batch chunks"
            + (f"; PyTorch {m['torch']} ({m['torch_num_threads']} threads)" if "torch" in m else "")
+           + (f"; environment {', '.join(f'{k}={v}' for k, v in m['blas_environment'].items())}"
+              if m.get("blas_environment") else "")
            + (f"; GPU {m['gpu']}" if "gpu" in m else "")
            + f". Load average {m['load_average_start']} at the start, {m.get('load_average_end')} at the end.",
            "",
@@ -714,7 +726,10 @@ def render_markdown(result):
                 for e in result["memory"] if "error" in e]
     for entry in result["per_layer"]:
         out += ["", f"## Time per layer: {LABELS.get(entry['contender'], entry['contender'])}, "
-                    f"{entry['model']}, batch {entry['batch']} (median of {entry['steps']} training steps)", ""]
+                    f"{entry['model']}, batch {entry['batch']} (median of {entry['steps']} training steps)", "",
+                "Measured with `set_num_threads(1)`: the whole batch on one thread (BLAS on its default "
+                "threads), so each layer's time is its own. The throughput rows above use the default: "
+                "one batch chunk per core.", ""]
         step = entry["step_ms"]
         rows = [[r["layer"], str(tuple(r["output_shape"])), f"{r['forward_ms']:.2f}", f"{r['backward_ms']:.2f}",
                  f"{100 * (r['forward_ms'] + r['backward_ms']) / step:.0f}%"] for r in entry["rows"]]
