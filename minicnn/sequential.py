@@ -40,6 +40,8 @@ class Sequential(Module):
         return iter(self.layers)
 
     def forward(self, x):
+        """Run the layers in order. On a multi-core CPU a batch of 32 or more is cut into one
+        chunk per core for the leading layers that treat samples independently (threads.py)."""
         self._chunks = None
         bounds = chunk_bounds(len(x)) if hasattr(x, "ndim") and x.ndim and not is_gpu_array(x) else [(0, 0)]
         if len(bounds) == 1 or self._split_depth() == 0:
@@ -58,7 +60,7 @@ class Sequential(Module):
         With ``input_grad=False`` (what training uses) the first layer skips
         computing a gradient that nothing would read, and None is returned.
         """
-        if self._chunks is None:
+        if getattr(self, "_chunks", None) is None:
             return self._backward_to(0, grad_output, input_grad)
         with one_blas_thread():
             grad_output = self._backward_to(self._split_depth(), grad_output, input_grad)

@@ -62,6 +62,7 @@ def run_target(name, log):
     command = ["minicnn", "train", *flags, "--no-progress"]
     env = dict(os.environ)
     env.setdefault("MINICNN_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
+    env["MINICNN_DATA_DIR"] = os.path.abspath(env["MINICNN_DATA_DIR"])  # the command runs in a scratch folder
     header = (f"== {name}: {shlex.join(command)}\n"
               f"started {datetime.datetime.now().isoformat(timespec='seconds')}, "
               f"MINICNN_DATA_DIR={env['MINICNN_DATA_DIR']}, load average {load()}\n")
