@@ -120,8 +120,8 @@ def random_uniform(shape, low, high, like):
     if is_gpu_array(like):
         import cupy
         return cupy.random.uniform(low, high, shape, dtype=like.dtype)
-    return _rng.random(shape, dtype=like.dtype if like.dtype in (np.float32, np.float64) else np.float64) \
-        * (high - low) + low
+    u = _rng.random(shape, dtype=like.dtype if like.dtype in (np.float32, np.float64) else np.float64)
+    return u if (low, high) == (0.0, 1.0) else u * (high - low) + low
 
 
 def keep_freed_memory():

@@ -84,8 +84,9 @@ class Dropout(Module):
         if not self.training or self.p == 0.0:
             self._cache = (None,)
             return x
-        mask = (random_uniform(x.shape, 0.0, 1.0, like=x) >= self.p) * (1.0 / (1.0 - self.p))
-        mask = mask.astype(x.dtype, copy=False)
+        keep = random_uniform(x.shape, 0.0, 1.0, like=x) >= self.p      # True for the kept elements
+        mask = keep.astype(x.dtype)                                      # 0/1 in x's dtype, then scaled:
+        mask *= mask.dtype.type(1.0 / (1.0 - self.p))                    # no float64 temporaries
         self._cache = (mask,)
         return x * mask
 
