@@ -274,7 +274,8 @@ def cmd_train(args):
     print(f"training {args.model} on {args.dataset}: {len(x_train):,} training images, "
           f"{len(x_test):,} test images, {len(classes)} classes")
     print(f"{args.epochs} epochs, batch {args.batch_size}, SGD {lr_text}, momentum "
-          f"{args.momentum:g}, seed {args.seed}, {args.backend} backend", flush=True)
+          f"{args.momentum:g}, seed {args.seed}, {args.backend} backend"
+          + (f" ({minicnn.get_num_threads()} CPU threads)" if args.backend == "numpy" else ""), flush=True)
 
     def report(epoch, h):
         print(f"epoch {epoch + 1}/{args.epochs}: train loss {h.train_loss[-1]:.4f}, train "
