@@ -10,7 +10,7 @@ import numpy as np
 from .backend import get_array_module, is_gpu_array, to_numpy
 from .layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
 from .layers.module import Module, Parameter
-from .threads import chunk_bounds, one_blas_thread, run_chunks
+from .threads import SharedDraw, chunk_bounds, one_blas_thread, run_chunks
 
 LAYER_TYPES = {cls.__name__: cls for cls in
                (Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear, LogSoftmax, Dropout)}
@@ -89,6 +89,11 @@ class Sequential(Module):
         depth = self._split_depth()
         stacks = [self.layers[:depth]] + [[_twin(layer) for layer in self.layers[:depth]]
                                           for _ in bounds[1:]]
+        for i, layer in enumerate(self.layers[:depth]):      # random layers share one draw per batch
+            if getattr(layer, "draws_random", False):
+                shared = SharedDraw(len(x))
+                for stack, (lo, hi) in zip(stacks, bounds):
+                    stack[i].chunk_draw = (shared, lo, hi)
 
         def run(j):
             lo, hi = bounds[j]
@@ -97,7 +102,11 @@ class Sequential(Module):
                 h = _forward_layer(i, layer, h)
             return h
 
-        outputs = run_chunks(run, len(bounds))
+        try:
+            outputs = run_chunks(run, len(bounds))
+        finally:
+            for layer in self.layers[:depth]:                # the twins go; the layers forget the draw
+                vars(layer).pop("chunk_draw", None)
         self._chunks = (bounds, stacks)
         return get_array_module(x).concatenate(outputs)    # (N, ...)
 

@@ -19,6 +19,7 @@ installed with the extras); without it minicnn stays on one thread.
 """
 import contextlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 MIN_CHUNK = 16   # samples per chunk: below this, handing work to a thread costs more than it saves
@@ -121,3 +122,25 @@ def run_chunks(fn, count):
         if e is not None:
             raise e
     return results
+
+
+class SharedDraw:
+    """Random numbers for a whole batch, drawn once and shared by the batch's chunks.
+
+    A random layer (Dropout) running on one chunk asks for its rows; the first
+    chunk to ask draws the numbers for all N rows in one call, exactly as the
+    unsplit batch would have. So the random stream, and every result, is the
+    same whatever the number of threads.
+    """
+
+    def __init__(self, n):
+        self.n = n
+        self._lock = threading.Lock()
+        self._values = None
+
+    def rows(self, lo, hi, row_shape, draw):
+        """Rows lo:hi of the (N, *row_shape) draw; ``draw(shape)`` makes it the first time."""
+        with self._lock:
+            if self._values is None:
+                self._values = draw((self.n,) + tuple(row_shape))
+        return self._values[lo:hi]

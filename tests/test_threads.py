@@ -56,10 +56,50 @@ def test_chunks_give_the_numbers_of_one_batch(make, shape, n, chunks, num_thread
         np.testing.assert_allclose(g2, g1, rtol=1e-10, atol=1e-13)
 
 
-def test_split_depth_stops_at_the_first_random_layer():
-    assert mixed_model()._split_depth() == 6              # conv relu pool conv pool flatten | dropout
+class Scale(mc.Module):
+    """A learner's own layer: not marked batch_independent, so it ends the chunked part."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, grad_output):
+        return 2 * grad_output
+
+
+def test_split_depth_stops_at_the_first_layer_not_marked_independent():
+    assert mixed_model()._split_depth() == len(mixed_model())   # Dropout included: it shares its draw
     assert lenet()._split_depth() == len(lenet())
-    assert mc.Sequential(mc.Dropout(0.1), mc.ReLU())._split_depth() == 0
+    model = mc.Sequential(mc.Conv2d(1, 2, 3), Scale(), mc.ReLU())
+    assert model._split_depth() == 1
+    assert mc.Sequential(Scale(), mc.ReLU())._split_depth() == 0
+
+
+@pytest.mark.skipif(threads._blas_controller() is None, reason="threadpoolctl is not installed")
+def test_a_layer_of_its_own_runs_on_the_whole_batch(num_threads):
+    model = mc.Sequential(mc.Conv2d(1, 2, 3), Scale(), mc.ReLU(), mc.Flatten())
+    x = np.random.default_rng(0).standard_normal((40, 1, 5, 5))
+    num_threads(1)
+    expected = model.forward(x)
+    num_threads(2)
+    np.testing.assert_allclose(model.forward(x), expected, rtol=1e-12)
+    assert len(model._chunks[1][0]) == 1                     # only the Conv2d ran in chunks
+    dx = model.backward(np.ones_like(expected))
+    assert dx.shape == x.shape
+
+
+@pytest.mark.skipif(threads._blas_controller() is None, reason="threadpoolctl is not installed")
+def test_dropout_draws_once_for_the_batch_and_forgets_it(num_threads):
+    num_threads(2)
+    model = mc.Sequential(mc.Flatten(), mc.Dropout(0.5), mc.Dropout(0.5)).train()
+    x = np.ones((64, 3, 2, 2), np.float32)
+    mc.manual_seed(5)
+    split = model.forward(x)
+    assert model._chunks is not None
+    assert not any("chunk_draw" in vars(layer) for layer in model.layers)
+    num_threads(1)
+    mc.manual_seed(5)
+    np.testing.assert_array_equal(model.forward(x), split)   # the same masks, the same stream
+    assert np.mean(split == 0) > 0.6                         # both dropouts really dropped
 
 
 @pytest.mark.skipif(threads._blas_controller() is None, reason="threadpoolctl is not installed")

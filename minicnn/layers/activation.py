@@ -74,6 +74,11 @@ class Dropout(Module):
     The identity in eval mode. Any shape in, same shape out.
     """
 
+    # Each sample keeps its own elements; when Sequential runs a batch in chunks on
+    # threads, the random numbers are still drawn for the whole batch at once (forward).
+    batch_independent = True
+    draws_random = True
+
     def __init__(self, p=0.5):
         if not 0.0 <= float(p) < 1.0:
             raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
@@ -84,7 +89,13 @@ class Dropout(Module):
         if not self.training or self.p == 0.0:
             self._cache = (None,)
             return x
-        keep = random_uniform(x.shape, 0.0, 1.0, like=x) >= self.p      # True for the kept elements
+        chunk = getattr(self, "chunk_draw", None)    # (SharedDraw, lo, hi) when x is rows lo:hi of a batch
+        if chunk is None:
+            u = random_uniform(x.shape, 0.0, 1.0, like=x)                # (same shape as x) in [0, 1)
+        else:
+            shared, lo, hi = chunk
+            u = shared.rows(lo, hi, x.shape[1:], lambda shape: random_uniform(shape, 0.0, 1.0, like=x))
+        keep = u >= self.p                                               # True for the kept elements
         mask = keep.astype(x.dtype)                                      # 0/1 in x's dtype, then scaled:
         mask *= mask.dtype.type(1.0 / (1.0 - self.p))                    # no float64 temporaries
         self._cache = (mask,)

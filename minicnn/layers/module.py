@@ -33,6 +33,9 @@ class Module:
     # True when each sample's output depends on that sample alone, without randomness:
     # Sequential may then run the layer on chunks of the batch in parallel (threads.py).
     batch_independent = False
+    # True for a layer that draws random numbers (Dropout): in a split batch they are drawn
+    # once for the whole batch (threads.SharedDraw), so results do not depend on the threads.
+    draws_random = False
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
