@@ -1,6 +1,6 @@
 """Benchmarks: minicnn against PyTorch (and CuPy / CUDA where present), measured fairly.
 
-    python -m benchmarks            # or: minicnn bench; 3-5 minutes on 2 cores
+    python -m benchmarks            # or: minicnn bench; about 2 minutes on 2 cores
     python -m benchmarks --quick    # seconds, for tests
 
 For each model and batch size it measures training throughput (full SGD steps),
@@ -57,7 +57,7 @@ LABELS = {"minicnn-numpy": "minicnn (NumPy)", "minicnn-cupy": "minicnn (CuPy)",
           "pytorch-cpu": "PyTorch CPU eager", "pytorch-cuda": "PyTorch CUDA eager"}
 
 # How much work each part does: full runs and --quick runs.
-FULL = dict(batch_sizes=(64, 256), repeats=5, warmup=3, latency_warmup=10, latency_calls=30,
+FULL = dict(batch_sizes=(64, 256), repeats=9, warmup=3, latency_warmup=10, latency_calls=30,
             matmul_sizes=(512, 1024, 2048), matmul_repeats=3, layer_steps=5, memory_steps=3)
 QUICK = dict(batch_sizes=(8,), repeats=2, warmup=1, latency_warmup=2, latency_calls=3,
              matmul_sizes=(64, 128), matmul_repeats=2, layer_steps=1, memory_steps=1, steps=1)
@@ -609,6 +609,10 @@ def machine_info():
         info.update(torch=torch.__version__, torch_num_threads=torch.get_num_threads(),
                     torch_num_interop_threads=torch.get_num_interop_threads(),
                     torch_mkldnn=torch.backends.mkldnn.is_available())
+        try:  # which vector instructions PyTorch's kernels use (AVX2, AVX512, ...)
+            info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        except AttributeError:  # older PyTorch
+            pass
         if torch.cuda.is_available():
             info["gpu"] = torch.cuda.get_device_name(0)
     if "gpu" not in info and importlib.util.find_spec("cupy") is not None:
@@ -677,10 +681,12 @@ def render_markdown(result):
            + (f" (minicnn {m['minicnn_git']})" if m.get("minicnn_git") else ""), "",
            f"**Machine:** {m['cpu']}, {m['usable_cores']} usable cores, "
            + ("" if m["memory_gib"] is None else f"{m['memory_gib']:.1f} GiB RAM") + f"; NumPy {m['numpy']} "
-           f"({', '.join(str(b.get('internal_api')) + ' ' + str(b.get('version')) for b in m['numpy_blas'])}"
+           f"({', '.join(str(b.get('internal_api')) + ' ' + str(b.get('version')) + (' ' + b['architecture'] + ' kernels' if b.get('architecture') else '') for b in m['numpy_blas'])}"
            f", {m['numpy_blas'][0].get('num_threads', '?')} threads)"
            + f"; minicnn {m.get('minicnn_num_threads', '?')} thread(s) for batch chunks"
-           + (f"; PyTorch {m['torch']} ({m['torch_num_threads']} threads)" if "torch" in m else "")
+           + (f"; PyTorch {m['torch']} ({m['torch_num_threads']} threads"
+              + (f", {m['torch_cpu_capability']} kernels" if m.get("torch_cpu_capability") else "") + ")"
+              if "torch" in m else "")
            + (f"; environment {', '.join(f'{k}={v}' for k, v in m['blas_environment'].items())}"
               if m.get("blas_environment") else "")
            + (f"; GPU {m['gpu']}" if "gpu" in m else "")
@@ -804,7 +810,7 @@ def build_parser():
                    help="models to measure (default: lenet convnet)")
     p.add_argument("--batch-sizes", nargs="+", type=_positive_ints, default=None,
                    help="training/inference batch sizes (default: 64 256)")
-    p.add_argument("--repeats", type=int, default=None, help="interleaved repetitions per contender (default 5)")
+    p.add_argument("--repeats", type=int, default=None, help="interleaved repetitions per contender (default 9)")
     p.add_argument("--steps", type=int, default=None,
                    help=f"steps per repetition (default: enough for the fastest contender to run "
                         f">= {TARGET_BLOCK_SECONDS} s)")
