@@ -131,8 +131,9 @@ def keep_freed_memory():
     time (im2col matrices, activations, gradients). By default glibc hands freed
     memory at the top of its heap back to the operating system, and serves large
     requests with fresh memory maps, so the next step page-faults all of it back
-    in: on the benchmark machine ~900 page faults and ~2 ms of kernel time per
-    lenet step at batch 64, and ~2,600 when two threads allocate (threads.py).
+    in: on the benchmark machine ~700 page faults and 1.4 ms of kernel time per
+    lenet step at batch 64, ~1,900 and 7 ms when two threads allocate (threads.py);
+    benchmarks/page_faults.py measures it.
     Keeping up to 1 GiB of freed memory, and serving requests up to 32 MiB from
     the heap, removes them. The cost: the process keeps its peak memory.
     Done once when minicnn is imported, on Linux with glibc; MINICNN_KEEP_MEMORY=0 skips it.

@@ -1,0 +1,81 @@
+"""Page faults and kernel time per training step, with and without minicnn's allocator setting.
+
+    python benchmarks/page_faults.py            # lenet, batch 64; about 30 s
+    python benchmarks/page_faults.py --model convnet --steps 50
+
+Why it exists: minicnn.backend.keep_freed_memory() asks glibc to keep freed
+memory instead of handing it back to the operating system. This measures what
+that is worth: each setting runs in a fresh process (the setting is made at
+import), with one thread (MINICNN_NUM_THREADS=1) and with the batch in chunks
+on two threads, and reports minor page faults, kernel (system) time and wall
+time per training step. Results go to stdout and benchmarks/results/page_faults.txt.
+"""
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "page_faults.txt"
+
+CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+import minicnn
+from minicnn import benchmark
+from minicnn.models import MODELS
+model_name, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+minicnn.manual_seed(0)
+rng = np.random.default_rng(0)
+x = rng.random((batch, 1, 28, 28), dtype=np.float32)
+y = rng.integers(0, 10, batch)
+c = benchmark.make_contender("minicnn-numpy")
+c.setup(MODELS[model_name](), x, y)
+c.set_training(True)
+for _ in range(10):
+    c.train_step()
+r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+for _ in range(steps):
+    c.train_step()
+wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps(dict(kept=minicnn.backend.KEPT_FREED_MEMORY, threads=minicnn.get_num_threads(),
+                      faults=(r1.ru_minflt - r0.ru_minflt) / steps,
+                      sys_ms=1e3 * (r1.ru_stime - r0.ru_stime) / steps, wall_ms=1e3 * wall / steps)))
+"""
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="lenet", choices=("lenet", "convnet"))
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=100)
+    args = ap.parse_args(argv)
+    lines = [f"# {datetime.datetime.now().isoformat(timespec='seconds')}: python benchmarks/page_faults.py "
+             f"--model {args.model} --batch {args.batch} --steps {args.steps}; "
+             f"load average {os.getloadavg()[0]:.2f}",
+             f"{'keep freed memory':18s} {'threads':>7s} {'faults/step':>12s} {'kernel ms/step':>15s} "
+             f"{'wall ms/step':>13s}"]
+    print("\n".join(lines), flush=True)
+    for keep in ("0", "1"):
+        for threads in ("1", "2"):
+            env = dict(os.environ, MINICNN_KEEP_MEMORY=keep, MINICNN_NUM_THREADS=threads)
+            proc = subprocess.run([sys.executable, "-c", CHILD, args.model, str(args.batch), str(args.steps)],
+                                  env=env, capture_output=True, text=True, cwd=ROOT)
+            if proc.returncode != 0:
+                raise SystemExit(f"the measuring process failed:\n{proc.stderr}")
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            line = (f"{'yes' if r['kept'] else 'no':18s} {r['threads']:7d} {r['faults']:12.0f} "
+                    f"{r['sys_ms']:15.2f} {r['wall_ms']:13.2f}")
+            lines.append(line)
+            print(line, flush=True)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    with open(OUT, "a") as f:
+        f.write("\n".join(lines) + "\n\n")
+    print(f"appended to {OUT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
