@@ -52,6 +52,7 @@ def main(argv=None):
     ap.add_argument("--model", default="lenet", choices=("lenet", "convnet"))
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--out", type=Path, default=OUT, help=f"file the table is appended to (default {OUT.relative_to(ROOT)})")
     args = ap.parse_args(argv)
     lines = [f"# {datetime.datetime.now().isoformat(timespec='seconds')}: python benchmarks/page_faults.py "
              f"--model {args.model} --batch {args.batch} --steps {args.steps}; "
@@ -71,10 +72,11 @@ def main(argv=None):
                     f"{r['sys_ms']:15.2f} {r['wall_ms']:13.2f}")
             lines.append(line)
             print(line, flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with open(OUT, "a") as f:
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "a") as f:
         f.write("\n".join(lines) + "\n\n")
-    print(f"appended to {OUT.relative_to(ROOT)}")
+    print(f"appended to {args.out}")
+    return lines
 
 
 if __name__ == "__main__":

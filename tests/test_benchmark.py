@@ -200,3 +200,20 @@ def test_python_dash_m_benchmarks_is_the_same_command():
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "minicnn bench" in proc.stdout and "--no-memory" in proc.stdout
+
+
+def test_page_faults_script_measures_every_setting(tmp_path):
+    """benchmarks/page_faults.py: four fresh processes (allocator setting off/on x 1/2 threads), one table."""
+    import importlib.util
+    import platform
+    if platform.system() != "Linux" or not mc.backend.KEPT_FREED_MEMORY:
+        pytest.skip("the allocator setting and these page-fault counts are for Linux with glibc")
+    spec = importlib.util.spec_from_file_location("page_faults", ROOT / "benchmarks" / "page_faults.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "faults.txt"
+    lines = script.main(["--steps", "2", "--batch", "32", "--out", str(out)])
+    rows = [line.split() for line in lines[2:]]
+    assert [(r[0], r[1]) for r in rows] == [("no", "1"), ("no", "2"), ("yes", "1"), ("yes", "2")]
+    assert all(float(r[2]) >= 0 and float(r[4]) > 0 for r in rows)
+    assert out.read_text().strip().endswith(lines[-1])
