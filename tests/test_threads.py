@@ -125,11 +125,15 @@ def test_training_with_chunks_matches_one_thread(num_threads):
 
 
 @pytest.mark.skipif(threads._blas_controller() is None, reason="threadpoolctl is not installed")
-def test_gradcheck_through_a_split_model(num_threads):
+@pytest.mark.parametrize("with_dropout", [False, True])
+def test_gradcheck_through_a_split_model(num_threads, with_dropout):
     num_threads(2)
     mc.manual_seed(0)
-    model = mc.Sequential(mc.Conv2d(2, 3, 3), mc.ReLU(), mc.MaxPool2d(2), mc.Flatten(), mc.Linear(12, 4))
-    x = np.random.default_rng(0).standard_normal((32, 2, 6, 6))
+    if with_dropout:
+        model, x = mixed_model().train(), np.random.default_rng(0).standard_normal((40, 1, 8, 8))
+    else:
+        model = mc.Sequential(mc.Conv2d(2, 3, 3), mc.ReLU(), mc.MaxPool2d(2), mc.Flatten(), mc.Linear(12, 4))
+        x = np.random.default_rng(0).standard_normal((32, 2, 6, 6))
     assert len(threads.chunk_bounds(len(x))) == 2         # gradcheck's copy of the model runs split
     result = mc.gradcheck(model, x)
     assert result.ok, result
