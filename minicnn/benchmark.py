@@ -54,7 +54,8 @@ PAUSE_SECONDS = 0.15             # between blocks: idle BLAS/OpenMP workers (Ope
 GPU_CONTENDERS = ("minicnn-cupy", "pytorch-cuda")
 REFERENCE = "pytorch-cpu"        # ratios are relative to this contender
 LABELS = {"minicnn-numpy": "minicnn (NumPy)", "minicnn-cupy": "minicnn (CuPy)",
-          "pytorch-cpu": "PyTorch CPU eager", "pytorch-cuda": "PyTorch CUDA eager"}
+          "pytorch-cpu": "PyTorch CPU eager", "pytorch-cuda": "PyTorch CUDA eager",
+          "jax-cpu": "JAX CPU (jit)"}
 
 # How much work each part does: full runs and --quick runs.
 FULL = dict(batch_sizes=(64, 256), repeats=9, warmup=3, latency_warmup=10, latency_calls=30,
@@ -229,6 +230,121 @@ class TorchContender:
         return int(self.torch.cuda.max_memory_reserved())     # since free()
 
 
+# -- the same network in JAX -------------------------------------------------------------------
+def to_jax(model):
+    """(params, apply): the same network as a pure JAX function, with a copy of the weights (float32).
+
+    ``apply(params, x, train, key)`` maps an NCHW batch to the network's output;
+    ``params`` holds one dict of arrays per layer (empty for layers without weights).
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    steps, params = [], []
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, Conv2d):
+            (sh, sw), (ph, pw) = layer.stride, layer.padding
+
+            def conv(h, p, train, key, sh=sh, sw=sw, ph=ph, pw=pw):
+                h = lax.conv_general_dilated(h, p["weight"], (sh, sw), [(ph, ph), (pw, pw)],
+                                             dimension_numbers=("NCHW", "OIHW", "NCHW"))
+                return h + p["bias"][None, :, None, None] if "bias" in p else h
+            steps.append(conv)
+        elif isinstance(layer, (MaxPool2d, AvgPool2d)):
+            (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+            window, strides = (1, 1, kh, kw), (1, 1, sh, sw)
+            pads = [(0, 0), (0, 0), (ph, ph), (pw, pw)]
+            if isinstance(layer, MaxPool2d):
+                steps.append(lambda h, p, train, key, w=window, s=strides, q=pads:
+                             lax.reduce_window(h, -jnp.inf, lax.max, w, s, q))
+            else:  # padded zeros count in the mean, as in minicnn and PyTorch's default
+                steps.append(lambda h, p, train, key, w=window, s=strides, q=pads, n=kh * kw:
+                             lax.reduce_window(h, 0.0, lax.add, w, s, q) / n)
+        elif isinstance(layer, ReLU):
+            steps.append(lambda h, p, train, key: jnp.maximum(h, 0))
+        elif isinstance(layer, Flatten):
+            steps.append(lambda h, p, train, key: h.reshape(h.shape[0], -1))
+        elif isinstance(layer, Linear):
+            steps.append(lambda h, p, train, key: h @ p["weight"].T + p["bias"] if "bias" in p
+                         else h @ p["weight"].T)
+        elif isinstance(layer, LogSoftmax):
+            steps.append(lambda h, p, train, key, d=layer.dim: jax.nn.log_softmax(h, axis=d))
+        elif isinstance(layer, Dropout):
+            def dropout(h, p, train, key, rate=layer.p, index=i):
+                if not train or rate == 0.0:
+                    return h
+                keep = jax.random.bernoulli(jax.random.fold_in(key, index), 1.0 - rate, h.shape)
+                return jnp.where(keep, h / (1.0 - rate), 0.0)
+            steps.append(dropout)
+        else:
+            raise ValueError(f"to_jax: layer {i} ({type(layer).__name__}) has no JAX translation")
+        params.append({name: jnp.asarray(to_numpy(p.data).astype(np.float32))
+                       for name, p in layer.named_parameters()})
+
+    def apply(params, x, train, key):
+        for step, p in zip(steps, params):
+            x = step(x, p, train, key)
+        return x
+    return params, apply
+
+
+class JaxContender:
+    """JAX on the CPU: the network as one function, compiled with jax.jit (XLA), its default threads."""
+
+    name, device = "jax-cpu", "cpu"
+
+    def setup(self, model, x, y):
+        import jax
+        import jax.numpy as jnp
+        self.jax = jax
+        self.params, apply = to_jax(model)
+        self.velocity = jax.tree_util.tree_map(jnp.zeros_like, self.params)
+        self.training = model.training
+        self.key = jax.random.PRNGKey(SEED)
+        cpu = jax.devices("cpu")[0]
+        self.x, self.y = jax.device_put(x, cpu), jax.device_put(y, cpu)
+
+        def loss_fn(params, x, y, key, train):                   # NLL of log-probabilities, mean
+            out = apply(params, x, train, key)
+            return -jnp.mean(jnp.take_along_axis(out, y[:, None], axis=1))
+
+        def step(params, velocity, x, y, key, train):            # torch.optim.SGD's rule, as minicnn
+            key, sub = jax.random.split(key)
+            loss, grads = jax.value_and_grad(loss_fn)(params, x, y, sub, train)
+            velocity = jax.tree_util.tree_map(lambda v, g: MOMENTUM * v + g, velocity, grads)
+            params = jax.tree_util.tree_map(lambda p, v: p - LR * v, params, velocity)
+            return params, velocity, key, loss
+        self._step = jax.jit(step, static_argnums=5)             # one compiled step per mode
+        self._infer = jax.jit(lambda params, x: apply(params, x, False, None))
+        self._last = None
+
+    def set_training(self, mode):
+        self.training = bool(mode)
+
+    def train_step(self):
+        self.params, self.velocity, self.key, loss = self._step(self.params, self.velocity,
+                                                                self.x, self.y, self.key, self.training)
+        float(loss)                                               # the loss as a float, as minicnn gives it
+
+    def infer_step(self):
+        self._last = self._infer(self.params, self.x)
+        self._last.block_until_ready()
+
+    def predict(self, images):
+        return np.asarray(self._infer(self.params, self.jax.numpy.asarray(images)))
+
+    def sync(self):
+        if self._last is not None:
+            self._last.block_until_ready()
+
+    def free(self):
+        self.params = self.velocity = self.x = self.y = self._last = None
+
+    def device_peak_bytes(self):
+        return None
+
+
 def make_contender(name):
     if name == "minicnn-numpy":
         return MinicnnContender("numpy")
@@ -238,6 +354,8 @@ def make_contender(name):
         return TorchContender("cpu")
     if name == "pytorch-cuda":
         return TorchContender("cuda")
+    if name == "jax-cpu":
+        return JaxContender()
     raise ValueError(f"unknown contender {name!r}: expected one of {', '.join(LABELS)}")
 
 
@@ -263,11 +381,14 @@ def find_contenders():
         else:
             skipped["pytorch-cuda"] = (f"torch {torch.__version__} sees no CUDA GPU "
                                        "(torch.cuda.is_available() is False)")
-    for module, label in (("jax", "JAX"), ("tensorflow", "TensorFlow")):
-        if importlib.util.find_spec(module) is None:
-            skipped[module] = f"{label} is not installed"
-        else:
-            skipped[module] = f"{label} is installed, but this harness has no {label} contender yet"
+    if importlib.util.find_spec("jax") is None:
+        skipped["jax-cpu"] = "JAX is not installed (pip install jax)"
+    else:
+        names.append("jax-cpu")
+    if importlib.util.find_spec("tensorflow") is None:
+        skipped["tensorflow"] = "TensorFlow is not installed"
+    else:  # JAX stands in for the XLA-compiled frameworks; TensorFlow's Keras is not translated
+        skipped["tensorflow"] = "TensorFlow is installed, but this harness measures JAX, not TensorFlow"
     return names, skipped
 
 
@@ -615,6 +736,9 @@ def machine_info():
             pass
         if torch.cuda.is_available():
             info["gpu"] = torch.cuda.get_device_name(0)
+    if importlib.util.find_spec("jax") is not None:
+        import jax
+        info["jax"] = jax.__version__
     if "gpu" not in info and importlib.util.find_spec("cupy") is not None:
         try:
             import cupy
@@ -689,6 +813,7 @@ def render_markdown(result):
               if "torch" in m else "")
            + (f"; environment {', '.join(f'{k}={v}' for k, v in m['blas_environment'].items())}"
               if m.get("blas_environment") else "")
+           + (f"; JAX {m['jax']}" if "jax" in m else "")
            + (f"; GPU {m['gpu']}" if "gpu" in m else "")
            + f". Load average {m['load_average_start']} at the start, {m.get('load_average_end')} at the end.",
            "",

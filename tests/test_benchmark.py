@@ -4,6 +4,7 @@ No test here asserts a speed: timings on a shared machine prove nothing. They ch
 that every number the harness promises is there and positive, and that the PyTorch
 network it times is really the minicnn network (same outputs, same gradients).
 """
+import importlib.util
 import json
 import subprocess
 import sys
@@ -97,7 +98,7 @@ def test_roofline_flops_memory_and_per_layer_tables(quick_run):
 
 def test_skipped_frameworks_have_a_reason(quick_run):
     result, _, _ = quick_run
-    for name in ("jax", "tensorflow", "minicnn-cupy", "pytorch-cuda"):
+    for name in ("jax-cpu", "tensorflow", "minicnn-cupy", "pytorch-cuda"):
         if name not in result["contenders"]:
             assert result["skipped"][name], f"{name} skipped without saying why"
 
@@ -161,7 +162,7 @@ def test_options_and_a_run_without_pytorch(tmp_path, monkeypatch, capsys):
     assert benchmark.main(["--quick", "--models", "lenet", "--batch-sizes", "2,3", "--repeats", "1",
                            "--steps", "2", "--no-memory", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "latest.json").read_text())
-    assert list(result["contenders"]) == ["minicnn-numpy"]
+    assert [n for n in result["contenders"] if n != "jax-cpu"] == ["minicnn-numpy"]
     assert "PyTorch" in result["skipped"]["pytorch-cpu"]
     assert {(e["model"], e["batch"], e["task"]) for e in result["throughput"]} == \
         {("lenet", b, t) for b in (2, 3) for t in ("train", "infer")}
@@ -217,3 +218,30 @@ def test_page_faults_script_measures_every_setting(tmp_path):
     assert [(r[0], r[1]) for r in rows] == [("no", "1"), ("no", "2"), ("yes", "1"), ("yes", "2")]
     assert all(float(r[2]) >= 0 and float(r[4]) > 0 for r in rows)
     assert out.read_text().strip().endswith(lines[-1])
+
+
+needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                               reason="JAX is not installed (pip install jax): its contender is not tested")
+
+
+@needs_jax
+@pytest.mark.parametrize("make, training", [(lenet, True), (convnet, False)])
+def test_jax_contender_computes_what_minicnn_computes(make, training):
+    """The translated JAX network: same outputs, and the same weights after three SGD steps."""
+    mc.manual_seed(0)
+    model = make()
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 8)
+    ours, theirs = benchmark.make_contender("minicnn-numpy"), benchmark.make_contender("jax-cpu")
+    for c in (ours, theirs):
+        c.setup(model, x, y)
+    assert benchmark.check_translation([ours, theirs], model, x)["jax-cpu"] <= 1e-5
+    for c in (ours, theirs):
+        c.set_training(training)        # convnet in eval mode: no dropout, so no random masks to differ
+        for _ in range(3):
+            c.train_step()
+    for layer, ours_layer, params in zip(model.layers, ours.model.layers, theirs.params):
+        for name, p in ours_layer.named_parameters():
+            np.testing.assert_allclose(np.asarray(params[name]), p.data, atol=1e-6, rtol=1e-5)
+    theirs.set_training(False)
+    assert theirs.predict(x[:1]).shape == (1, 10)
