@@ -275,7 +275,8 @@ def cmd_train(args):
           f"{len(x_test):,} test images, {len(classes)} classes")
     print(f"{args.epochs} epochs, batch {args.batch_size}, SGD {lr_text}, momentum "
           f"{args.momentum:g}, seed {args.seed}, {args.backend} backend"
-          + (f" ({minicnn.get_num_threads()} CPU threads)" if args.backend == "numpy" else ""), flush=True)
+          + (f" ({len(minicnn.threads.chunk_bounds(args.batch_size))} CPU thread(s) per batch)"
+             if args.backend == "numpy" else ""), flush=True)
 
     def report(epoch, h):
         print(f"epoch {epoch + 1}/{args.epochs}: train loss {h.train_loss[-1]:.4f}, train "

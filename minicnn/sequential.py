@@ -40,8 +40,8 @@ class Sequential(Module):
         return iter(self.layers)
 
     def forward(self, x):
-        """Run the layers in order. On a multi-core CPU a batch of 32 or more is cut into one
-        chunk per core for the leading layers that treat samples independently (threads.py)."""
+        """Run the layers in order. On a multi-core CPU a batch of 64 or more (32 per chunk) is cut into
+        one chunk per core for the leading layers that treat samples independently (threads.py)."""
         self._chunks = None
         bounds = chunk_bounds(len(x)) if hasattr(x, "ndim") and x.ndim and not is_gpu_array(x) else [(0, 0)]
         if len(bounds) == 1 or self._split_depth() == 0:

@@ -245,3 +245,17 @@ def test_jax_contender_computes_what_minicnn_computes(make, training):
             np.testing.assert_allclose(np.asarray(params[name]), p.data, atol=1e-6, rtol=1e-5)
     theirs.set_training(False)
     assert theirs.predict(x[:1]).shape == (1, 10)
+
+
+def test_chunks_script_compares_one_thread_with_chunks(tmp_path):
+    """benchmarks/chunks.py: one row per model and batch size, both timings positive."""
+    spec = importlib.util.spec_from_file_location("chunks", ROOT / "benchmarks" / "chunks.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    before = (mc.threads.MIN_CHUNK, mc.get_num_threads())
+    lines = script.main(["--models", "lenet", "--batches", "4", "8", "--repeats", "1", "--steps", "1",
+                         "--out", str(tmp_path / "chunks.txt")])
+    assert (mc.threads.MIN_CHUNK, mc.get_num_threads()) == before       # settings restored
+    rows = [line.split() for line in lines[2:]]
+    assert [(r[0], r[1]) for r in rows] == [("lenet", "4"), ("lenet", "8")]
+    assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)

@@ -8,9 +8,14 @@ from minicnn.models import convnet, lenet
 
 
 @pytest.fixture
-def num_threads():
-    """Set the thread count inside a test; the previous value comes back afterwards."""
+def num_threads(monkeypatch):
+    """Set the thread count inside a test; the previous value comes back afterwards.
+
+    MIN_CHUNK is lowered to 16 so that the small batches of these tests are split
+    (the real threshold is a speed choice, measured by benchmarks/chunks.py).
+    """
     before = threads._num_threads
+    monkeypatch.setattr(threads, "MIN_CHUNK", 16)
     yield mc.set_num_threads
     threads._num_threads = before
 
@@ -137,6 +142,11 @@ def test_gradcheck_through_a_split_model(num_threads, with_dropout):
     assert len(threads.chunk_bounds(len(x))) == 2         # gradcheck's copy of the model runs split
     result = mc.gradcheck(model, x)
     assert result.ok, result
+
+
+def test_the_real_threshold_keeps_small_batches_whole():
+    assert threads.MIN_CHUNK >= 16
+    assert len(threads.chunk_bounds(2 * threads.MIN_CHUNK - 1)) == 1
 
 
 def test_small_batches_and_one_thread_are_not_split(num_threads):
