@@ -259,3 +259,18 @@ def test_chunks_script_compares_one_thread_with_chunks(tmp_path):
     rows = [line.split() for line in lines[2:]]
     assert [(r[0], r[1]) for r in rows] == [("lenet", "4"), ("lenet", "8")]
     assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)
+
+
+def test_micro_benchmark_alternatives_compute_the_same():
+    """benchmarks/micro.py times pairs of ways to compute one thing: they must agree."""
+    spec = importlib.util.spec_from_file_location("micro", ROOT / "benchmarks" / "micro.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    titles = []
+    for title, fns in script.cases():
+        first, *others = [np.asarray(fn()) for fn in fns.values()]
+        for other in others:
+            np.testing.assert_allclose(other, first, rtol=1e-5, atol=1e-5, err_msg=title)
+        titles.append(title)
+    assert len(titles) == 5
+    assert all(ms > 0 for ms in script._median_ms({"a": lambda: np.ones(3)}, calls=2, rounds=1).values())

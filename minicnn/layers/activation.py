@@ -13,7 +13,8 @@ class ReLU(Module):
     def forward(self, x):
         xp = get_array_module(x)
         # Against an array of zeros rather than the number 0: NumPy's maximum only
-        # takes its fast (SIMD) loop when both inputs are arrays, ~2x faster here.
+        # takes its fast (SIMD) loop when both inputs are arrays, ~2x faster here
+        # (benchmarks/micro.py).
         y = xp.zeros_like(x)
         xp.maximum(x, y, out=y)
         self._cache = (y,)
@@ -97,7 +98,7 @@ class Dropout(Module):
             u = shared.rows(lo, hi, x.shape[1:], lambda shape: random_uniform(shape, 0.0, 1.0, like=x))
         keep = u >= self.p                                               # True for the kept elements
         mask = keep.astype(x.dtype)                                      # 0/1 in x's dtype, then scaled:
-        mask *= mask.dtype.type(1.0 / (1.0 - self.p))                    # no float64 temporaries
+        mask *= mask.dtype.type(1.0 / (1.0 - self.p))                    # no float64 temporaries (micro.py)
         self._cache = (mask,)
         return x * mask
 
