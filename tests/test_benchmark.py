@@ -270,7 +270,9 @@ def test_micro_benchmark_alternatives_compute_the_same():
     for title, fns in script.cases():
         first, *others = [np.asarray(fn()) for fn in fns.values()]
         for other in others:
-            np.testing.assert_allclose(other, first, rtol=1e-5, atol=1e-5, err_msg=title)
+            # float32 sums of thousands of terms round differently by summation order
+            np.testing.assert_allclose(other, first, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(first).max()) * 10,
+                                       err_msg=title)
         titles.append(title)
     assert len(titles) == 5
     assert all(ms > 0 for ms in script._median_ms({"a": lambda: np.ones(3)}, calls=2, rounds=1).values())
