@@ -71,11 +71,7 @@ def main(argv=None):
     finally:
         threads.MIN_CHUNK = before_min
         threads.set_num_threads(before_threads)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "a") as f:
-        f.write("\n".join(lines) + "\n\n")
-    print(f"appended to {args.out}")
-    return lines
+    return benchmark.append_results(args.out, lines)
 
 
 if __name__ == "__main__":

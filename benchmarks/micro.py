@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minicnn.benchmark import append_results
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "micro.txt"
 
@@ -94,11 +96,7 @@ def main():
     finally:
         if limit is not None:
             limit.restore_original_limits()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with open(OUT, "a") as f:
-        f.write("\n".join(lines) + "\n\n")
-    print(f"appended to {OUT.relative_to(ROOT)}")
-    return lines
+    return append_results(OUT, lines)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from minicnn.benchmark import append_results
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "page_faults.txt"
 
@@ -72,11 +74,7 @@ def main(argv=None):
                     f"{r['sys_ms']:15.2f} {r['wall_ms']:13.2f}")
             lines.append(line)
             print(line, flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "a") as f:
-        f.write("\n".join(lines) + "\n\n")
-    print(f"appended to {args.out}")
-    return lines
+    return append_results(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -763,6 +763,16 @@ def _load():
     return [float(v) for v in text[:3]] if text else None
 
 
+def append_results(path, lines):
+    """Append a table (lines of text, then a blank line) to a results file; say where it went."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write("\n".join(lines) + "\n\n")
+    print(f"appended to {path}")
+    return lines
+
+
 # -- the report ------------------------------------------------------------------------------------
 def _md_table(headers, rows):
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]

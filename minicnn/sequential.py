@@ -44,10 +44,11 @@ class Sequential(Module):
         one chunk per core for the leading layers that treat samples independently (threads.py)."""
         self._chunks = None
         bounds = chunk_bounds(len(x)) if hasattr(x, "ndim") and x.ndim and not is_gpu_array(x) else [(0, 0)]
-        if len(bounds) == 1 or self._split_depth() == 0:
+        depth = self._split_depth() if len(bounds) > 1 else 0
+        if depth == 0:
             return self._forward_from(0, x)
         with one_blas_thread():      # a big batch on a multi-core CPU: one chunk per core
-            return self._forward_from(self._split_depth(), self._forward_chunks(x, bounds))
+            return self._forward_from(depth, self._forward_chunks(x, bounds, depth))
 
     def _forward_from(self, start, x):
         for i in range(start, len(self.layers)):
@@ -63,7 +64,8 @@ class Sequential(Module):
         if getattr(self, "_chunks", None) is None:
             return self._backward_to(0, grad_output, input_grad)
         with one_blas_thread():
-            grad_output = self._backward_to(self._split_depth(), grad_output, input_grad)
+            depth = len(self._chunks[1][0])                  # the layers that ran in chunks
+            grad_output = self._backward_to(depth, grad_output, input_grad)
             return self._backward_chunks(grad_output, input_grad)
 
     def _backward_to(self, stop, grad_output, input_grad):
@@ -79,14 +81,13 @@ class Sequential(Module):
             depth += 1
         return depth
 
-    def _forward_chunks(self, x, bounds):
-        """The first _split_depth() layers on each chunk of x at once; the outputs joined again.
+    def _forward_chunks(self, x, bounds, depth):
+        """The first ``depth`` layers on each chunk of x at once; the outputs joined again.
 
         Chunk 0 runs on the layers themselves. Every other chunk runs on twins:
         shallow copies with their own cache and their own Parameter objects that
         share the same weight arrays (so each chunk's gradient lands in its own .grad).
         """
-        depth = self._split_depth()
         stacks = [self.layers[:depth]] + [[_twin(layer) for layer in self.layers[:depth]]
                                           for _ in bounds[1:]]
         for i, layer in enumerate(self.layers[:depth]):      # random layers share one draw per batch

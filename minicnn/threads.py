@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 MIN_CHUNK = 32
 
 _num_threads = None   # None until first asked for: MINICNN_NUM_THREADS, else the usable cores
-_pool = None
+_pool, _pool_workers = None, 0
 _blas = None          # threadpoolctl's controller for the BLAS libraries, found once
 
 
@@ -105,11 +105,12 @@ def run_chunks(fn, count):
     Call it inside ``one_blas_thread()``. Every chunk finishes before this
     returns; an exception is re-raised for the first chunk that failed.
     """
-    global _pool
+    global _pool, _pool_workers
     if count == 1:
         return [fn(0)]
-    if _pool is None or _pool._max_workers < count - 1:
-        _pool = ThreadPoolExecutor(max_workers=count - 1, thread_name_prefix="minicnn")
+    if _pool_workers < count - 1:
+        _pool_workers = count - 1
+        _pool = ThreadPoolExecutor(max_workers=_pool_workers, thread_name_prefix="minicnn")
     futures = [_pool.submit(fn, j) for j in range(1, count)]
     results, errors = [None] * count, [None] * count
     try:

@@ -203,15 +203,20 @@ def test_python_dash_m_benchmarks_is_the_same_command():
     assert "minicnn bench" in proc.stdout and "--no-memory" in proc.stdout
 
 
+def load_script(name):
+    """benchmarks/<name>.py as a module (the folder holds scripts, not an importable package of them)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
 def test_page_faults_script_measures_every_setting(tmp_path):
     """benchmarks/page_faults.py: four fresh processes (allocator setting off/on x 1/2 threads), one table."""
-    import importlib.util
     import platform
     if platform.system() != "Linux" or not mc.backend.KEPT_FREED_MEMORY:
         pytest.skip("the allocator setting and these page-fault counts are for Linux with glibc")
-    spec = importlib.util.spec_from_file_location("page_faults", ROOT / "benchmarks" / "page_faults.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("page_faults")
     out = tmp_path / "faults.txt"
     lines = script.main(["--steps", "2", "--batch", "32", "--out", str(out)])
     rows = [line.split() for line in lines[2:]]
@@ -249,9 +254,7 @@ def test_jax_contender_computes_what_minicnn_computes(make, training):
 
 def test_chunks_script_compares_one_thread_with_chunks(tmp_path):
     """benchmarks/chunks.py: one row per model and batch size, both timings positive."""
-    spec = importlib.util.spec_from_file_location("chunks", ROOT / "benchmarks" / "chunks.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("chunks")
     before = (mc.threads.MIN_CHUNK, mc.get_num_threads())
     lines = script.main(["--models", "lenet", "--batches", "4", "8", "--repeats", "1", "--steps", "1",
                          "--out", str(tmp_path / "chunks.txt")])
@@ -263,9 +266,7 @@ def test_chunks_script_compares_one_thread_with_chunks(tmp_path):
 
 def test_micro_benchmark_alternatives_compute_the_same():
     """benchmarks/micro.py times pairs of ways to compute one thing: they must agree."""
-    spec = importlib.util.spec_from_file_location("micro", ROOT / "benchmarks" / "micro.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("micro")
     titles = []
     for title, fns in script.cases():
         first, *others = [np.asarray(fn()) for fn in fns.values()]
