@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-import minicnn
 from minicnn import benchmark, threads
 from minicnn.models import MODELS
 
@@ -44,12 +43,8 @@ def main(argv=None):
     try:
         for name in args.models:
             for batch in args.batches:
-                minicnn.manual_seed(0)
-                rng = np.random.default_rng(0)
-                x = rng.random((batch, 1, 28, 28), dtype=np.float32)
-                y = rng.integers(0, 10, batch)
                 c = benchmark.make_contender("minicnn-numpy")
-                c.setup(MODELS[name](), x, y)
+                c.setup(*benchmark.make_problem(name, batch))
                 c.set_training(True)
                 times = {1: [], cores: []}
                 for n in times:                              # warm-up, both ways

@@ -25,17 +25,11 @@ OUT = ROOT / "benchmarks" / "results" / "page_faults.txt"
 
 CHILD = r"""
 import json, resource, sys, time
-import numpy as np
 import minicnn
 from minicnn import benchmark
-from minicnn.models import MODELS
 model_name, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-minicnn.manual_seed(0)
-rng = np.random.default_rng(0)
-x = rng.random((batch, 1, 28, 28), dtype=np.float32)
-y = rng.integers(0, 10, batch)
 c = benchmark.make_contender("minicnn-numpy")
-c.setup(MODELS[model_name](), x, y)
+c.setup(*benchmark.make_problem(model_name, batch))
 c.set_training(True)
 for _ in range(10):
     c.train_step()

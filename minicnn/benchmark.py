@@ -626,10 +626,10 @@ def _memory_child(spec_json):
     contender = make_contender(spec["contender"])
     if spec["contender"].startswith("pytorch"):
         _torch()                                # the library's own import is not the contender's cost
-    model, x, y = _problem(spec["model"], spec["batch"])
+    model, x, y = make_problem(spec["model"], spec["batch"])
     _release_free_memory()
     rss = _PeakRss()                            # baseline: after the imports and the random batch
-    contender.setup(*_problem(spec["model"], 1))
+    contender.setup(*make_problem(spec["model"], 1))
     contender.set_training(True)
     contender.train_step()
     contender.sync()
@@ -667,7 +667,7 @@ def measure_memory(name, model_name, batch, steps):
 
 
 # -- the problem: one model, one random batch ------------------------------------------------------
-def _problem(model_name, batch):
+def make_problem(model_name, batch):
     """A freshly initialised model (seeded) and a random float32 batch with random labels."""
     from .backend import manual_seed
     manual_seed(SEED)
@@ -962,7 +962,7 @@ def _measure_model(result, model_name, names, plan, log):
     result["models"][model_name] = dict(forward_flops_per_image=fwd, training_flops_per_image=3 * fwd,
                                         parameters=sum(r[2] for r in rows))
     for batch in plan["batch_sizes"]:
-        model, x, y = _problem(model_name, batch)
+        model, x, y = make_problem(model_name, batch)
         contenders = [make_contender(n) for n in names]
         for c in contenders:
             c.setup(model, x, y)
@@ -987,7 +987,7 @@ def _measure_model(result, model_name, names, plan, log):
                                                 steps=plan["layer_steps"],
                                                 **measure_layers(c, plan["layer_steps"])))
     log(f"{model_name}: single-image latency ...")
-    model, _, _ = _problem(model_name, 1)
+    model, _, _ = make_problem(model_name, 1)
     image = np.random.default_rng(SEED).random((1,) + INPUT_SHAPE, dtype=np.float32)
     contenders = [make_contender(n) for n in names]
     for c in contenders:
