@@ -135,16 +135,22 @@ def keep_freed_memory():
     lenet step at batch 64, ~1,900 and 7 ms when two threads allocate (threads.py);
     benchmarks/page_faults.py measures it.
     Keeping up to 1 GiB of freed memory, and serving requests up to 32 MiB from
-    the heap, removes them. The cost: the process keeps its peak memory.
+    the heap, removes them. A third setting puts every thread on the main heap:
+    a worker thread otherwise gets an arena of its own, built of 64 MiB heaps that
+    glibc unmaps as soon as one empties, whatever the first setting says; at batch
+    256 a chunk's arrays outgrow one such heap, and a convnet step still took 661
+    page faults and 2 ms of kernel time with two threads.
+    The cost: the process keeps its peak memory.
     Done once when minicnn is imported, on Linux with glibc; MINICNN_KEEP_MEMORY=0 skips it.
-    Returns True when the allocator accepted both settings.
+    Returns True when the allocator accepted all three settings.
     """
     if not sys.platform.startswith("linux") or os.environ.get("MINICNN_KEEP_MEMORY", "1") == "0":
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3      # from glibc's <malloc.h>
-        return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) and libc.mallopt(M_MMAP_THRESHOLD, 32 << 20))
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8   # from glibc's <malloc.h>
+        return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) and libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+                    and libc.mallopt(M_ARENA_MAX, 1))
     except (OSError, AttributeError):                       # not glibc (musl, ...): nothing to tune
         return False
 
