@@ -252,6 +252,20 @@ def test_jax_contender_computes_what_minicnn_computes(make, training):
     assert theirs.predict(x[:1]).shape == (1, 10)
 
 
+@needs_torch
+def test_blas_kernels_script_measures_both_settings(tmp_path):
+    """benchmarks/blas_kernels.py: each model with the environment as it is and without OPENBLAS_CORETYPE."""
+    script = load_script("blas_kernels")
+    out = tmp_path / "blas.txt"
+    lines = script.main(["--models", "lenet", "--batch", "4", "--rounds", "1", "--repeats", "1",
+                         "--out", str(out)])
+    rows = lines[2:]
+    assert len(rows) == 2 and all(r.startswith("lenet") for r in rows)
+    assert "OPENBLAS_CORETYPE removed" in rows[1]
+    assert all(r.split()[-2].endswith("x") and float(r.split()[-2][:-1]) > 0 for r in rows)
+    assert out.read_text().strip().endswith(lines[-1])
+
+
 def test_chunks_script_compares_one_thread_with_chunks(tmp_path):
     """benchmarks/chunks.py: one row per model and batch size, both timings positive."""
     script = load_script("chunks")
