@@ -831,6 +831,11 @@ def render_markdown(result):
            f"{s['steps'] or 'auto (the fastest contender runs >= ' + str(TARGET_BLOCK_SECONDS) + ' s)'}."
            " Spread = min-max over repetitions; ratio in brackets = range of the per-repetition ratios.",
            ""]
+    coretype = m.get("blas_environment", {}).get("OPENBLAS_CORETYPE")
+    if coretype:
+        out += [f"OpenBLAS's kernels were chosen by the environment (OPENBLAS_CORETYPE={coretype}), not "
+                "for this CPU; `python benchmarks/blas_kernels.py` measures the training comparison "
+                "without that variable.", ""]
     for name, why in result["skipped"].items():
         out.append(f"- skipped **{name}**: {why}")
     out += ["", "## Throughput (images/s)", ""]

@@ -46,6 +46,16 @@ def test_quick_run_writes_markdown_json_and_chart(quick_run):
     assert result["machine"]["cpu"] and result["machine"]["numpy"] == np.__version__
 
 
+def test_the_report_says_when_the_environment_chose_openblas_kernels(quick_run):
+    """OPENBLAS_CORETYPE in the environment gets a sentence in the report (pointing to blas_kernels.py)."""
+    import copy
+    result = copy.deepcopy(quick_run[0])
+    result["machine"]["blas_environment"] = {"OPENBLAS_CORETYPE": "Haswell"}
+    assert "chosen by the environment (OPENBLAS_CORETYPE=Haswell)" in benchmark.render_markdown(result)
+    result["machine"]["blas_environment"] = {}
+    assert "OPENBLAS_CORETYPE" not in benchmark.render_markdown(result)
+
+
 def test_every_contender_model_and_batch_has_positive_numbers(quick_run):
     result, _, _ = quick_run
     contenders = set(result["contenders"])
