@@ -1,6 +1,6 @@
 """NumPy's OpenBLAS kernels and the training comparison: the environment as it is, and without OPENBLAS_CORETYPE.
 
-    python benchmarks/blas_kernels.py                 # lenet and convnet, batch 64; about 3 minutes
+    python benchmarks/blas_kernels.py                 # lenet and convnet, batch 64; about 2 minutes
     python benchmarks/blas_kernels.py --rounds 2 --repeats 5
 
 Why it exists: OpenBLAS picks its matrix-multiply kernels for the CPU it runs on,
@@ -15,15 +15,12 @@ benchmarks/results/blas_kernels.txt.
 """
 import argparse
 import datetime
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from minicnn.benchmark import append_results
+from minicnn.benchmark import append_results, run_json_child
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "blas_kernels.txt"
@@ -67,11 +64,8 @@ def main(argv=None):
     kernels = {}
     for _ in range(args.rounds):
         for setting, env in settings.items():
-            proc = subprocess.run([sys.executable, "-c", CHILD, ",".join(args.models), str(args.batch),
-                                   str(args.repeats)], env=env, capture_output=True, text=True, cwd=ROOT)
-            if proc.returncode != 0:
-                raise SystemExit(f"the measuring process ({setting}) failed:\n{proc.stderr}")
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            result = run_json_child(CHILD, [",".join(args.models), args.batch, args.repeats],
+                                    env=env, cwd=ROOT)
             kernels[setting] = result.pop("kernels")
             for m, by_contender in result.items():
                 for name, values in by_contender.items():

@@ -12,13 +12,10 @@ time per training step. Results go to stdout and benchmarks/results/page_faults.
 """
 import argparse
 import datetime
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-from minicnn.benchmark import append_results
+from minicnn.benchmark import append_results, run_json_child
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "page_faults.txt"
@@ -59,11 +56,7 @@ def main(argv=None):
     for keep in ("0", "1"):
         for threads in ("1", "2"):
             env = dict(os.environ, MINICNN_KEEP_MEMORY=keep, MINICNN_NUM_THREADS=threads)
-            proc = subprocess.run([sys.executable, "-c", CHILD, args.model, str(args.batch), str(args.steps)],
-                                  env=env, capture_output=True, text=True, cwd=ROOT)
-            if proc.returncode != 0:
-                raise SystemExit(f"the measuring process failed:\n{proc.stderr}")
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            r = run_json_child(CHILD, [args.model, args.batch, args.steps], env=env, cwd=ROOT)
             line = (f"{'yes' if r['kept'] else 'no':18s} {r['threads']:7d} {r['faults']:12.0f} "
                     f"{r['sys_ms']:15.2f} {r['wall_ms']:13.2f}")
             lines.append(line)

@@ -1,6 +1,6 @@
 """Benchmarks: minicnn against PyTorch (and CuPy / CUDA where present), measured fairly.
 
-    python -m benchmarks            # or: minicnn bench; about 2 minutes on 2 cores
+    python -m benchmarks            # or: minicnn bench; about 3.5 minutes on 2 cores
     python -m benchmarks --quick    # seconds, for tests
 
 For each model and batch size it measures training throughput (full SGD steps),
@@ -703,10 +703,15 @@ def _read(path):
         return ""
 
 
+def cpu_name():
+    """The CPU's model name (/proc/cpuinfo on Linux), else what the platform module says."""
+    return next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+                 if line.startswith("model name")), platform.processor() or platform.machine())
+
+
 def machine_info():
     """CPU, cores, memory, library versions, BLAS and threads: what the numbers depend on."""
-    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
-                if line.startswith("model name")), platform.processor() or platform.machine())
+    cpu = cpu_name()
     mem = next((int(line.split()[1]) / 2 ** 20 for line in _read("/proc/meminfo").splitlines()
                 if line.startswith("MemTotal:")), None)
     info = dict(cpu=cpu, logical_cores=os.cpu_count(),
@@ -761,6 +766,19 @@ def _git_version():
 def _load():
     text = _read("/proc/loadavg").split()
     return [float(v) for v in text[:3]] if text else None
+
+
+def run_json_child(code, args, env=None, cwd=None):
+    """Run ``python -c code *args`` in a fresh process and return the JSON its last line prints.
+
+    For the measuring scripts in benchmarks/ that need a process of their own (a setting
+    made at import, a changed environment); a failed child ends the script with its stderr.
+    """
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], env=env, cwd=cwd,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"the measuring process failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def append_results(path, lines):

@@ -63,10 +63,10 @@ class Sequential(Module):
         """
         if getattr(self, "_chunks", None) is None:
             return self._backward_to(0, grad_output, input_grad)
+        bounds, stacks = self._chunks
         with one_blas_thread():
-            depth = len(self._chunks[1][0])                  # the layers that ran in chunks
-            grad_output = self._backward_to(depth, grad_output, input_grad)
-            return self._backward_chunks(grad_output, input_grad)
+            grad_output = self._backward_to(len(stacks[0]), grad_output, input_grad)  # after the chunks
+            return self._backward_chunks(grad_output, input_grad, bounds, stacks)
 
     def _backward_to(self, stop, grad_output, input_grad):
         for i in range(len(self.layers) - 1, stop - 1, -1):
@@ -111,9 +111,8 @@ class Sequential(Module):
         self._chunks = (bounds, stacks)
         return get_array_module(x).concatenate(outputs)    # (N, ...)
 
-    def _backward_chunks(self, grad_output, input_grad):
-        bounds, stacks = self._chunks
-        depth = len(stacks[0])
+    def _backward_chunks(self, grad_output, input_grad, bounds, stacks):
+        depth = len(stacks[0])                               # the layers that ran in chunks
 
         def run(j):
             lo, hi = bounds[j]

@@ -77,9 +77,9 @@ def im2col(x, kernel, stride, ones_column=False):
     """Every window as one row: the input of convolution's single matrix multiply.
 
     x: (N, H, W, C) padded  ->  cols (M, KH*KW*C), columns ordered (kh, kw, c).
-    ones_column=True appends a column of ones, (M, KH*KW*C + 1): the bias then
-    rides along in the matrix multiply (the "bias trick"), saving a pass over
-    the output forward and one over its gradient backward.
+    ones_column=True (one channel only) appends a column of ones, (M, KH*KW + 1):
+    the bias then rides along in the matrix multiply (the "bias trick"), saving a
+    pass over the output forward and one over its gradient backward.
     """
     xp = get_array_module(x)
     (kh, kw), (sh, sw) = kernel, stride
@@ -99,14 +99,11 @@ def im2col(x, kernel, stride, ones_column=False):
         if ones_column:
             cols_t[k] = 1
         return cols_t.T                                               # (M, KH*KW [+1]), a view
+    if ones_column:
+        raise ValueError(f"im2col: ones_column needs a one-channel input, received {c} channels")
     windows = xp.lib.stride_tricks.as_strided(                        # (N, OH, OW, KH, KW, C) view
         x, shape=(n, oh, ow, kh, kw, c), strides=(s0, s1 * sh, s2 * sw, s1, s2, s3))
-    if not ones_column:
-        return windows.reshape(n * oh * ow, k)                        # one copy, contiguous rows
-    cols = xp.empty((n * oh * ow, k + 1), dtype=x.dtype)
-    cols[:, :k].reshape(n, oh, ow, kh, kw, c)[...] = windows          # one copy, next to the ones
-    cols[:, k] = 1
-    return cols
+    return windows.reshape(n * oh * ow, k)                            # one copy, contiguous rows
 
 
 def col2im(offset_grad, kernel, stride, padded_shape, like):

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from minicnn.benchmark import cpu_name
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "scripts" / "results" / "targets.txt"
 
@@ -39,15 +41,7 @@ TARGETS = {
 
 
 def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPU cores ({cpu}), Python {platform.python_version()}"
+    return f"{os.cpu_count()} CPU cores ({cpu_name()}), Python {platform.python_version()}"
 
 
 def load():
