@@ -510,8 +510,9 @@ def measure_layers(contender, steps):
     rows = [dict(layer=f"{i}: {type(layer).__name__}", output_shape=list(shapes[i]),
                  forward_ms=float(np.median(fwd[i])), backward_ms=float(np.median(bwd[i])))
             for i, layer in enumerate(model.layers)]
+    order = model.execution_order() if hasattr(model, "execution_order") else list(range(len(model.layers)))
     return dict(rows=rows, loss_ms=float(np.median(loss)), optimizer_ms=float(np.median(opt)),
-                other_ms=float(np.median(other)), step_ms=float(np.median(step)))
+                other_ms=float(np.median(other)), step_ms=float(np.median(step)), order=order)
 
 
 # -- roofline: what the machine's matrix multiply can do -----------------------------------------
@@ -894,6 +895,11 @@ def render_markdown(result):
                 "Measured with `set_num_threads(1)`: the whole batch on one thread (BLAS on its default "
                 "threads), so each layer's time is its own. The throughput rows above use the default: "
                 "one batch chunk per core.", ""]
+        order = entry.get("order")
+        if order and order != sorted(order):
+            out += [f"Sequential ran the layers in the order {', '.join(map(str, order))}: a ReLU written just "
+                    "before a MaxPool2d runs after it (`Sequential.pool_before_relu`; the same numbers), so "
+                    "its row times the ReLU on the pooled output.", ""]
         step = entry["step_ms"]
         rows = [[r["layer"], str(tuple(r["output_shape"])), f"{r['forward_ms']:.2f}", f"{r['backward_ms']:.2f}",
                  f"{100 * (r['forward_ms'] + r['backward_ms']) / step:.0f}%"] for r in entry["rows"]]

@@ -18,7 +18,19 @@ FORMAT = "minicnn-sequential-v1"
 
 
 class Sequential(Module):
-    """Apply layers in order; backward runs them in reverse."""
+    """Apply layers in order; backward runs them in reverse.
+
+    One exception, which changes no number: a ReLU written just before a MaxPool2d
+    runs after it (``pool_before_relu`` below, ``execution_order()``).
+    """
+
+    # Speed, with the same numbers: a ReLU directly followed by a MaxPool2d runs after it
+    # instead. Max pooling keeps each window's largest number and ReLU only clips numbers
+    # below 0, so maxpool(relu(x)) == relu(maxpool(x)); the gradients agree too (each
+    # window's first maximum gets the gradient when it is above 0, no other pixel does).
+    # Run second, the ReLU sees a quarter of the numbers (2x2 windows): 4-8% of a lenet or
+    # convnet training step (benchmarks/pool_before_relu.py). False runs the layers as written.
+    pool_before_relu = True
 
     def __init__(self, *layers):
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
@@ -28,7 +40,8 @@ class Sequential(Module):
                 raise TypeError(f"Sequential layer {i} is a {type(layer).__name__}, not a minicnn layer")
         self.layers = list(layers)
         self.metadata = {}
-        self._chunks = None   # (bounds, layer stacks) while a split batch awaits its backward
+        self._steps = None    # [(index, layer)] in the order the last forward ran them
+        self._chunks = None   # (bounds, per-chunk [(index, layer)]) while a split batch awaits its backward
 
     def __len__(self):
         return len(self.layers)
@@ -39,21 +52,31 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self.layers)
 
+    def execution_order(self):
+        """The layer indices in the order forward runs them; backward runs the reverse.
+
+        range(len(self)), except that a ReLU directly followed by a MaxPool2d swaps
+        with it (see ``pool_before_relu``). Exactly these two classes: a subclass may
+        compute something else.
+        """
+        order = list(range(len(self.layers)))
+        if self.pool_before_relu:
+            for k in range(len(order) - 1):
+                if type(self.layers[order[k]]) is ReLU and type(self.layers[order[k + 1]]) is MaxPool2d:
+                    order[k], order[k + 1] = order[k + 1], order[k]
+        return order
+
     def forward(self, x):
         """Run the layers in order. On a multi-core CPU a batch of 64 or more (32 per chunk) is cut into
         one chunk per core for the leading layers that treat samples independently (threads.py)."""
         self._chunks = None
+        steps = self._steps = [(i, self.layers[i]) for i in self.execution_order()]
         bounds = chunk_bounds(len(x)) if hasattr(x, "ndim") and x.ndim and not is_gpu_array(x) else [(0, 0)]
-        depth = self._split_depth() if len(bounds) > 1 else 0
+        depth = self._split_depth(steps) if len(bounds) > 1 else 0
         if depth == 0:
-            return self._forward_from(0, x)
+            return _forward_steps(steps, x)
         with one_blas_thread():      # a big batch on a multi-core CPU: one chunk per core
-            return self._forward_from(depth, self._forward_chunks(x, bounds, depth))
-
-    def _forward_from(self, start, x):
-        for i in range(start, len(self.layers)):
-            x = _forward_layer(i, self.layers[i], x)
-        return x
+            return _forward_steps(steps[depth:], self._forward_chunks(x, bounds, steps[:depth]))
 
     def backward(self, grad_output, input_grad=True):
         """Backpropagate dL/d(output) through every layer; return dL/d(input).
@@ -61,71 +84,61 @@ class Sequential(Module):
         With ``input_grad=False`` (what training uses) the first layer skips
         computing a gradient that nothing would read, and None is returned.
         """
+        steps = getattr(self, "_steps", None) or [(i, self.layers[i]) for i in self.execution_order()]
+        first = steps[0][0] if steps else None      # the layer whose input is the model's input
         if getattr(self, "_chunks", None) is None:
-            return self._backward_to(0, grad_output, input_grad)
+            return _backward_steps(steps, grad_output, input_grad, first)
         bounds, stacks = self._chunks
         with one_blas_thread():
-            grad_output = self._backward_to(len(stacks[0]), grad_output, input_grad)  # after the chunks
-            return self._backward_chunks(grad_output, input_grad, bounds, stacks)
-
-    def _backward_to(self, stop, grad_output, input_grad):
-        for i in range(len(self.layers) - 1, stop - 1, -1):
-            grad_output = _backward_layer(i, self.layers[i], grad_output, input_grad)
-        return grad_output
+            grad_output = _backward_steps(steps[len(stacks[0]):], grad_output, input_grad, first)
+            return self._backward_chunks(grad_output, input_grad, first, bounds, stacks)
 
     # -- one chunk of the batch per CPU core (see threads.py for why) -----------------
-    def _split_depth(self):
-        """How many leading layers treat every sample on its own (and can run on chunks)."""
+    def _split_depth(self, steps=None):
+        """How many leading layers (in execution order) treat every sample on its own
+        (and can run on chunks)."""
+        steps = [(i, self.layers[i]) for i in self.execution_order()] if steps is None else steps
         depth = 0
-        while depth < len(self.layers) and getattr(self.layers[depth], "batch_independent", False):
+        while depth < len(steps) and getattr(steps[depth][1], "batch_independent", False):
             depth += 1
         return depth
 
-    def _forward_chunks(self, x, bounds, depth):
-        """The first ``depth`` layers on each chunk of x at once; the outputs joined again.
+    def _forward_chunks(self, x, bounds, head):
+        """The layers of ``head`` ([(index, layer)]) on each chunk of x at once; the outputs joined again.
 
         Chunk 0 runs on the layers themselves. Every other chunk runs on twins:
         shallow copies with their own cache and their own Parameter objects that
         share the same weight arrays (so each chunk's gradient lands in its own .grad).
         """
-        stacks = [self.layers[:depth]] + [[_twin(layer) for layer in self.layers[:depth]]
-                                          for _ in bounds[1:]]
-        for i, layer in enumerate(self.layers[:depth]):      # random layers share one draw per batch
+        stacks = [head] + [[(i, _twin(layer)) for i, layer in head] for _ in bounds[1:]]
+        for k, (_, layer) in enumerate(head):               # random layers share one draw per batch
             if getattr(layer, "draws_random", False):
                 shared = SharedDraw(len(x))
                 for stack, (lo, hi) in zip(stacks, bounds):
-                    stack[i].chunk_draw = (shared, lo, hi)
+                    stack[k][1].chunk_draw = (shared, lo, hi)
 
         def run(j):
             lo, hi = bounds[j]
-            h = x[lo:hi]                                     # (chunk, ...) a view, no copy
-            for i, layer in enumerate(stacks[j]):
-                h = _forward_layer(i, layer, h)
-            return h
+            return _forward_steps(stacks[j], x[lo:hi])      # x[lo:hi]: (chunk, ...) a view, no copy
 
         try:
             outputs = run_chunks(run, len(bounds))
         finally:
-            for layer in self.layers[:depth]:                # the twins go; the layers forget the draw
+            for _, layer in head:                            # the twins go; the layers forget the draw
                 vars(layer).pop("chunk_draw", None)
         self._chunks = (bounds, stacks)
         return get_array_module(x).concatenate(outputs)    # (N, ...)
 
-    def _backward_chunks(self, grad_output, input_grad, bounds, stacks):
-        depth = len(stacks[0])                               # the layers that ran in chunks
-
+    def _backward_chunks(self, grad_output, input_grad, first, bounds, stacks):
         def run(j):
             lo, hi = bounds[j]
-            g = grad_output[lo:hi]
-            for i in range(depth - 1, -1, -1):
-                g = _backward_layer(i, stacks[j][i], g, input_grad)
-            return g
+            return _backward_steps(stacks[j], grad_output[lo:hi], input_grad, first)
 
         grads = run_chunks(run, len(bounds))
-        for i in range(depth):                               # weight gradient = sum over chunks
-            for name, p in self.layers[i].named_parameters():
+        for k, (_, layer) in enumerate(stacks[0]):          # weight gradient = sum over chunks
+            for name, p in layer.named_parameters():
                 for stack in stacks[1:]:
-                    twin_grad = getattr(stack[i], name).grad
+                    twin_grad = getattr(stack[k][1], name).grad
                     p.grad = twin_grad if p.grad is None else p.grad + twin_grad
         if grads[0] is None:                                 # input_grad=False
             return None
@@ -144,7 +157,7 @@ class Sequential(Module):
     def to(self, device=None, dtype=None):
         for layer in self.layers:
             layer.to(device, dtype)
-        self._chunks = None
+        self._steps = self._chunks = None
         return self
 
     def __repr__(self):
@@ -294,21 +307,28 @@ class Sequential(Module):
         print("\n".join(lines))
 
 
-def _forward_layer(i, layer, x):
-    try:
-        return layer.forward(x)
-    except ValueError as e:  # say which layer of the model refused its input
-        raise ValueError(f"Sequential layer {i}: {e}") from None
-
-
-def _backward_layer(i, layer, grad_output, input_grad):
-    if i == 0 and hasattr(layer, "needs_input_grad"):
-        layer.needs_input_grad = input_grad
+def _forward_steps(steps, x):
+    for i, layer in steps:
         try:
-            return layer.backward(grad_output)
-        finally:
-            layer.needs_input_grad = True
-    return layer.backward(grad_output)
+            x = layer.forward(x)
+        except ValueError as e:  # say which layer of the model refused its input
+            raise ValueError(f"Sequential layer {i}: {e}") from None
+    return x
+
+
+def _backward_steps(steps, grad_output, input_grad, first):
+    """Backward through ``steps`` ([(index, layer)]) in reverse. The layer at index ``first``
+    is told to skip its input gradient when ``input_grad`` is False."""
+    for i, layer in reversed(steps):
+        if i == first and not input_grad and hasattr(layer, "needs_input_grad"):
+            layer.needs_input_grad = False
+            try:
+                grad_output = layer.backward(grad_output)
+            finally:
+                layer.needs_input_grad = True
+        else:
+            grad_output = layer.backward(grad_output)
+    return grad_output
 
 
 def _twin(layer):

@@ -104,6 +104,9 @@ def test_roofline_flops_memory_and_per_layer_tables(quick_run):
             assert e["step_ms"] > 0 and all(r["forward_ms"] > 0 for r in e["rows"])
             # the first layer's backward still runs (weight gradients), only its input gradient is skipped
             assert e["rows"][0]["backward_ms"] > 0
+            assert e["order"] == benchmark.MODELS[model]().execution_order() != sorted(e["order"])
+    markdown = (quick_run[1] / "latest.md").read_text()
+    assert "Sequential ran the layers in the order 0, 2, 1, 3, 5, 4, 6" in markdown
 
 
 def test_skipped_frameworks_have_a_reason(quick_run):
@@ -273,6 +276,19 @@ def test_blas_kernels_script_measures_both_settings(tmp_path):
     assert len(rows) == 2 and all(r.startswith("lenet") for r in rows)
     assert "OPENBLAS_CORETYPE removed" in rows[1]
     assert all(r.split()[-2].endswith("x") and float(r.split()[-2][:-1]) > 0 for r in rows)
+    assert out.read_text().strip().endswith(lines[-1])
+
+
+def test_pool_before_relu_script_times_both_orders(tmp_path):
+    """benchmarks/pool_before_relu.py: one row per model and batch, minicnn both ways (and PyTorch where present)."""
+    script = load_script("pool_before_relu")
+    out = tmp_path / "pbr.txt"
+    lines = script.main(["--models", "lenet", "--batches", "4", "--repeats", "1", "--out", str(out)])
+    (row,) = [line.split() for line in lines[2:]]
+    assert row[:2] == ["lenet", "4"]
+    assert float(row[2].replace(",", "")) > 0 and float(row[3].replace(",", "")) > 0
+    assert float(row[4][:-1]) > 0
+    assert (float(row[5][:-1]) > 0 and float(row[6][:-1]) > 0) if HAVE_TORCH else row[5:] == ["-", "-"]
     assert out.read_text().strip().endswith(lines[-1])
 
 

@@ -34,13 +34,12 @@ def test_forward_and_backward_chain_the_layers(backend):
     model = every_layer_model().eval()
     x = batch()
     y = model(x)
-    h = x
+    g = mc.xp().asarray(np.random.default_rng(1).standard_normal(y.shape).astype(np.float32))
+    dx = model.backward(g)
+    h = x                      # the same layers by hand, in the order written
     for layer in model:
         h = layer(h)
     np.testing.assert_array_equal(mc.to_numpy(y), mc.to_numpy(h))
-
-    g = mc.xp().asarray(np.random.default_rng(1).standard_normal(y.shape).astype(np.float32))
-    dx = model.backward(g)
     for layer in reversed(model.layers):
         g = layer.backward(g)
     np.testing.assert_array_equal(mc.to_numpy(dx), mc.to_numpy(g))
@@ -62,6 +61,75 @@ def test_backward_without_input_grad_still_sets_every_parameter_grad(backend):
         np.testing.assert_array_equal(mc.to_numpy(p.grad), full[n], err_msg=n)
     model(x)
     assert model.backward(g).shape == x.shape              # the first layer computes it again
+
+
+def tied_model():
+    """Conv -> ReLU -> MaxPool twice, integer weights: many windows tie, at 0 and above it."""
+    model = mc.Sequential(
+        mc.Conv2d(1, 3, 3, padding=1), mc.ReLU(), mc.MaxPool2d(2),                    # (N, 3, 4, 4)
+        mc.Conv2d(3, 2, 1), mc.ReLU(), mc.MaxPool2d(3, stride=2, padding=1),          # (N, 2, 2, 2)
+        mc.Flatten(), mc.Linear(8, 4), mc.ReLU(), mc.LogSoftmax(dim=1))
+    rng = np.random.default_rng(5)
+    for p in model.parameters():
+        p.data = mc.xp().asarray(rng.integers(-2, 3, p.shape).astype(np.float64))
+    return model
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_pool_before_relu_gives_the_same_numbers_bit_for_bit(backend, dtype, n_threads, monkeypatch):
+    """Sequential runs MaxPool2d before a ReLU written just before it; outputs and every gradient are
+    exactly those of the written order, ties (all-zero windows, equal maxima) and padding included."""
+    from minicnn import threads
+    monkeypatch.setattr(threads, "MIN_CHUNK", 8)
+    before = threads._num_threads
+    mc.set_num_threads(n_threads)
+    try:
+        rng = np.random.default_rng(6)
+        x = mc.asarray(rng.integers(-2, 3, (20, 1, 8, 8)).astype(dtype))
+        y = mc.asarray(rng.integers(0, 4, 20))
+        results = {}
+        for reorder in (True, False):
+            model = tied_model().to(dtype=dtype)
+            model.pool_before_relu = reorder
+            loss = mc.NLLLoss()
+            out = model.forward(x)
+            loss.forward(out, y)
+            dx = model.backward(loss.backward())
+            results[reorder] = [mc.to_numpy(a) for a in [out, dx] + [p.grad for p in model.parameters()]]
+        for a, b in zip(results[True], results[False]):
+            np.testing.assert_array_equal(a, b)
+        # the first pool's 2x2 windows: some tie at a positive maximum, some are <= 0 throughout
+        windows = mc.to_numpy(model.layers[0].forward(x)).reshape(20, 3, 4, 2, 4, 2).transpose(0, 1, 2, 4, 3, 5)
+        windows = windows.reshape(-1, 4)
+        top = windows.max(axis=1)
+        assert ((windows == top[:, None]).sum(axis=1)[top > 0] > 1).sum() > 10
+        assert (top <= 0).sum() > 10
+    finally:
+        threads._num_threads = before
+
+
+def test_execution_order_swaps_only_a_relu_directly_before_a_max_pool():
+    assert lenet().execution_order() == [0, 2, 1, 3, 5, 4, 6, 7, 8, 9, 10]
+    model = lenet()
+    model.pool_before_relu = False
+    assert model.execution_order() == list(range(len(model)))
+
+    class MyReLU(mc.ReLU):
+        pass
+
+    assert mc.Sequential(mc.ReLU(), mc.MaxPool2d(2), mc.MaxPool2d(2)).execution_order() == [1, 2, 0]
+    for layers in [(MyReLU(), mc.MaxPool2d(2)), (mc.ReLU(), mc.AvgPool2d(2)), (mc.MaxPool2d(2), mc.ReLU()),
+                   (mc.ReLU(), mc.Flatten(), mc.MaxPool2d(2))]:
+        assert mc.Sequential(*layers).execution_order() == list(range(len(layers)))
+
+
+def test_relu_backward_names_a_gradient_of_the_wrong_shape():
+    relu = mc.ReLU()
+    relu.forward(np.ones((2, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"ReLU.backward received a gradient of shape \(2, 4\), "
+                                         r"but its last forward returned shape \(2, 3\)"):
+        relu.backward(np.ones((2, 4), dtype=np.float32))
 
 
 def test_parameters_names_modes_and_indexing():

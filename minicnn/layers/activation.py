@@ -22,6 +22,9 @@ class ReLU(Module):
 
     def backward(self, grad_output):
         (y,) = self._need_cache()
+        if grad_output.shape != y.shape:
+            raise ValueError(f"ReLU.backward received a gradient of shape {tuple(grad_output.shape)}, "
+                             f"but its last forward returned shape {tuple(y.shape)}")
         return grad_output * (y > 0)
 
     def output_shape(self, input_shape):
