@@ -36,6 +36,22 @@ def test_notebook_runs_in_fast_mode(path, data_dir, monkeypatch):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_cells_are_what_its_markdown_source_builds(path):
+    """lessons/_build/NN_*.md is the source: a notebook edited by hand would be lost at the next build."""
+    pytest.importorskip("jupytext")
+    sys.path.insert(0, str(LESSONS / "_build"))
+    try:
+        build = importlib.import_module("build")
+    finally:
+        sys.path.remove(str(LESSONS / "_build"))
+    built = build.build(LESSONS / "_build" / f"{path.stem}.md")
+    committed = json.loads(path.read_text())
+    assert [(c.cell_type, c.source) for c in built.cells] == \
+        [(c["cell_type"], "".join(c["source"])) for c in committed["cells"]], \
+        f"{path.name} differs from lessons/_build/{path.stem}.md: edit the source and rebuild"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_committed_notebook_holds_the_outputs_of_one_full_run(path):
     """Readable on GitHub: every code cell ran, in order, in one kernel, without an error."""
     nb = json.loads(path.read_text(encoding="utf-8"))
