@@ -14,13 +14,12 @@ in one with OPENBLAS_CORETYPE removed. Results go to stdout and are appended to
 benchmarks/results/blas_kernels.txt.
 """
 import argparse
-import datetime
 import os
 from pathlib import Path
 
 import numpy as np
 
-from minicnn.benchmark import append_results, run_json_child
+from minicnn.benchmark import append_results, results_header, run_json_child
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "blas_kernels.txt"
@@ -70,9 +69,8 @@ def main(argv=None):
             for m, by_contender in result.items():
                 for name, values in by_contender.items():
                     runs[setting][m][name].extend(values)
-    lines = [f"# {datetime.datetime.now().isoformat(timespec='seconds')}: python benchmarks/blas_kernels.py "
-             f"--batch {args.batch} --rounds {args.rounds} --repeats {args.repeats}; "
-             f"load average {os.getloadavg()[0]:.2f}; training, minicnn (NumPy) against PyTorch CPU eager",
+    lines = [results_header(f"python benchmarks/blas_kernels.py --batch {args.batch} --rounds {args.rounds} "
+                            f"--repeats {args.repeats}", "training, minicnn (NumPy) against PyTorch CPU eager"),
              f"{'model':8s} {'setting':28s} {'OpenBLAS kernels':>16s} {'minicnn img/s':>14s} "
              f"{'PyTorch img/s':>14s} {'ratio (median, min-max)':>24s}"]
     for m in args.models:

@@ -10,8 +10,6 @@ minicnn/threads.py's MIN_CHUNK is chosen from this table. Results go to stdout
 and are appended to benchmarks/results/chunks.txt.
 """
 import argparse
-import datetime
-import os
 import time
 from pathlib import Path
 
@@ -33,9 +31,9 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     cores = threads.usable_cores()
-    lines = [f"# {datetime.datetime.now().isoformat(timespec='seconds')}: python benchmarks/chunks.py "
-             f"--batches {' '.join(map(str, args.batches))} --repeats {args.repeats} --steps {args.steps}; "
-             f"{cores} usable cores, load average {os.getloadavg()[0]:.2f}, MIN_CHUNK {threads.MIN_CHUNK}",
+    lines = [benchmark.results_header(f"python benchmarks/chunks.py --batches {' '.join(map(str, args.batches))} "
+                                      f"--repeats {args.repeats} --steps {args.steps}",
+                                      f"{cores} usable cores, MIN_CHUNK {threads.MIN_CHUNK}"),
              f"{'model':8s} {'batch':>5s} {'1 thread ms':>12s} {f'{cores} chunks ms':>14s} {'speed-up':>9s}"]
     print("\n".join(lines), flush=True)
     before_threads, before_min = threads.get_num_threads(), threads.MIN_CHUNK

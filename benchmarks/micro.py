@@ -6,14 +6,12 @@ Each "why" comment in the layers that says one way is faster than another points
 here. Shapes are those of lenet/convnet at batch 64. Median of many calls, both
 ways interleaved; results to stdout and appended to benchmarks/results/micro.txt.
 """
-import datetime
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from minicnn.benchmark import append_results
+from minicnn.benchmark import append_results, results_header
 from minicnn.windows import im2col
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,8 +79,7 @@ def main():
         limit = threadpool_limits(limits=1)
     except ImportError:
         limit = None
-    lines = [f"# {datetime.datetime.now().isoformat(timespec='seconds')}: python benchmarks/micro.py; "
-             f"NumPy {np.__version__}, load average {os.getloadavg()[0]:.2f}, BLAS on one thread"]
+    lines = [results_header("python benchmarks/micro.py", f"NumPy {np.__version__}, BLAS on one thread")]
     try:
         for title, fns in cases():
             ms = _median_ms(fns)

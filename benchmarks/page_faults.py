@@ -11,11 +11,10 @@ on two threads, and reports minor page faults, kernel (system) time and wall
 time per training step. Results go to stdout and benchmarks/results/page_faults.txt.
 """
 import argparse
-import datetime
 import os
 from pathlib import Path
 
-from minicnn.benchmark import append_results, run_json_child
+from minicnn.benchmark import append_results, results_header, run_json_child
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "page_faults.txt"
@@ -47,9 +46,8 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--out", type=Path, default=OUT, help=f"file the table is appended to (default {OUT.relative_to(ROOT)})")
     args = ap.parse_args(argv)
-    lines = [f"# {datetime.datetime.now().isoformat(timespec='seconds')}: python benchmarks/page_faults.py "
-             f"--model {args.model} --batch {args.batch} --steps {args.steps}; "
-             f"load average {os.getloadavg()[0]:.2f}",
+    lines = [results_header(f"python benchmarks/page_faults.py --model {args.model} --batch {args.batch} "
+                            f"--steps {args.steps}"),
              f"{'keep freed memory':18s} {'threads':>7s} {'faults/step':>12s} {'kernel ms/step':>15s} "
              f"{'wall ms/step':>13s}"]
     print("\n".join(lines), flush=True)

@@ -13,8 +13,6 @@ the median images per second and the median of the per-repetition ratios.
 Results go to stdout and are appended to benchmarks/results/pool_before_relu.txt.
 """
 import argparse
-import datetime
-import os
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +37,8 @@ def main(argv=None):
     if "pytorch-cpu" in skipped:
         names.remove("pytorch-cpu")
         print(f"PyTorch CPU skipped: {skipped['pytorch-cpu']}")
-    lines = [f"# {datetime.datetime.now().isoformat(timespec='seconds')}: python benchmarks/pool_before_relu.py "
-             f"--batches {' '.join(map(str, args.batches))} --repeats {args.repeats}; "
-             f"load average {os.getloadavg()[0]:.2f}",
+    lines = [benchmark.results_header(f"python benchmarks/pool_before_relu.py --batches "
+                                      f"{' '.join(map(str, args.batches))} --repeats {args.repeats}"),
              f"{'model':8s} {'batch':>5s} {'as written img/s':>17s} {'reordered img/s':>16s} "
              f"{'reordered / as written':>23s} {'as written x PyTorch':>21s} {'reordered x PyTorch':>20s}"]
     print("\n".join(lines), flush=True)

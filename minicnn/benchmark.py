@@ -782,6 +782,12 @@ def run_json_child(code, args, env=None, cwd=None):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def results_header(command, note=""):
+    """The first line of a results table: when it ran, the command, the load average (and a note)."""
+    return (f"# {datetime.datetime.now().isoformat(timespec='seconds')}: {command}; "
+            f"load average {os.getloadavg()[0]:.2f}" + (f"; {note}" if note else ""))
+
+
 def append_results(path, lines):
     """Append a table (lines of text, then a blank line) to a results file; say where it went."""
     path = Path(path)
