@@ -7,7 +7,8 @@ Why it exists: minicnn.backend.keep_freed_memory() asks glibc to keep freed
 memory instead of handing it back to the operating system. This measures what
 that is worth: each setting runs in a fresh process (the setting is made at
 import), with one thread (MINICNN_NUM_THREADS=1) and with the batch in chunks
-on two threads, and reports minor page faults, kernel (system) time and wall
+on two threads (MINICNN_CHUNK_ENGINE=threads: a worker process has a heap of its
+own, and its faults would not be counted here), and reports minor page faults, kernel (system) time and wall
 time per training step. Results go to stdout and benchmarks/results/page_faults.txt.
 """
 import argparse
@@ -53,7 +54,8 @@ def main(argv=None):
     print("\n".join(lines), flush=True)
     for keep in ("0", "1"):
         for threads in ("1", "2"):
-            env = dict(os.environ, MINICNN_KEEP_MEMORY=keep, MINICNN_NUM_THREADS=threads)
+            env = dict(os.environ, MINICNN_KEEP_MEMORY=keep, MINICNN_NUM_THREADS=threads,
+                       MINICNN_CHUNK_ENGINE="threads")    # what it measures: threads sharing one heap
             r = run_json_child(CHILD, [args.model, args.batch, args.steps], env=env, cwd=ROOT)
             line = (f"{'yes' if r['kept'] else 'no':18s} {r['threads']:7d} {r['faults']:12.0f} "
                     f"{r['sys_ms']:15.2f} {r['wall_ms']:13.2f}")

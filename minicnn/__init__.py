@@ -12,14 +12,15 @@ from .layers import (AvgPool2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, Ma
 from .losses import CrossEntropyLoss, NLLLoss
 from .optim import SGD
 from .sequential import Sequential
-from .threads import get_num_threads, set_num_threads
+from .threads import get_chunk_engine, get_num_threads, set_chunk_engine, set_num_threads
 
 __version__ = "0.1.0"
 
 __all__ = ["asarray", "get_array_module", "get_backend", "manual_seed", "set_backend", "to_numpy",
            "xp", "GradcheckResult", "gradcheck", "AvgPool2d", "Conv2d", "Dropout", "Flatten",
            "Linear", "LogSoftmax", "MaxPool2d", "Module", "Parameter", "ReLU", "CrossEntropyLoss",
-           "NLLLoss", "SGD", "Sequential", "get_num_threads", "set_num_threads"]
+           "NLLLoss", "SGD", "Sequential", "get_chunk_engine", "get_num_threads", "set_chunk_engine",
+           "set_num_threads"]
 
 
 def __getattr__(name):

@@ -35,13 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, processes
 from .backend import KEPT_FREED_MEMORY, get_backend, set_backend, to_numpy
 from .layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
 from .losses import NLLLoss
 from .models import MODELS
 from .optim import SGD
-from .threads import get_num_threads, set_num_threads
+from .sequential import Sequential
+from .threads import get_chunk_engine, get_num_threads, set_num_threads
 
 INPUT_SHAPE = (1, 28, 28)        # both zoo models read 28x28 greyscale images
 NUM_CLASSES = 10
@@ -434,8 +435,8 @@ def measure_throughput(contenders, batch, task, repeats, steps, warmup):
         steps = max(1, min(MAX_AUTO_STEPS, math.ceil(TARGET_BLOCK_SECONDS / fastest)))
     runs = {c.name: [] for c in contenders}
     gc.collect()                     # once, so no contender inherits garbage from the set-up
-    for _ in range(repeats):
-        for c in contenders:
+    for rep in range(repeats):
+        for c in contenders if rep % 2 == 0 else contenders[::-1]:   # A B C, C B A, ...: no place favoured
             _settle()
             runs[c.name].append(steps * batch / _time_block(fns[c.name], steps, c.sync))
     return steps, runs
@@ -449,8 +450,8 @@ def measure_latency(contenders, image, repeats, calls, warmup):
         for _ in range(warmup):
             c.predict(image)
     gc.collect()
-    for _ in range(repeats):
-        for c in contenders:
+    for rep in range(repeats):
+        for c in contenders if rep % 2 == 0 else contenders[::-1]:
             _settle()
             for _ in range(calls):
                 start = time.perf_counter()
@@ -645,11 +646,28 @@ def _memory_child(spec_json):
         contender.train_step()
     contender.sync()
     peak = rss.peak_above_baseline_mib()
+    workers = _worker_private_mib(contender)       # minicnn's chunk worker processes, if any
+    peak += workers
     # never below the model's own peak: trimming may leave the RSS a few pages under the first baseline
     with_init = max(with_init, peak + (rss.baseline - init_baseline) / 1024, peak)
     device_bytes = contender.device_peak_bytes()
     print(json.dumps(dict(host_peak_mib=peak, host_peak_with_init_mib=with_init, method=rss.method,
+                          worker_processes_mib=workers,
                           device_peak_mib=None if device_bytes is None else device_bytes / 2 ** 20)))
+
+
+def _worker_private_mib(contender):
+    """The memory minicnn's chunk worker processes hold of their own (Private_Dirty, Linux), in MiB.
+
+    A worker keeps what it freed (backend.keep_freed_memory), so this is close to its peak.
+    """
+    workers = processes._workers.get(getattr(contender, "model", None)) \
+        if isinstance(getattr(contender, "model", None), Sequential) else None
+    total = 0
+    for proc in workers.procs if workers else []:
+        with open(f"/proc/{proc.pid}/smaps_rollup") as f:
+            total += sum(int(line.split()[1]) for line in f if line.startswith("Private_Dirty:"))
+    return total / 1024
 
 
 def measure_memory(name, model_name, batch, steps):
@@ -719,7 +737,8 @@ def machine_info():
                 usable_cores=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
                 memory_gib=mem, os=platform.platform(), python=platform.python_version(),
                 minicnn=__version__, minicnn_git=_git_version(), numpy=np.__version__,
-                minicnn_num_threads=get_num_threads(), minicnn_kept_freed_memory=KEPT_FREED_MEMORY,
+                minicnn_num_threads=get_num_threads(), minicnn_chunk_engine=get_chunk_engine(),
+                minicnn_kept_freed_memory=KEPT_FREED_MEMORY,
                 blas_environment={k: v for k, v in sorted(os.environ.items())
                                   if k.startswith(("OPENBLAS_", "OMP_", "MKL_"))},
                 load_average_start=_load())
@@ -842,7 +861,8 @@ def render_markdown(result):
            + ("" if m["memory_gib"] is None else f"{m['memory_gib']:.1f} GiB RAM") + f"; NumPy {m['numpy']} "
            f"({', '.join(str(b.get('internal_api')) + ' ' + str(b.get('version')) + (' ' + b['architecture'] + ' kernels' if b.get('architecture') else '') for b in m['numpy_blas'])}"
            f", {m['numpy_blas'][0].get('num_threads', '?')} threads)"
-           + f"; minicnn {m.get('minicnn_num_threads', '?')} thread(s) for batch chunks"
+           + f"; minicnn {m.get('minicnn_num_threads', '?')} batch chunks on "
+             f"{m.get('minicnn_chunk_engine', 'threads')}"
            + (f"; PyTorch {m['torch']} ({m['torch_num_threads']} threads"
               + (f", {m['torch_cpu_capability']} kernels" if m.get("torch_cpu_capability") else "") + ")"
               if "torch" in m else "")

@@ -275,8 +275,7 @@ def cmd_train(args):
           f"{len(x_test):,} test images, {len(classes)} classes")
     print(f"{args.epochs} epochs, batch {args.batch_size}, SGD {lr_text}, momentum "
           f"{args.momentum:g}, seed {args.seed}, {args.backend} backend"
-          + (f" ({len(minicnn.threads.chunk_bounds(args.batch_size))} CPU thread(s) per batch)"
-             if args.backend == "numpy" else ""), flush=True)
+          + (f" ({_cores_text(args.batch_size)})" if args.backend == "numpy" else ""), flush=True)
 
     def report(epoch, h):
         print(f"epoch {epoch + 1}/{args.epochs}: train loss {h.train_loss[-1]:.4f}, train "
@@ -473,9 +472,20 @@ def main(argv=None):
         return EXIT_INTERRUPTED
 
 
+def _cores_text(batch_size):
+    """How a training batch uses the CPU: one core, or one chunk per core on threads or processes."""
+    from . import processes, threads
+    n = len(threads.chunk_bounds(batch_size))
+    if n == 1:
+        return "1 CPU core per batch"
+    where = "worker processes" if processes.available() else "threads"
+    return f"{n} CPU cores per batch: one chunk each, on {where}"
+
+
 def _one_line(error):
     return " ".join(str(error).split())
 
 
 if __name__ == "__main__":
     sys.exit(main())
+

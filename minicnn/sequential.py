@@ -10,6 +10,7 @@ import numpy as np
 from .backend import get_array_module, is_gpu_array, to_numpy
 from .layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
 from .layers.module import Module, Parameter
+from . import processes
 from .threads import SharedDraw, chunk_bounds, one_blas_thread, run_chunks
 
 LAYER_TYPES = {cls.__name__: cls for cls in
@@ -44,6 +45,10 @@ class Sequential(Module):
         self._steps = None    # [(index, layer)] in the order the last forward ran them
         self._chunks = None   # (bounds, per-chunk [(index, layer)]) while a split batch awaits its backward
 
+    def __getstate__(self):
+        # Copies and pickles leave out the last split batch: worker processes cannot be copied.
+        return {k: v for k, v in vars(self).items() if k not in ("_steps", "_chunks")}
+
     def __len__(self):
         return len(self.layers)
 
@@ -76,8 +81,13 @@ class Sequential(Module):
         depth = self._split_depth(steps) if len(bounds) > 1 else 0
         if depth == 0:
             return _forward_steps(steps, x)
+        chunked = self._forward_chunks
+        if processes.available():    # workers take minicnn's own layers, up to the first random one
+            usable = next((d for d in range(depth, 0, -1) if processes.usable_for(steps[:d], x)), 0)
+            if usable:
+                depth, chunked = usable, self._forward_in_processes
         with one_blas_thread():      # a big batch on a multi-core CPU: one chunk per core
-            return _forward_steps(steps[depth:], self._forward_chunks(x, bounds, steps[:depth]))
+            return _forward_steps(steps[depth:], chunked(x, bounds, steps[:depth]))
 
     def backward(self, grad_output, input_grad=True):
         """Backpropagate dL/d(output) through every layer; return dL/d(input).
@@ -89,9 +99,11 @@ class Sequential(Module):
         first = steps[0][0] if steps else None      # the layer whose input is the model's input
         if getattr(self, "_chunks", None) is None:
             return _backward_steps(steps, grad_output, input_grad, first)
-        bounds, stacks = self._chunks
+        bounds, stacks, in_workers = self._chunks
         with one_blas_thread():
             grad_output = _backward_steps(steps[len(stacks[0]):], grad_output, input_grad, first)
+            if in_workers is not None:
+                return self._backward_in_processes(grad_output, input_grad, first, bounds, stacks[0], in_workers)
             return self._backward_chunks(grad_output, input_grad, first, bounds, stacks)
 
     # -- one chunk of the batch per CPU core (see threads.py for why) -----------------
@@ -127,7 +139,7 @@ class Sequential(Module):
         finally:
             for _, layer in head:                            # the twins go; the layers forget the draw
                 vars(layer).pop("chunk_draw", None)
-        self._chunks = (bounds, stacks)
+        self._chunks = (bounds, stacks, None)
         return get_array_module(x).concatenate(outputs)    # (N, ...)
 
     def _backward_chunks(self, grad_output, input_grad, first, bounds, stacks):
@@ -144,6 +156,48 @@ class Sequential(Module):
         if grads[0] is None:                                 # input_grad=False
             return None
         return get_array_module(grads[0]).concatenate(grads)
+
+    # -- the same, with chunks 1.. in worker processes (see processes.py for why) ----------
+    def _forward_in_processes(self, x, bounds, head):
+        try:
+            workers, key, weights, chunks = processes.workers_for(self, head, x, bounds)
+        except (ValueError, TypeError):                  # x does not fit the layers: let them say how
+            return _forward_steps(head, x)
+        block = processes.Block(workers.shm.buf)
+        params = [p for _, layer in head for _, p in layer.named_parameters()]
+        for p, spec in zip(params, weights):
+            block.view(spec)[...] = p.data
+        for (lo, hi), specs in zip(bounds[1:], chunks):
+            block.view(specs["x"])[...] = x[lo:hi]
+        workers.send([("forward", key, [layer.training for _, layer in head])] * len(chunks))
+        try:
+            out = _forward_steps(head, x[bounds[0][0]:bounds[0][1]])   # chunk 0, here
+        except BaseException:
+            workers.close()                              # they may be mid-command: start afresh next time
+            raise
+        workers.wait()
+        self._chunks = (bounds, [head], (workers, key, chunks))
+        return np.concatenate([out] + [block.view(specs["out"]) for specs in chunks])   # (N, ...)
+
+    def _backward_in_processes(self, grad_output, input_grad, first, bounds, head, in_workers):
+        workers, key, chunks = in_workers
+        block = processes.Block(workers.shm.buf)
+        for (lo, hi), specs in zip(bounds[1:], chunks):
+            block.view(specs["g"])[...] = grad_output[lo:hi]
+        workers.send([("backward", key, input_grad)] * len(chunks))
+        try:
+            dx = _backward_steps(head, grad_output[bounds[0][0]:bounds[0][1]], input_grad, first)
+        except BaseException:
+            workers.close()
+            raise
+        workers.wait()
+        params = [p for _, layer in head for _, p in layer.named_parameters()]
+        for k, p in enumerate(params):                   # weight gradient = sum over chunks
+            for specs in chunks:
+                p.grad = p.grad + block.view(specs["grads"][k])
+        if dx is None:                                   # input_grad=False
+            return None
+        return np.concatenate([dx] + [block.view(specs["dx"]) for specs in chunks])
 
     def named_parameters(self):
         return [(f"{i}.{name}", p) for i, layer in enumerate(self.layers)

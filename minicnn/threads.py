@@ -19,6 +19,7 @@ installed with the extras); without it minicnn stays on one thread.
 """
 import contextlib
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 MIN_CHUNK = 32
 
 _num_threads = None   # None until first asked for: MINICNN_NUM_THREADS, else the usable cores
+_engine = None        # "threads" or "processes" (processes.py); None until first asked for
 _pool, _pool_workers = None, 0
 _blas = None          # threadpoolctl's controller for the BLAS libraries, found once
 
@@ -60,6 +62,26 @@ def get_num_threads():
         if _num_threads < 1:
             raise ValueError(f"MINICNN_NUM_THREADS must be a whole number >= 1, got {text!r}")
     return _num_threads
+
+
+def set_chunk_engine(name):
+    """Run the extra batch chunks on "threads" or in forked worker "processes" (Linux only, processes.py)."""
+    global _engine
+    if name not in ("threads", "processes"):
+        raise ValueError(f"set_chunk_engine expects 'threads' or 'processes', got {name!r}")
+    _engine = name
+
+
+def get_chunk_engine():
+    """The chunk engine: set_chunk_engine's, else MINICNN_CHUNK_ENGINE, else "processes" on Linux
+    and "threads" elsewhere."""
+    global _engine
+    if _engine is None:
+        text = os.environ.get("MINICNN_CHUNK_ENGINE", "").strip()
+        if text not in ("", "threads", "processes"):
+            raise ValueError(f"MINICNN_CHUNK_ENGINE must be 'threads' or 'processes', got {text!r}")
+        _engine = text or ("processes" if sys.platform.startswith("linux") else "threads")
+    return _engine
 
 
 def _blas_controller():

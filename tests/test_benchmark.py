@@ -292,6 +292,52 @@ def test_pool_before_relu_script_times_both_orders(tmp_path):
     assert out.read_text().strip().endswith(lines[-1])
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes are Linux only")
+def test_chunk_engines_script_times_threads_and_processes(tmp_path):
+    """benchmarks/chunk_engines.py: one row per model and batch, both engines (and PyTorch where present)."""
+    script = load_script("chunk_engines")
+    engine = mc.get_chunk_engine()
+    out = tmp_path / "engines.txt"
+    lines = script.main(["--models", "lenet", "--batches", "64", "--repeats", "1", "--out", str(out)])
+    (row,) = [line.split() for line in lines[2:]]
+    assert row[:2] == ["lenet", "64"] and float(row[2].replace(",", "")) > 0 and float(row[3].replace(",", "")) > 0
+    assert float(row[4][:-1]) > 0
+    assert (float(row[5][:-1]) > 0 and float(row[6][:-1]) > 0) if HAVE_TORCH else row[5:] == ["-", "-"]
+    assert mc.get_chunk_engine() == engine                  # the global setting is left as it was
+
+
+def test_repetitions_alternate_the_order_of_the_contenders():
+    """A B C, C B A, ...: a place in the order that happens to be favoured is favoured for everyone."""
+    calls = []
+
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+
+        def set_training(self, mode):
+            pass
+
+        def sync(self):
+            pass
+
+        def train_step(self):
+            calls.append(self.name)
+
+    contenders = [Fake("a"), Fake("b"), Fake("c")]
+    _, runs = benchmark.measure_throughput(contenders, 4, "train", 4, 1, warmup=1)
+    timed = calls[3:]                                       # after one warm-up call each
+    assert timed == list("abc" "cba" "abc" "cba")
+    assert all(len(v) == 4 for v in runs.values())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes are Linux only")
+def test_memory_of_minicnn_counts_its_worker_processes():
+    result = benchmark.measure_memory("minicnn-numpy", "lenet", 64, 1)
+    assert "error" not in result, result.get("error")
+    assert result["worker_processes_mib"] > 1
+    assert result["host_peak_mib"] > result["worker_processes_mib"]
+
+
 def test_chunks_script_compares_one_thread_with_chunks(tmp_path):
     """benchmarks/chunks.py: one row per model and batch size, both timings positive."""
     script = load_script("chunks")

@@ -1,4 +1,7 @@
-"""Batch chunks on CPU threads (minicnn/threads.py): same numbers as one big batch, clear errors."""
+"""Batch chunks on CPU threads or in worker processes (minicnn/threads.py, minicnn/processes.py):
+the same numbers as one big batch, clear errors."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -7,17 +10,20 @@ from minicnn import threads
 from minicnn.models import convnet, lenet
 
 
-@pytest.fixture
-def num_threads(monkeypatch):
-    """Set the thread count inside a test; the previous value comes back afterwards.
+@pytest.fixture(params=["threads", "processes"])
+def num_threads(request, monkeypatch):
+    """Set the thread count inside a test, once with each chunk engine; the previous values come back.
 
     MIN_CHUNK is lowered to 16 so that the small batches of these tests are split
     (the real threshold is a speed choice, measured by benchmarks/chunks.py).
     """
-    before = threads._num_threads
+    if request.param == "processes" and not sys.platform.startswith("linux"):
+        pytest.skip("chunks run in worker processes only on Linux")
+    before = threads._num_threads, threads._engine
     monkeypatch.setattr(threads, "MIN_CHUNK", 16)
+    mc.set_chunk_engine(request.param)
     yield mc.set_num_threads
-    threads._num_threads = before
+    threads._num_threads, threads._engine = before
 
 
 def mixed_model():
@@ -52,9 +58,9 @@ def test_chunks_give_the_numbers_of_one_batch(make, shape, n, chunks, num_thread
     out1, dx1, grads1 = one_step(model, x, y, 1, num_threads)
     assert model._chunks is None
     out2, dx2, grads2 = one_step(model, x, y, chunks, num_threads)
-    bounds, stacks = model._chunks                       # it really was split
+    bounds, stacks, _ = model._chunks                    # it really was split
     assert len(bounds) == chunks and bounds[0][0] == 0 and bounds[-1][1] == n
-    assert len(stacks[0]) == model._split_depth() > 0
+    assert 0 < len(stacks[0]) <= model._split_depth()    # processes stop before Dropout
     np.testing.assert_allclose(out2, out1, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dx2, dx1, rtol=1e-12, atol=1e-13)
     for g2, g1 in zip(grads2, grads1):
