@@ -23,10 +23,13 @@ state the worker's copy would not see. ``set_chunk_engine("threads")`` (or
 MINICNN_CHUNK_ENGINE=threads) goes back to threads; results agree either way up
 to float rounding in the weight gradients.
 """
+import contextlib
 import json
 import multiprocessing
+import os
 import signal
 import sys
+import warnings
 import weakref
 from multiprocessing import shared_memory
 
@@ -111,8 +114,7 @@ def _write(slot, a, what):
 def _serve(conn, head, name):
     """A worker's life: wait for a command, run it on one core, answer "ok" or the error."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the main process's to handle
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(1, user_api="blas")
+    # OpenBLAS is already on one thread: the fork happened inside Sequential's one_blas_thread().
     shm = shared_memory.SharedMemory(name=name)
     params = [p for layer in head for _, p in layer.named_parameters()]
     plans = {}
@@ -140,7 +142,11 @@ class Workers:
     def __init__(self, steps, count, nbytes):
         self.signature, self.count = signature(steps), count
         self.plans = {}                                # (x shape, dtype, bounds) -> (weights, chunks)
-        self.shm = shared_memory.SharedMemory(create=True, size=max(nbytes, 1 << 20))
+        nbytes = max(nbytes, 1 << 20)
+        free = _shared_memory_free()
+        if free is not None and nbytes > free // 2:      # a full /dev/shm kills a process (SIGBUS)
+            raise OSError(f"{nbytes} bytes of shared memory wanted, {free} free in /dev/shm")
+        self.shm = shared_memory.SharedMemory(create=True, size=nbytes)
         # fork, not spawn: a spawned worker would import the learner's script again (running it,
         # unless it is guarded by `if __name__ == "__main__"`), and a forked one starts at once with
         # the layers already in its memory. The worker only ever uses NumPy and OpenBLAS (which
@@ -152,7 +158,14 @@ class Workers:
             conn, child = ctx.Pipe()
             proc = ctx.Process(target=_serve, args=(child, head, self.shm.name), daemon=True,
                                name="minicnn-chunk")
-            proc.start()
+            with warnings.catch_warnings():
+                # Libraries with threads of their own (JAX; Python 3.12+ for any) warn at every fork,
+                # because a child that used their locks could hang. This child never touches them:
+                # it runs minicnn's layers on NumPy, with OpenBLAS on one thread.
+                warnings.filterwarnings("ignore", message=r".*fork\(\)", category=RuntimeWarning)
+                warnings.filterwarnings("ignore", message=r".*multi-threaded.*fork\(\)",
+                                        category=DeprecationWarning)
+                proc.start()
             child.close()
             self.procs.append(proc)
             self.conns.append(conn)
@@ -161,6 +174,16 @@ class Workers:
     def fits(self, steps, count):
         return (self.count == count and signature(steps) == self.signature
                 and all(p.is_alive() for p in self.procs))
+
+    @contextlib.contextmanager
+    def step(self):
+        """Around a command: if anything goes wrong or is interrupted before every worker has
+        answered, the workers are stopped (the next forward forks new ones) and the error goes on."""
+        try:
+            yield
+        except BaseException:
+            self.close()
+            raise
 
     def send(self, msgs):
         for conn, msg in zip(self.conns, msgs):
@@ -182,6 +205,15 @@ class Workers:
 
     def close(self):
         self._stop()
+
+
+def _shared_memory_free():
+    """Bytes free in /dev/shm (where Linux keeps shared memory), or None where it cannot be read."""
+    try:
+        st = os.statvfs("/dev/shm")
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def _stop(procs, conns, shm):

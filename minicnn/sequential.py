@@ -163,19 +163,18 @@ class Sequential(Module):
             workers, key, weights, chunks = processes.workers_for(self, head, x, bounds)
         except (ValueError, TypeError):                  # x does not fit the layers: let them say how
             return _forward_steps(head, x)
+        except OSError:                                  # no shared memory to be had: threads instead
+            return self._forward_chunks(x, bounds, head)
         block = processes.Block(workers.shm.buf)
         params = [p for _, layer in head for _, p in layer.named_parameters()]
         for p, spec in zip(params, weights):
             block.view(spec)[...] = p.data
         for (lo, hi), specs in zip(bounds[1:], chunks):
             block.view(specs["x"])[...] = x[lo:hi]
-        workers.send([("forward", key, [layer.training for _, layer in head])] * len(chunks))
-        try:
+        with workers.step():                             # interrupted or failed: the workers start afresh
+            workers.send([("forward", key, [layer.training for _, layer in head])] * len(chunks))
             out = _forward_steps(head, x[bounds[0][0]:bounds[0][1]])   # chunk 0, here
-        except BaseException:
-            workers.close()                              # they may be mid-command: start afresh next time
-            raise
-        workers.wait()
+            workers.wait()
         self._chunks = (bounds, [head], (workers, key, chunks))
         return np.concatenate([out] + [block.view(specs["out"]) for specs in chunks])   # (N, ...)
 
@@ -184,13 +183,10 @@ class Sequential(Module):
         block = processes.Block(workers.shm.buf)
         for (lo, hi), specs in zip(bounds[1:], chunks):
             block.view(specs["g"])[...] = grad_output[lo:hi]
-        workers.send([("backward", key, input_grad)] * len(chunks))
-        try:
+        with workers.step():
+            workers.send([("backward", key, input_grad)] * len(chunks))
             dx = _backward_steps(head, grad_output[bounds[0][0]:bounds[0][1]], input_grad, first)
-        except BaseException:
-            workers.close()
-            raise
-        workers.wait()
+            workers.wait()
         params = [p for _, layer in head for _, p in layer.named_parameters()]
         for k, p in enumerate(params):                   # weight gradient = sum over chunks
             for specs in chunks:

@@ -14,6 +14,10 @@ rounding in the weight gradients (the chunks' gradients are added up).
 ``set_num_threads(1)`` turns the splitting off, as ``torch.set_num_threads``
 does for PyTorch; the ``MINICNN_NUM_THREADS`` variable sets the starting value.
 
+On Linux the chunks after the first run in forked worker processes instead of
+threads (processes.py: threads of one Python program wait for each other's GIL);
+``set_chunk_engine("threads")`` keeps them on threads, and elsewhere they always are.
+
 Holding OpenBLAS to one thread needs threadpoolctl (``pip install threadpoolctl``,
 installed with the extras); without it minicnn stays on one thread.
 """

@@ -191,3 +191,22 @@ def test_the_chunk_engine_comes_from_the_environment(monkeypatch, text, expected
             mc.get_chunk_engine()
     else:
         assert mc.get_chunk_engine() == expected
+
+
+def test_a_failed_step_leaves_no_half_answered_worker_behind():
+    model = lenet()
+    model.forward(batch())
+    pids = worker_pids(model)
+    with pytest.raises(ValueError, match="Sequential layer 0: Conv2d expected 1 input channels"):
+        model.forward(np.zeros((64, 3, 28, 28), np.float32))    # the workers were told, then chunk 0 failed
+    out = model.forward(batch())
+    assert worker_pids(model) != pids                    # new workers, no stale answer in a pipe
+    mc.set_num_threads(1)
+    np.testing.assert_allclose(out, model.forward(batch()), rtol=1e-5, atol=1e-6)
+
+
+def test_without_room_in_shared_memory_the_chunks_run_on_threads(monkeypatch):
+    monkeypatch.setattr(processes, "_shared_memory_free", lambda: 1000)
+    model = lenet()
+    model.forward(batch())
+    assert model._chunks[2] is None and len(model._chunks[0]) == 2 and worker_pids(model) == []
