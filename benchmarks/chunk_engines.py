@@ -13,6 +13,7 @@ median of the per-repetition ratios. Results go to stdout and are appended to
 benchmarks/results/chunk_engines.txt.
 """
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -69,9 +70,7 @@ def main(argv=None):
                 c.setup(*problem)
             _, runs = benchmark.measure_throughput(contenders, batch, "train", args.repeats, None, warmup=3)
 
-            def ratio(a, b):
-                return f"{np.median(np.array(runs[a]) / np.array(runs[b])):.2f}x" if b in runs else "-"
-
+            ratio = functools.partial(benchmark.median_ratio_text, runs)
             line = (f"{name:8s} {batch:5d} {np.median(runs['minicnn-threads']):14,.0f} "
                     f"{np.median(runs['minicnn-processes']):16,.0f} "
                     f"{ratio('minicnn-processes', 'minicnn-threads'):>20s} "

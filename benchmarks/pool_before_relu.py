@@ -13,6 +13,7 @@ the median images per second and the median of the per-repetition ratios.
 Results go to stdout and are appended to benchmarks/results/pool_before_relu.txt.
 """
 import argparse
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -54,14 +55,10 @@ def main(argv=None):
             written.model.pool_before_relu = False
             _, runs = benchmark.measure_throughput(contenders, batch, "train", args.repeats, None, warmup=3)
 
-            def ratio(a, b):
-                return f"{np.median(np.array(runs[a]) / np.array(runs[b])):.2f}x"
-
-            torch = "pytorch-cpu" in runs
+            ratio = functools.partial(benchmark.median_ratio_text, runs)
             line = (f"{name:8s} {batch:5d} {np.median(runs[AS_WRITTEN]):17,.0f} {np.median(runs['minicnn-numpy']):16,.0f} "
-                    f"{ratio('minicnn-numpy', AS_WRITTEN):>23s} "
-                    f"{ratio(AS_WRITTEN, 'pytorch-cpu') if torch else '-':>21s} "
-                    f"{ratio('minicnn-numpy', 'pytorch-cpu') if torch else '-':>20s}")
+                    f"{ratio('minicnn-numpy', AS_WRITTEN):>23s} {ratio(AS_WRITTEN, 'pytorch-cpu'):>21s} "
+                    f"{ratio('minicnn-numpy', 'pytorch-cpu'):>20s}")
             lines.append(line)
             print(line, flush=True)
     return benchmark.append_results(args.out, lines)

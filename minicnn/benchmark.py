@@ -801,6 +801,13 @@ def run_json_child(code, args, env=None, cwd=None):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def median_ratio_text(runs, a, b):
+    """"1.06x": the median over repetitions of runs[a][k] / runs[b][k] (paired), or "-" without b."""
+    if a not in runs or b not in runs:
+        return "-"
+    return f"{np.median(np.asarray(runs[a]) / np.asarray(runs[b])):.2f}x"
+
+
 def results_header(command, note=""):
     """The first line of a results table: when it ran, the command, the load average (and a note)."""
     return (f"# {datetime.datetime.now().isoformat(timespec='seconds')}: {command}; "

@@ -3,11 +3,10 @@
 Why this exists: ``Sequential`` runs one chunk of a large batch per core
 (threads.py). On threads, every NumPy call needs Python's global lock (the GIL)
 to start and to hand its result back, so two threads that each make hundreds of
-calls a step keep waiting for each other: on the 2-core development machine a
-lenet step on 32 images took 4.4 ms alone and 5.1 ms beside a second thread doing
-the same. A process has an interpreter, and a GIL, of its own.
-benchmarks/chunk_processes.py measured a training step 1.06-1.08x as fast with
-the second chunk in a process as with threads.
+calls a step keep waiting for each other. A process has an interpreter, and a
+GIL, of its own. benchmarks/chunk_engines.py measured lenet and convnet training
+steps at batch 64 1.04-1.06x as fast with the second chunk in a worker process
+as with a thread, on the 2-core development machine.
 
 How: the first time a Sequential splits a batch, it forks one worker process per
 extra chunk. ``fork`` copies the process, so a worker starts with its own copy of
@@ -21,7 +20,8 @@ Only Linux (fork is not safe with macOS's system libraries, and Windows has
 none), and only minicnn's own layers run in a worker: a learner's layer may keep
 state the worker's copy would not see. ``set_chunk_engine("threads")`` (or
 MINICNN_CHUNK_ENGINE=threads) goes back to threads; results agree either way up
-to float rounding in the weight gradients.
+to float rounding in the weight gradients. A model's workers end with the
+model (or with Python); ``stop_workers(model)`` ends them at once.
 """
 import contextlib
 import json
