@@ -661,11 +661,10 @@ def _worker_private_mib(contender):
 
     A worker keeps what it freed (backend.keep_freed_memory), so this is close to its peak.
     """
-    workers = processes._workers.get(getattr(contender, "model", None)) \
-        if isinstance(getattr(contender, "model", None), Sequential) else None
+    model = getattr(contender, "model", None)
     total = 0
-    for proc in workers.procs if workers else []:
-        with open(f"/proc/{proc.pid}/smaps_rollup") as f:
+    for pid in processes.worker_pids(model) if isinstance(model, Sequential) else []:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
             total += sum(int(line.split()[1]) for line in f if line.startswith("Private_Dirty:"))
     return total / 1024
 

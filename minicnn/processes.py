@@ -49,17 +49,12 @@ def available():
 class Block:
     """Arrays laid out one after another in a shared-memory block; a spec is (offset, shape, dtype)."""
 
-    def __init__(self, buf, start=0):
-        self.buf, self.end = buf, start
+    def __init__(self, buf):
+        self.buf, self.end = buf, 0
 
     def reserve(self, shape, dtype):
         spec = (self.end, tuple(int(s) for s in shape), np.dtype(dtype).str)
         self.end += -(-int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize // 64) * 64
-        return spec
-
-    def put(self, a):
-        spec = self.reserve(a.shape, a.dtype)
-        self.view(spec)[...] = a
         return spec
 
     def view(self, spec):
@@ -190,17 +185,15 @@ class Workers:
             conn.send(msg)
 
     def wait(self):
-        """Every worker's answer; a failed or vanished worker stops them all and raises."""
+        """Every worker's answer; a failed or vanished worker raises (and step() stops them all)."""
         for j, (conn, proc) in enumerate(zip(self.conns, self.procs), start=1):
             try:
                 answer = conn.recv()
             except (EOFError, OSError):
                 proc.join(1)
-                self.close()
                 raise RuntimeError(f"Sequential: the worker process of batch chunk {j} ended unexpectedly "
                                    f"(exit code {proc.exitcode}); the next forward starts a new one") from None
             if answer != "ok":
-                self.close()
                 raise RuntimeError(f"Sequential: batch chunk {j} failed in its worker process: {answer}")
 
     def close(self):
@@ -236,19 +229,27 @@ def _stop(procs, conns, shm):
     shm.unlink()
 
 
-def usable_for(steps, x):
-    """Whether these leading layers may run in workers on x: minicnn's own layers, none drawing random
-    numbers (their draws stay in the main process), x and every weight of one float dtype."""
+def parameters(steps):
+    """The Parameters of these [(index, layer)] steps, in order: the order of the weight specs."""
+    return [p for _, layer in steps for _, p in layer.named_parameters()]
+
+
+def usable_depth(steps, x):
+    """How many leading steps may run in workers on x: minicnn's own layers, none drawing random
+    numbers (their draws stay in the main process), every weight of x's float dtype."""
     from .sequential import LAYER_TYPES
-    params = [p for _, layer in steps for _, p in layer.named_parameters()]
-    return (x.dtype.kind == "f" and all(p.data.dtype == x.dtype for p in params)
-            and all(type(layer) is LAYER_TYPES.get(type(layer).__name__)
-                    and not getattr(layer, "draws_random", False) for _, layer in steps))
+    depth = 0
+    for _, layer in steps if x.dtype.kind == "f" else []:
+        if (type(layer) is not LAYER_TYPES.get(type(layer).__name__) or getattr(layer, "draws_random", False)
+                or any(p.data.dtype != x.dtype for p in layer.parameters())):
+            break
+        depth += 1
+    return depth
 
 
 def plan(steps, x, bounds):
     """Where each array goes in the shared block: ([weight specs], [per worker chunk: specs], bytes)."""
-    params = [p for _, layer in steps for _, p in layer.named_parameters()]
+    params = parameters(steps)
     shape = tuple(x.shape[1:])
     for _, layer in steps:
         shape = tuple(layer.output_shape(shape))
@@ -267,25 +268,28 @@ def plan(steps, x, bounds):
 
 def workers_for(model, steps, x, bounds):
     """(workers, key, weight specs, chunk specs) for this model's leading layers and this batch:
-    the model's worker processes, forked again if the layers changed or the block is too small."""
+    the model's worker processes, forked (again) if there are none yet, the layers changed or the
+    shared block is too small for this batch."""
     count, key = len(bounds) - 1, (x.shape, x.dtype.str, tuple(bounds))
     workers = _workers.get(model)
-    if workers is None or not workers.fits(steps, count):
-        workers = _replace(model, workers, steps, count, 0)
-    if key not in workers.plans:
+    if workers is not None and not workers.fits(steps, count):
+        workers.close()
+        workers = None
+    if workers is None or key not in workers.plans:
         weights, chunks, nbytes = plan(steps, x, bounds)
-        if nbytes > workers.shm.size:
-            workers = _replace(model, workers, steps, count, 2 * nbytes)
+        if workers is None or nbytes > workers.shm.size:
+            if workers is not None:
+                workers.close()
+            workers = _workers[model] = Workers(steps, count, 2 * nbytes)
         workers.plans[key] = (weights, chunks)
         workers.send([("plan", key, weights, specs) for specs in chunks])
     return (workers, key) + workers.plans[key]
 
 
-def _replace(model, workers, steps, count, nbytes):
-    if workers is not None:
-        workers.close()
-    workers = _workers[model] = Workers(steps, count, nbytes)
-    return workers
+def worker_pids(model):
+    """The process ids of a model's chunk workers ([] without any)."""
+    workers = _workers.get(model)
+    return [proc.pid for proc in workers.procs] if workers is not None else []
 
 
 def stop_workers(model):

@@ -83,7 +83,7 @@ class Sequential(Module):
             return _forward_steps(steps, x)
         chunked = self._forward_chunks
         if processes.available():    # workers take minicnn's own layers, up to the first random one
-            usable = next((d for d in range(depth, 0, -1) if processes.usable_for(steps[:d], x)), 0)
+            usable = processes.usable_depth(steps[:depth], x)
             if usable:
                 depth, chunked = usable, self._forward_in_processes
         with one_blas_thread():      # a big batch on a multi-core CPU: one chunk per core
@@ -166,8 +166,7 @@ class Sequential(Module):
         except OSError:                                  # no shared memory to be had: threads instead
             return self._forward_chunks(x, bounds, head)
         block = processes.Block(workers.shm.buf)
-        params = [p for _, layer in head for _, p in layer.named_parameters()]
-        for p, spec in zip(params, weights):
+        for p, spec in zip(processes.parameters(head), weights):
             block.view(spec)[...] = p.data
         for (lo, hi), specs in zip(bounds[1:], chunks):
             block.view(specs["x"])[...] = x[lo:hi]
@@ -187,8 +186,7 @@ class Sequential(Module):
             workers.send([("backward", key, input_grad)] * len(chunks))
             dx = _backward_steps(head, grad_output[bounds[0][0]:bounds[0][1]], input_grad, first)
             workers.wait()
-        params = [p for _, layer in head for _, p in layer.named_parameters()]
-        for k, p in enumerate(params):                   # weight gradient = sum over chunks
+        for k, p in enumerate(processes.parameters(head)):                   # weight gradient = sum over chunks
             for specs in chunks:
                 p.grad = p.grad + block.view(specs["grads"][k])
         if dx is None:                                   # input_grad=False

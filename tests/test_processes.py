@@ -36,9 +36,7 @@ def batch(n=64, dtype=np.float32, seed=0):
     return np.random.default_rng(seed).random((n, 1, 28, 28), dtype=np.float64).astype(dtype)
 
 
-def worker_pids(model):
-    workers = processes._workers.get(model)
-    return [p.pid for p in workers.procs] if workers else []
+worker_pids = processes.worker_pids
 
 
 def test_the_chunk_runs_in_a_worker_that_is_kept_between_steps():
