@@ -65,7 +65,8 @@ def test_a_report_prints_as_a_table_and_leaves_the_layer_untouched(backend):
     lines = str(report).splitlines()
     assert lines[0] == "check_layer(Linear): 4 passed, 1 skipped"
     assert lines[1].split() == ["check", "verdict", "worst", "error", "where"]
-    assert [line.split()[0] for line in lines[2:]] == ["gradients", "accumulation", "shapes", "against", "against"]
+    assert [line.split()[0] for line in lines[2:]] == ["gradients", "accumulation", "shapes", "against",
+                                                       "against"]
     assert "no torch_module given" in lines[5] and "passed" in lines[6]
     assert repr(report) == str(report)
     assert [c.name for c in report.checks] == ["gradients", "accumulation", "shapes and dtypes",
@@ -163,9 +164,11 @@ PLANTED = [  # (buggy layer, input shape, first line of the message starts with)
                  "gradients FAILED for bias: bias.grad is None after backward: add the gradient in backward "
                  "with self.bias.accumulate(gradient)", id="bias-gradient-None"),
     pytest.param(lambda: Scale("no batch sum, accumulated"), (4, 3),
-                 "gradients FAILED for weight: Scale.backward raised ValueError at test_testing.py:", id="no-batch-sum"),
+                 "gradients FAILED for weight: Scale.backward raised ValueError at test_testing.py:",
+                 id="no-batch-sum"),
     pytest.param(lambda: Scale("no batch sum, assigned"), (4, 3),
-                 "gradients FAILED for weight: gradient has shape (4, 3), expected (3,)", id="no-batch-sum-assigned"),
+                 "gradients FAILED for weight: gradient has shape (4, 3), expected (3,)",
+                 id="no-batch-sum-assigned"),
     pytest.param(lambda: Scale("overwritten"), (4, 3),
                  "accumulation FAILED for weight: after two backward passes without zero_grad, weight.grad holds "
                  "only the second pass's gradient", id="grad-overwritten"),
