@@ -17,6 +17,7 @@ from .layers.module import Module, Parameter
 # An error is reported at its last line outside these files: theirs say nothing about the layer's bug.
 _MACHINERY = (os.path.dirname(np.__file__) + os.sep, __file__, backend.__file__,
               gradcheck.__code__.co_filename, Parameter.accumulate.__code__.co_filename)
+_CUPY = f"{os.sep}cupy{os.sep}"
 
 
 class Check:
@@ -81,7 +82,8 @@ def _call(layer, what, function, *args):
     try:
         return function(*args)
     except Exception as e:  # noqa: BLE001 - an error in the layer is a finding, not a crash
-        frames = [f for f in traceback.extract_tb(e.__traceback__) if not f.filename.startswith(_MACHINERY)]
+        frames = [f for f in traceback.extract_tb(e.__traceback__)
+                  if not f.filename.startswith(_MACHINERY) and _CUPY not in f.filename]
         at = "".join(f" at {os.path.basename(f.filename)}:{f.lineno} ({f.line.split('  #')[0].rstrip()})"
                      for f in frames[-1:])                    # the line without its comment
         tensor, tb = "", e.__traceback__
@@ -113,7 +115,7 @@ def _run(layer, x, seed, upstream_seed=None):
             got = "None" if p.grad is None else f"a {type(p.grad).__name__}"
             raise _Failure(f"{n}.grad is {got} after backward: add the gradient in "
                            f"backward with self.{n.split('.')[-1]}.accumulate(gradient)", n)
-    return y, g, dx, {n: p.grad.copy() for n, p in layer.named_parameters()}
+    return y, g, dx, {n: to_numpy(p.grad) for n, p in layer.named_parameters()}  # copies, on the CPU
 
 
 def _compare(pairs, rtol, atol, names):

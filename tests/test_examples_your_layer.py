@@ -14,8 +14,8 @@ EXAMPLE = ROOT / "examples" / "your_layer"
 
 def pytest_in_the_example(*files, student=None):
     """Run pytest on the example's files from its folder, writing nothing there: (exit status, output)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-               PYTHONDONTWRITEBYTECODE="1")
+    path = [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path), PYTHONDONTWRITEBYTECODE="1")
     if student:
         env["STUDENT_LAYERS"] = student
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "--tb=short", "-p", "no:cacheprovider", *files],
