@@ -108,12 +108,10 @@ def test_flatten(backend, shape):
     check_layer(mc.Flatten(), smooth_input(shape), torch_module=lambda nn: nn.Flatten())
 
 
-@pytest.mark.parametrize("shape, dim, scale", [
-    ((4, 7), 1, 3.0), ((5, 3), 0, 3.0), ((2, 3, 4), -1, 3.0), ((2, 3, 4), 1, 3.0), ((4, 10), 1, 3.0),
-    ((3, 5), 0, 3.0)], ids=["dim1", "dim0", "3d-last", "3d-middle", "dim1-wide", "dim0-wide"])
-def test_logsoftmax(backend, shape, dim, scale):
-    check_layer(mc.LogSoftmax(dim=dim), scale * smooth_input(shape),
-                torch_module=lambda nn: nn.LogSoftmax(dim=dim))
+@pytest.mark.parametrize("shape, dim", [((4, 7), 1), ((5, 3), 0), ((2, 3, 4), -1), ((2, 3, 4), 1), ((4, 10), 1),
+                                        ((3, 5), 0)])
+def test_logsoftmax(backend, shape, dim):
+    check_layer(mc.LogSoftmax(dim=dim), 3 * smooth_input(shape), torch_module=lambda nn: nn.LogSoftmax(dim=dim))
 
 
 def test_logsoftmax_of_huge_logits_matches_pytorch(backend):
