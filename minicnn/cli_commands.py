@@ -1,7 +1,5 @@
-"""What the ``minicnn`` commands do, once ``minicnn.cli`` has read their flags: train,
-evaluate, predict. A problem a user can fix (a flag value, a file) is a UsageError:
-one line on stderr, exit status 2.
-"""
+"""The ``minicnn`` commands train, evaluate and predict, run by ``minicnn.cli`` with its flags.
+A problem the user can fix (a flag value, a file) is a UsageError: one line, exit status 2."""
 import os
 import sys
 import time
@@ -23,15 +21,6 @@ class UsageError(Exception):
 
 
 # -- data -------------------------------------------------------------------------------
-
-def _class_names(dataset, classes=None):
-    from . import data
-    if dataset == "mnist":
-        return list(data.MNIST_CLASSES)
-    if dataset == "fashion-mnist":
-        return list(data.FASHION_MNIST_CLASSES)
-    return list(classes)
-
 
 def _default_quickdraw_categories(data_dir):
     """(categories, why): the article's ten if present, else the local ten if present."""
@@ -55,8 +44,9 @@ def _load(dataset, data_dir, download, categories=None, max_per_class=None):
     kw = dict(root=data_dir, download=download)
     if dataset == "quickdraw":
         return data.load_quickdraw(categories=categories, max_per_class=max_per_class, **kw)
-    loader = data.load_mnist if dataset == "mnist" else data.load_fashion_mnist
-    return (*loader(**kw), _class_names(dataset))
+    if dataset == "mnist":
+        return (*data.load_mnist(**kw), list(data.MNIST_CLASSES))
+    return (*data.load_fashion_mnist(**kw), list(data.FASHION_MNIST_CLASSES))
 
 
 def _set_backend(name):
