@@ -24,8 +24,12 @@ __all__ = ["asarray", "get_array_module", "get_backend", "manual_seed", "set_bac
 
 
 def __getattr__(name):
-    # Lazy re-exports: the drawing pad pulls in optional extras only when asked for.
+    # Lazy re-exports: the drawing pad pulls in optional extras only when asked for, and
+    # the PyTorch bridge is loaded only when used (it imports torch when called).
     if name == "preprocess_drawing":
         from .drawing import preprocess_drawing
         return preprocess_drawing
+    if name in ("to_torch", "from_torch"):
+        from . import torch_bridge
+        return getattr(torch_bridge, name)
     raise AttributeError(f"module 'minicnn' has no attribute {name!r}")
