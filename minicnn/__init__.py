@@ -12,20 +12,22 @@ from .layers import (AvgPool2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, Ma
 from .losses import CrossEntropyLoss, NLLLoss
 from .optim import SGD
 from .sequential import Sequential
-from .threads import get_chunk_engine, get_num_threads, set_chunk_engine, set_num_threads
 
 __version__ = "0.1.0"
 
 __all__ = ["asarray", "get_array_module", "get_backend", "manual_seed", "set_backend", "to_numpy",
            "xp", "GradcheckResult", "gradcheck", "AvgPool2d", "Conv2d", "Dropout", "Flatten",
            "Linear", "LogSoftmax", "MaxPool2d", "Module", "Parameter", "ReLU", "CrossEntropyLoss",
-           "NLLLoss", "SGD", "Sequential", "get_chunk_engine", "get_num_threads", "set_chunk_engine",
-           "set_num_threads"]
+           "NLLLoss", "SGD", "Sequential", "DataParallel", "to_torch", "from_torch"]
 
 
 def __getattr__(name):
-    # Lazy re-exports: the drawing pad pulls in optional extras only when asked for, and
-    # the PyTorch bridge is loaded only when used (it imports torch when called).
+    # Lazy re-exports: the core never imports DataParallel's module, the drawing pad
+    # pulls in optional extras only when asked for, and the PyTorch bridge imports torch
+    # only when called.
+    if name == "DataParallel":
+        from .parallel import DataParallel
+        return DataParallel
     if name == "preprocess_drawing":
         from .drawing import preprocess_drawing
         return preprocess_drawing

@@ -5,9 +5,7 @@ their input (``xp = get_array_module(x)``, as DeZero does), so one code path
 serves both backends. New arrays (parameters, batches) are created on the
 *active* backend, chosen by ``set_backend`` or the MINICNN_BACKEND variable.
 """
-import ctypes
 import os
-import sys
 
 import numpy as np
 
@@ -122,37 +120,3 @@ def random_uniform(shape, low, high, like):
         return cupy.random.uniform(low, high, shape, dtype=like.dtype)
     u = _rng.random(shape, dtype=like.dtype if like.dtype in (np.float32, np.float64) else np.float64)
     return u if (low, high) == (0.0, 1.0) else u * (high - low) + low
-
-
-def keep_freed_memory():
-    """Ask the C allocator (glibc) to keep freed memory for reuse instead of returning it to the OS.
-
-    Why: a training step allocates and frees the same multi-megabyte arrays every
-    time (im2col matrices, activations, gradients). By default glibc hands freed
-    memory at the top of its heap back to the operating system, and serves large
-    requests with fresh memory maps, so the next step page-faults all of it back
-    in: on the benchmark machine ~700 page faults and 1.4 ms of kernel time per
-    lenet step at batch 64, ~1,900 and 7 ms when two threads allocate (threads.py);
-    benchmarks/page_faults.py measures it.
-    Keeping up to 1 GiB of freed memory, and serving requests up to 32 MiB from
-    the heap, removes them. A third setting puts every thread on the main heap:
-    a worker thread otherwise gets an arena of its own, built of 64 MiB heaps that
-    glibc unmaps as soon as one empties, whatever the first setting says; at batch
-    256 a chunk's arrays outgrow one such heap, and a convnet step still took 661
-    page faults and 2 ms of kernel time with two threads.
-    The cost: the process keeps its peak memory.
-    Done once when minicnn is imported, on Linux with glibc; MINICNN_KEEP_MEMORY=0 skips it.
-    Returns True when the allocator accepted all three settings.
-    """
-    if not sys.platform.startswith("linux") or os.environ.get("MINICNN_KEEP_MEMORY", "1") == "0":
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8   # from glibc's <malloc.h>
-        return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) and libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
-                    and libc.mallopt(M_ARENA_MAX, 1))
-    except (OSError, AttributeError):                       # not glibc (musl, ...): nothing to tune
-        return False
-
-
-KEPT_FREED_MEMORY = keep_freed_memory()

@@ -4,7 +4,7 @@
     minicnn train --dataset fashion-mnist --model convnet --epochs 8 --out fashion.npz
     minicnn evaluate mnist-lenet.npz    # accuracy, per-class accuracy, confusion matrix
     minicnn predict mnist-lenet.npz digit.png
-    minicnn bench --quick               # minicnn.benchmark's own flags
+    minicnn bench --quick               # python -m benchmarks, from a checkout
 
 Every problem with a flag or a file ends the command with one line on stderr and
 exit status 2, as argparse does for an unknown flag; never with a traceback.
@@ -125,9 +125,12 @@ def build_parser():
                             "\"minicnn[gpu]\")")
     train.add_argument("--seed", type=_non_negative_int, default=d["seed"],
                        help="seeds the initial weights, dropout and the shuffling")
+    train.add_argument("--workers", type=_positive_int, default=None,
+                       help="CPU cores per batch (DataParallel); default: every usable core "
+                            "where a batch is large enough to split (64+ images); 1 turns it off")
     train.add_argument("--out", default=None,
                        help="where to save the trained model (.npz); default: "
-                            "<dataset>-<model>.npz in the current folder")
+                            "runs/<dataset>-<model>.npz under the current folder")
     _data_flags(train)
     train.add_argument("--categories", type=_categories, default=None,
                        help="quickdraw only: comma-separated categories; default: the article's "
@@ -269,13 +272,15 @@ def cmd_train(args):
     input_shape = [1, int(x_train.shape[1]), int(x_train.shape[2])]
     optimizer = minicnn.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     schedule = linear_decay(args.lr) if args.schedule == "linear" else None
-    out = Path(args.out or f"{args.dataset}-{args.model}.npz")
+    out = Path(args.out or Path("runs") / f"{args.dataset}-{args.model}.npz")
     lr_text = f"lr {args.lr:g}" + (" decaying linearly to 0" if schedule else " (constant)")
     print(f"training {args.model} on {args.dataset}: {len(x_train):,} training images, "
           f"{len(x_test):,} test images, {len(classes)} classes")
     print(f"{args.epochs} epochs, batch {args.batch_size}, SGD {lr_text}, momentum "
-          f"{args.momentum:g}, seed {args.seed}, {args.backend} backend"
-          + (f" ({_cores_text(args.batch_size)})" if args.backend == "numpy" else ""), flush=True)
+          f"{args.momentum:g}, seed {args.seed}, {args.backend} backend", flush=True)
+    if args.backend == "numpy":
+        from .allocator import keep_freed_memory
+        keep_freed_memory()              # this process only trains: let it keep freed memory
 
     def report(epoch, h):
         print(f"epoch {epoch + 1}/{args.epochs}: train loss {h.train_loss[-1]:.4f}, train "
@@ -288,7 +293,8 @@ def cmd_train(args):
     start = time.perf_counter()
     history = fit(model, minicnn.NLLLoss(), optimizer, x_train, y_train, epochs=args.epochs,
                   batch_size=args.batch_size, validation=(x_test, y_test), seed=args.seed,
-                  progress=progress, callbacks=[report], lr_schedule=schedule)
+                  progress=progress, callbacks=[report], lr_schedule=schedule,
+                  workers=args.workers)
     wall = time.perf_counter() - start
 
     if history.steps == 0 or (history.stopped and "loss became" in history.stopped):
@@ -470,16 +476,6 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-def _cores_text(batch_size):
-    """How a training batch uses the CPU: one core, or one chunk per core on threads or processes."""
-    from . import processes, threads
-    n = len(threads.chunk_bounds(batch_size))
-    if n == 1:
-        return "1 CPU core per batch"
-    where = "worker processes" if processes.available() else "threads"
-    return f"{n} CPU cores per batch: one chunk each, on {where}"
 
 
 def _one_line(error):

@@ -383,7 +383,7 @@ class DrawingPad:
     def _forward(self, x):
         """(1, 28, 28) image -> class probabilities (K,) and [(layer name, (C, H, W) maps)]."""
         from .backend import get_array_module, to_numpy
-        from .layers import Conv2d, ReLU
+        from .layers import Conv2d
         params = self.model.parameters()
         if params:
             xp = get_array_module(params[0].data)
@@ -400,12 +400,12 @@ class DrawingPad:
                 out = batch
                 for i, layer in enumerate(layers):
                     out = layer.forward(out)
-                    # Each convolution's maps, taken after its ReLU when one follows.
-                    relu_next = i + 1 < len(layers) and isinstance(layers[i + 1], ReLU)
-                    if isinstance(layer, Conv2d) and not relu_next:
-                        activations.append((f"{i} (Conv2d)", to_numpy(out)[0]))      # (C, H, W)
-                    elif isinstance(layer, ReLU) and i > 0 and isinstance(layers[i - 1], Conv2d):
-                        activations.append((f"{i - 1} (Conv2d + ReLU)", to_numpy(out)[0]))
+                    if isinstance(layer, Conv2d):    # its maps at full size, through its ReLU if any
+                        maps = to_numpy(out)[0]                                    # (C, H, W)
+                        if _relu_follows(layers, i):
+                            activations.append((f"{i} (Conv2d + ReLU)", np.maximum(maps, 0)))
+                        else:
+                            activations.append((f"{i} (Conv2d)", maps))
                 scores = out
             else:
                 scores = self.model.forward(batch)
@@ -439,3 +439,12 @@ class DrawingPad:
     def _message_html(text):
         import html
         return f'<div style="font-size:1.4em; min-height:1.6em">{html.escape(text)}</div>'
+
+
+def _relu_follows(layers, i):
+    """Whether a ReLU comes right after layer i, or after a MaxPool2d that follows it
+    (the two commute: relu(maxpool(x)) == maxpool(relu(x)))."""
+    from .layers import MaxPool2d, ReLU
+    after = layers[i + 1:i + 3]
+    return (len(after) > 0 and isinstance(after[0], ReLU)) or (
+        len(after) == 2 and isinstance(after[0], MaxPool2d) and isinstance(after[1], ReLU))

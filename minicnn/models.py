@@ -1,4 +1,11 @@
-"""The model zoo: networks from the two documents that inspired minicnn."""
+"""The model zoo: networks from the two documents that inspired minicnn.
+
+Both are written Conv2d -> MaxPool2d -> ReLU, where the documents write
+Conv2d -> ReLU -> MaxPool2d. The two orders compute the same function, and the same
+gradients: max pooling keeps each window's largest number and ReLU only clips
+numbers below 0, so maxpool(relu(x)) == relu(maxpool(x)). Pooling first leaves
+ReLU a quarter of the numbers (2x2 windows) to look at. Lesson 02 shows it.
+"""
 from .layers import Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
 from .sequential import Sequential
 
@@ -6,15 +13,15 @@ from .sequential import Sequential
 def lenet(n_features=24, num_classes=10, in_channels=1):
     """The Quick, Draw! article's LeNet: two 5x5 convolutions of ``n_features`` filters.
 
-    (N, 1, 28, 28) -> conv 5x5 -> (N, F, 24, 24) -> pool -> (N, F, 12, 12)
-    -> conv 5x5 -> (N, F, 8, 8) -> pool -> (N, F, 4, 4) -> Linear 16F -> 50 -> num_classes.
+    (N, 1, 28, 28) -> conv 5x5 -> (N, F, 24, 24) -> pool, relu -> (N, F, 12, 12)
+    -> conv 5x5 -> (N, F, 8, 8) -> pool, relu -> (N, F, 4, 4) -> Linear 16F -> 50 -> num_classes.
     The article's code never applied its last Linear layer; here it is applied,
     followed by LogSoftmax, so the output is log-probabilities for NLLLoss.
     """
     f = int(n_features)
     return Sequential(
-        Conv2d(in_channels, f, 5), ReLU(), MaxPool2d(2),
-        Conv2d(f, f, 5), ReLU(), MaxPool2d(2),
+        Conv2d(in_channels, f, 5), MaxPool2d(2), ReLU(),
+        Conv2d(f, f, 5), MaxPool2d(2), ReLU(),
         Flatten(),
         Linear(f * 4 * 4, 50), ReLU(),
         Linear(50, num_classes),
@@ -29,8 +36,8 @@ def convnet(num_classes=10, in_channels=1, dropout=0.5):
     -> (N, 64, 5, 5) -> 1600 -> 128 -> num_classes.
     """
     return Sequential(
-        Conv2d(in_channels, 32, 3), ReLU(), MaxPool2d(2),
-        Conv2d(32, 64, 3), ReLU(), MaxPool2d(2),
+        Conv2d(in_channels, 32, 3), MaxPool2d(2), ReLU(),
+        Conv2d(32, 64, 3), MaxPool2d(2), ReLU(),
         Flatten(),
         Dropout(dropout),
         Linear(1600, 128), ReLU(),

@@ -224,3 +224,28 @@ def test_ctrl_c_during_train_saves_the_weights_so_far(tmp_path, data_dir):
     assert f"saved the model to {out_file}" in out
     meta = mc.Sequential.load(out_file).metadata
     assert meta["trained"] is True and 1 <= meta["epochs"] < 1000
+
+
+def test_train_saves_under_runs_with_the_usual_permissions_and_says_how_a_batch_runs(tmp_path, data_dir):
+    """The default model file goes to runs/ (ignored by git), readable by others as any new file;
+    a batch of 64 on a multi-core CPU runs on DataParallel and says so, --workers 1 does not."""
+    from minicnn import parallel
+    outputs = {}
+    for workers in (None, 1):
+        folder = tmp_path / f"workers-{workers}"
+        folder.mkdir()
+        argv = [sys.executable, "-m", "minicnn", "train", "--limit", "256", "--test-limit", "100",
+                "--epochs", "1", "--batch-size", "64", "--no-download", "--data-dir", str(data_dir),
+                "--no-progress"] + ([] if workers is None else ["--workers", str(workers)])
+        proc = subprocess.run(["bash", "-c", 'umask 022 && exec "$@"', "bash", *argv], cwd=folder,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        saved = folder / "runs" / "mnist-lenet.npz"
+        assert saved.is_file() and f"saved the model to {saved.relative_to(folder)}" in proc.stdout
+        assert saved.stat().st_mode & 0o777 == 0o644
+        assert [p.name for p in folder.iterdir()] == ["runs"]
+        outputs[workers] = proc.stdout
+    from minicnn.models import lenet
+    splits = len(mc.DataParallel(lenet()).chunk_bounds(64)) > 1
+    assert ("DataParallel: each batch of 64 runs as" in outputs[None]) == splits, outputs[None]
+    assert "DataParallel" not in outputs[1]

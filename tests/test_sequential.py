@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import minicnn as mc
+from minicnn.checkpoint import architecture
 from minicnn.models import lenet
 
 INPUT = (1, 8, 8)
@@ -63,12 +64,35 @@ def test_backward_without_input_grad_still_sets_every_parameter_grad(backend):
     assert model.backward(g).shape == x.shape              # the first layer computes it again
 
 
-def tied_model():
-    """Conv -> ReLU -> MaxPool twice, integer weights: many windows tie, at 0 and above it."""
-    model = mc.Sequential(
-        mc.Conv2d(1, 3, 3, padding=1), mc.ReLU(), mc.MaxPool2d(2),                    # (N, 3, 4, 4)
-        mc.Conv2d(3, 2, 1), mc.ReLU(), mc.MaxPool2d(3, stride=2, padding=1),          # (N, 2, 2, 2)
-        mc.Flatten(), mc.Linear(8, 4), mc.ReLU(), mc.LogSoftmax(dim=1))
+def test_layers_run_in_the_order_written_and_backward_in_reverse():
+    calls = []
+
+    def spy(cls):
+        class Spy(cls):
+            def forward(self, x):
+                calls.append(("forward", cls.__name__))
+                return super().forward(x)
+
+            def backward(self, g):
+                calls.append(("backward", cls.__name__))
+                return super().backward(g)
+        return Spy
+
+    model = mc.Sequential(spy(mc.Conv2d)(1, 2, 3), spy(mc.ReLU)(), spy(mc.MaxPool2d)(2))
+    y = model.forward(batch(2))
+    assert model[1]._cache[0].shape == (2, 2, 6, 6)    # the ReLU saw the convolution's full-size output
+    model.backward(mc.xp().ones(y.shape, dtype=np.float32))
+    order = ["Conv2d", "ReLU", "MaxPool2d"]
+    assert calls == [("forward", n) for n in order] + [("backward", n) for n in reversed(order)]
+
+
+def tied_model(pool_first):
+    """Conv, ReLU and MaxPool twice, integer weights: many windows tie, at 0 and above it."""
+    def block(conv, pool):
+        return [conv, pool, mc.ReLU()] if pool_first else [conv, mc.ReLU(), pool]
+    model = mc.Sequential(*block(mc.Conv2d(1, 3, 3, padding=1), mc.MaxPool2d(2)),           # (N, 3, 4, 4)
+                          *block(mc.Conv2d(3, 2, 1), mc.MaxPool2d(3, stride=2, padding=1)),  # (N, 2, 2, 2)
+                          mc.Flatten(), mc.Linear(8, 4), mc.ReLU(), mc.LogSoftmax(dim=1))
     rng = np.random.default_rng(5)
     for p in model.parameters():
         p.data = mc.xp().asarray(rng.integers(-2, 3, p.shape).astype(np.float64))
@@ -76,52 +100,28 @@ def tied_model():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n_threads", [1, 2])
-def test_pool_before_relu_gives_the_same_numbers_bit_for_bit(backend, dtype, n_threads, monkeypatch):
-    """Sequential runs MaxPool2d before a ReLU written just before it; outputs and every gradient are
-    exactly those of the written order, ties (all-zero windows, equal maxima) and padding included."""
-    from minicnn import threads
-    monkeypatch.setattr(threads, "MIN_CHUNK", 8)
-    before = threads._num_threads
-    mc.set_num_threads(n_threads)
-    try:
-        rng = np.random.default_rng(6)
-        x = mc.asarray(rng.integers(-2, 3, (20, 1, 8, 8)).astype(dtype))
-        y = mc.asarray(rng.integers(0, 4, 20))
-        results = {}
-        for reorder in (True, False):
-            model = tied_model().to(dtype=dtype)
-            model.pool_before_relu = reorder
-            loss = mc.NLLLoss()
-            out = model.forward(x)
-            loss.forward(out, y)
-            dx = model.backward(loss.backward())
-            results[reorder] = [mc.to_numpy(a) for a in [out, dx] + [p.grad for p in model.parameters()]]
-        for a, b in zip(results[True], results[False]):
-            np.testing.assert_array_equal(a, b)
-        # the first pool's 2x2 windows: some tie at a positive maximum, some are <= 0 throughout
-        windows = mc.to_numpy(model.layers[0].forward(x)).reshape(20, 3, 4, 2, 4, 2).transpose(0, 1, 2, 4, 3, 5)
-        windows = windows.reshape(-1, 4)
-        top = windows.max(axis=1)
-        assert ((windows == top[:, None]).sum(axis=1)[top > 0] > 1).sum() > 10
-        assert (top <= 0).sum() > 10
-    finally:
-        threads._num_threads = before
-
-
-def test_execution_order_swaps_only_a_relu_directly_before_a_max_pool():
-    assert lenet().execution_order() == [0, 2, 1, 3, 5, 4, 6, 7, 8, 9, 10]
-    model = lenet()
-    model.pool_before_relu = False
-    assert model.execution_order() == list(range(len(model)))
-
-    class MyReLU(mc.ReLU):
-        pass
-
-    assert mc.Sequential(mc.ReLU(), mc.MaxPool2d(2), mc.MaxPool2d(2)).execution_order() == [1, 2, 0]
-    for layers in [(MyReLU(), mc.MaxPool2d(2)), (mc.ReLU(), mc.AvgPool2d(2)), (mc.MaxPool2d(2), mc.ReLU()),
-                   (mc.ReLU(), mc.Flatten(), mc.MaxPool2d(2))]:
-        assert mc.Sequential(*layers).execution_order() == list(range(len(layers)))
+def test_relu_after_max_pool_gives_the_same_numbers_bit_for_bit(backend, dtype):
+    """The zoo models write Conv2d -> MaxPool2d -> ReLU: outputs and every gradient are exactly those
+    of Conv2d -> ReLU -> MaxPool2d, ties (all-zero windows, equal maxima) and padding included."""
+    rng = np.random.default_rng(6)
+    x = mc.asarray(rng.integers(-2, 3, (20, 1, 8, 8)).astype(dtype))
+    y = mc.asarray(rng.integers(0, 4, 20))
+    results = {}
+    for pool_first in (True, False):
+        model = tied_model(pool_first).to(dtype=dtype)
+        loss = mc.NLLLoss()
+        out = model.forward(x)
+        loss.forward(out, y)
+        dx = model.backward(loss.backward())
+        results[pool_first] = [mc.to_numpy(a) for a in [out, dx] + [p.grad for p in model.parameters()]]
+    for a, b in zip(results[True], results[False]):
+        np.testing.assert_array_equal(a, b)
+    # the first pool's 2x2 windows: some tie at a positive maximum, some are <= 0 throughout
+    windows = mc.to_numpy(model.layers[0].forward(x)).reshape(20, 3, 4, 2, 4, 2).transpose(0, 1, 2, 4, 3, 5)
+    windows = windows.reshape(-1, 4)
+    top = windows.max(axis=1)
+    assert ((windows == top[:, None]).sum(axis=1)[top > 0] > 1).sum() > 10
+    assert (top <= 0).sum() > 10
 
 
 def test_relu_backward_names_a_gradient_of_the_wrong_shape():
@@ -169,7 +169,7 @@ def test_save_load_round_trip(backend, tmp_path, dtype):
 
     loaded = mc.Sequential.load(path).eval()
     assert repr(loaded) == repr(model)
-    assert loaded.architecture() == model.architecture()
+    assert architecture(loaded) == architecture(model)
     assert loaded.metadata == META
     for (name, p), (_, q) in zip(model.named_parameters(), loaded.named_parameters()):
         assert q.data.dtype == dtype, f"{name} came back as {q.data.dtype}, saved as {np.dtype(dtype)}"
@@ -364,11 +364,11 @@ def test_pickled_files_are_refused_and_never_executed(tmp_path):
 # a bias add 1; ReLU 1 per element, pooling KH*KW per output, LogSoftmax 4 per element.
 LENET_SUMMARY = [
     ("0: Conv2d", (24, 24, 24), 624, 705_024),        # 24*1*5*5 + 24;  (2*25 + 1) * 24*24*24
-    ("1: ReLU", (24, 24, 24), 0, 13_824),             # 24*24*24
-    ("2: MaxPool2d", (24, 12, 12), 0, 13_824),        # 4 * 24*12*12
+    ("1: MaxPool2d", (24, 12, 12), 0, 13_824),        # 4 * 24*12*12
+    ("2: ReLU", (24, 12, 12), 0, 3_456),              # 24*12*12: after pooling, a quarter of the numbers
     ("3: Conv2d", (24, 8, 8), 14_424, 1_844_736),     # 24*24*5*5 + 24; (2*600 + 1) * 24*8*8
-    ("4: ReLU", (24, 8, 8), 0, 1_536),
-    ("5: MaxPool2d", (24, 4, 4), 0, 1_536),           # 4 * 24*4*4
+    ("4: MaxPool2d", (24, 4, 4), 0, 1_536),           # 4 * 24*4*4
+    ("5: ReLU", (24, 4, 4), 0, 384),
     ("6: Flatten", (384,), 0, 0),
     ("7: Linear", (50,), 19_250, 38_450),             # 384*50 + 50;    (2*384 + 1) * 50
     ("8: ReLU", (50,), 0, 50),
@@ -389,7 +389,7 @@ def test_summary_of_lenet_matches_the_hand_count(capsys):
 
     model.summary((1, 28, 28))
     out = capsys.readouterr().out
-    assert "34,808" in out and "2,620,030" in out, out   # totals: 624+14,424+19,250+510 params
+    assert "34,808" in out and "2,608,510" in out, out   # totals: 624+14,424+19,250+510 params
     for name, shape, n_params, flops in LENET_SUMMARY:
         line = next(line for line in out.splitlines() if line.startswith(name))
         assert str(shape) in line and f"{flops:,}" in line and f"{n_params:,}" in line, line

@@ -100,8 +100,8 @@ def test_deeper_filters_per_channel_or_averaged(trained_lenet, mode, shape, stat
 
 
 def test_filters_of_a_layer_that_is_not_a_convolution_is_a_clear_error(trained_lenet):
-    with pytest.raises(ValueError, match=r"layer 1 is ReLU, not a Conv2d; .* indices \[0, 3\]"):
-        viz.plot_filters(trained_lenet, 1)
+    with pytest.raises(ValueError, match=r"layer 2 is ReLU, not a Conv2d; .* indices \[0, 3\]"):
+        viz.plot_filters(trained_lenet, 2)
 
 
 def test_activation_maps_of_every_layer(trained_lenet, test_set, backend):
@@ -112,8 +112,8 @@ def test_activation_maps_of_every_layer(trained_lenet, test_set, backend):
     outputs = fig.layer_outputs
     assert len(outputs) == len(model)
     assert len(fig.axes) == len(model) + 1                            # the input, then one per layer
-    assert [o.shape for o in outputs[:6]] == [(24, 24, 24), (24, 24, 24), (24, 12, 12),
-                                              (24, 8, 8), (24, 8, 8), (24, 4, 4)]
+    assert [o.shape for o in outputs[:6]] == [(24, 24, 24), (24, 12, 12), (24, 12, 12),
+                                              (24, 8, 8), (24, 4, 4), (24, 4, 4)]
     expected = minicnn.to_numpy(model.forward(minicnn.asarray(image[None, None] / np.float32(255))))[0]
     np.testing.assert_allclose(outputs[-1], expected, rtol=1e-5, atol=1e-5)
     assert f"predicted {expected.argmax()}" in fig.axes[-1].get_title()

@@ -8,8 +8,6 @@ from .module import Module
 class ReLU(Module):
     """y = max(x, 0); dy/dx = 1 where x > 0, else 0. Any shape in, same shape out."""
 
-    batch_independent = True
-
     def forward(self, x):
         xp = get_array_module(x)
         # Against an array of zeros rather than the number 0: NumPy's maximum only
@@ -40,8 +38,6 @@ class LogSoftmax(Module):
     Subtracting the row's max before exp keeps every exp() in (0, 1].
     Backward: dx = dy - softmax(x) * sum(dy).   x: (N, K) -> y: (N, K)
     """
-
-    batch_independent = True
 
     def __init__(self, dim=1):
         self.dim = int(dim)
@@ -78,11 +74,6 @@ class Dropout(Module):
     The identity in eval mode. Any shape in, same shape out.
     """
 
-    # Each sample keeps its own elements; when Sequential runs a batch in chunks on
-    # threads, the random numbers are still drawn for the whole batch at once (forward).
-    batch_independent = True
-    draws_random = True
-
     def __init__(self, p=0.5):
         if not 0.0 <= float(p) < 1.0:
             raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
@@ -93,12 +84,7 @@ class Dropout(Module):
         if not self.training or self.p == 0.0:
             self._cache = (None,)
             return x
-        chunk = getattr(self, "chunk_draw", None)    # (SharedDraw, lo, hi) when x is rows lo:hi of a batch
-        if chunk is None:
-            u = random_uniform(x.shape, 0.0, 1.0, like=x)                # (same shape as x) in [0, 1)
-        else:
-            shared, lo, hi = chunk
-            u = shared.rows(lo, hi, x.shape[1:], lambda shape: random_uniform(shape, 0.0, 1.0, like=x))
+        u = random_uniform(x.shape, 0.0, 1.0, like=x)                    # (same shape as x) in [0, 1)
         keep = u >= self.p                                               # True for the kept elements
         mask = keep.astype(x.dtype)                                      # 0/1 in x's dtype, then scaled:
         mask *= mask.dtype.type(1.0 / (1.0 - self.p))                    # no float64 temporaries (micro.py)

@@ -13,8 +13,6 @@ class Conv2d(Module):
     x: (N, C_in, H, W)  ->  y: (N, C_out, OH, OW), OH = (H + 2*PH - KH) // SH + 1
     """
 
-    batch_independent = True
-
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = pair(kernel_size, "Conv2d kernel_size")
@@ -64,12 +62,12 @@ class Conv2d(Module):
         k = kh * kw * self.in_channels
         g = to_nhwc(grad_output).reshape(-1, self.out_channels)      # (M, C_out)
         dw_mat = cols.T @ g                                          # (KH*KW*C_in [+1], C_out)
-        self.weight.grad = xp.ascontiguousarray(                     # (C_out, C_in, KH, KW)
+        self.weight.accumulate(                                      # (C_out, C_in, KH, KW)
             dw_mat[:k].reshape(kh, kw, self.in_channels, self.out_channels).transpose(3, 2, 0, 1))
         if self.bias is not None:                                    # (C_out,): the sum of g over M
             # ones @ g is that sum as a matrix-vector product: 4-10x faster than g.sum(axis=0),
             # whose NumPy loop walks a tall, thin array one short row at a time (benchmarks/micro.py).
-            self.bias.grad = dw_mat[k].copy() if len(dw_mat) > k else xp.ones(len(g), dtype=g.dtype) @ g
+            self.bias.accumulate(dw_mat[k] if len(dw_mat) > k else xp.ones(len(g), dtype=g.dtype) @ g)
         if not self.needs_input_grad:
             return None
         w_by_offset = w_mat[:k].reshape(kh, kw, self.in_channels, self.out_channels)  # (KH, KW, C_in, C_out)

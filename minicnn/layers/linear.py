@@ -11,8 +11,6 @@ class Linear(Module):
     x: (N, in_features)  ->  y: (N, out_features)
     """
 
-    batch_independent = True
-
     def __init__(self, in_features, out_features, bias=True):
         self.in_features, self.out_features = int(in_features), int(out_features)
         bound = 1.0 / math.sqrt(self.in_features)  # PyTorch's default (kaiming_uniform, a=sqrt(5))
@@ -34,9 +32,9 @@ class Linear(Module):
 
     def backward(self, grad_output):
         (x,) = self._need_cache()
-        self.weight.grad = grad_output.T @ x                         # (out_features, in_features)
+        self.weight.accumulate(grad_output.T @ x)                    # (out_features, in_features)
         if self.bias is not None:
-            self.bias.grad = grad_output.sum(axis=0)                 # (out_features,)
+            self.bias.accumulate(grad_output.sum(axis=0))            # (out_features,)
         if not self.needs_input_grad:
             return None
         return grad_output @ self.weight.data                        # (N, in_features)
@@ -57,8 +55,6 @@ class Flatten(Module):
 
     x: (N, C, H, W)  ->  y: (N, C*H*W)
     """
-
-    batch_independent = True
 
     def forward(self, x):
         if not hasattr(x, "ndim") or x.ndim < 2:

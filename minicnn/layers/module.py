@@ -1,18 +1,36 @@
 """Parameter and Module: what every layer shares.
 
 A layer's forward saves what its backward needs (its "cache"); its backward
-takes dL/d(output) and returns dL/d(input), setting ``param.grad`` on the way.
+takes dL/d(output) and returns dL/d(input), adding dL/d(param) into
+``param.grad`` on the way (``param.accumulate(grad)``), as PyTorch does.
 There is no autograd: every backward is written out by hand.
 """
 from ..backend import asarray, cpu_rng, move, to_numpy
 
 
 class Parameter:
-    """A trainable array ``data`` and its gradient ``grad`` (same shape, set by backward)."""
+    """A trainable array ``data`` and its gradient ``grad`` (same shape; None until a backward)."""
 
     def __init__(self, data):
         self.data = data
         self.grad = None
+
+    def accumulate(self, grad):
+        """Add ``grad`` into ``.grad``, as every backward does in PyTorch.
+
+        Gradients add up over backward passes until ``zero_grad()`` sets ``.grad``
+        back to None: that is what lets several micro-batches make one step, and
+        why a training loop calls ``optimizer.zero_grad()`` before each backward.
+        """
+        if not hasattr(grad, "shape"):
+            raise TypeError(f"a parameter's gradient must be an array, received {type(grad).__name__}")
+        if tuple(grad.shape) != tuple(self.data.shape):
+            raise ValueError(f"a gradient of shape {tuple(grad.shape)} cannot be added to a parameter "
+                             f"of shape {tuple(self.data.shape)}")
+        if self.grad is None:
+            self.grad = grad.copy()          # our own array: adding into it never touches the caller's
+        else:
+            self.grad += grad
 
     @property
     def shape(self):
@@ -30,12 +48,6 @@ class Module:
     """Base class of layers: ``forward``, ``backward``, ``parameters``, train/eval."""
 
     training = True
-    # True when each sample's output depends on that sample alone, without randomness:
-    # Sequential may then run the layer on chunks of the batch in parallel (threads.py).
-    batch_independent = False
-    # True for a layer that draws random numbers (Dropout): in a split batch they are drawn
-    # once for the whole batch (threads.SharedDraw), so results do not depend on the threads.
-    draws_random = False
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
@@ -55,6 +67,7 @@ class Module:
         return [p for _, p in self.named_parameters()]
 
     def zero_grad(self):
+        """Forget the gradients (``.grad = None``), as PyTorch's ``zero_grad()`` does by default."""
         for p in self.parameters():
             p.grad = None
 

@@ -8,8 +8,6 @@ from .module import Module
 class _Pool2d(Module):
     """What both pools share: arguments, shape checks, padding, the window view."""
 
-    batch_independent = True
-
     def __init__(self, kernel_size, stride=None, padding=0):
         name = type(self).__name__
         self.kernel_size = pair(kernel_size, f"{name} kernel_size")

@@ -1,0 +1,150 @@
+"""Saving and loading a Sequential: architecture, weights and metadata in one .npz file.
+
+The file holds one array per parameter under its PyTorch name ("0.weight", ...)
+and a JSON header (format, layer types with their constructor arguments,
+metadata). Nothing is pickled, so loading a file cannot run code.
+"""
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .backend import to_numpy
+from .layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
+
+LAYER_TYPES = {cls.__name__: cls for cls in
+               (Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear, LogSoftmax, Dropout)}
+FORMAT = "minicnn-sequential-v1"
+
+
+def architecture(model):
+    """[{"type": "Conv2d", "config": {...}}, ...]: what rebuilds the model's layers."""
+    return [{"type": type(layer).__name__, "config": layer.config()} for layer in model.layers]
+
+
+def save(model, path, metadata=None):
+    """Write ``model`` to ``path`` (.npz), atomically; return the path.
+
+    The file is written next to ``path`` under a temporary name, read back and
+    checked, and only then renamed over ``path``: a crash never leaves half a file.
+    """
+    for i, layer in enumerate(model.layers):
+        if type(layer).__name__ not in LAYER_TYPES:
+            raise ValueError(f"cannot save layer {i} ({type(layer).__name__}): only minicnn's "
+                             f"built-in layers can be saved ({', '.join(LAYER_TYPES)})")
+    meta = dict(model.metadata)
+    meta.update(metadata or {})
+    for key, value in meta.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"cannot save metadata {key!r}: its value ({type(value).__name__}) "
+                             "is not JSON (use lists, numbers, strings, dicts)") from None
+    header = {"format": FORMAT, "architecture": architecture(model), "metadata": meta}
+    arrays = {name: to_numpy(a) for name, a in model.state_dict().items()}
+    arrays["__header__"] = np.array(json.dumps(header))
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        _, state = read(tmp)                          # verify before it replaces anything
+        if set(state) != set(arrays) - {"__header__"}:
+            raise OSError(f"checkpoint {tmp} did not read back correctly")
+        os.chmod(tmp, 0o666 & ~_umask())              # mkstemp made it private (0600); a model is shared
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    model.metadata = meta
+    return path
+
+
+def load(path):
+    """Rebuild the Sequential saved in ``path`` (architecture, weights, metadata)."""
+    from .sequential import Sequential
+
+    header, state = read(path)
+    layers = []
+    for i, spec in enumerate(header["architecture"]):
+        layer_cls = LAYER_TYPES.get(spec.get("type"))
+        if layer_cls is None:
+            raise ValueError(f"{path}: layer {i} has unknown type {spec.get('type')!r}")
+        try:
+            layers.append(layer_cls(**spec.get("config", {})))
+        except TypeError as e:
+            raise ValueError(f"{path}: layer {i} ({spec['type']}) has a bad config: {e}") from e
+    model = Sequential(*layers)
+    for name, p in model.named_parameters():  # keep the saved dtype (float64 stays float64)
+        if name in state and state[name].dtype.kind == "f":
+            p.data = p.data.astype(state[name].dtype)
+    try:
+        model.load_state_dict(state)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
+    model.metadata = header.get("metadata", {})
+    return model
+
+
+def load_weights(model, path):
+    """Load the weights saved in ``path`` into ``model``; the architectures must match."""
+    header, state = read(path)
+    mine, theirs = architecture(model), header["architecture"]
+    for i in range(max(len(mine), len(theirs))):
+        a = mine[i] if i < len(mine) else None
+        b = theirs[i] if i < len(theirs) else None
+        if a != b:
+            raise ValueError(f"{path}: layer {i} is {_describe(b)} in the checkpoint "
+                             f"but {_describe(a)} in the model")
+    try:
+        model.load_state_dict(state)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
+    model.metadata = header.get("metadata", {})
+    return model
+
+
+def read(path):
+    """(header, {name: numpy array}) from a file written by ``save``; never unpickles."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint file {path} does not exist")
+    try:
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not a .npz archive")
+        with f:
+            if "__header__" not in f.files:
+                raise ValueError("it has no minicnn header")
+            header = json.loads(str(f["__header__"]))
+            state = {k: f[k] for k in f.files if k != "__header__"}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not a readable minicnn checkpoint (truncated, foreign or "
+                         f"pickled files are refused): {e}") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a minicnn checkpoint (format {header.get('format')!r}, "
+                         f"expected {FORMAT!r})" if isinstance(header, dict) else
+                         f"{path} is not a minicnn checkpoint")
+    return header, state
+
+
+def _umask():
+    mask = os.umask(0)     # the only way to read the umask is to set it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def _describe(spec):
+    if spec is None:
+        return "absent"
+    args = ", ".join(f"{k}={v}" for k, v in spec.get("config", {}).items())
+    return f"{spec.get('type')}({args})"

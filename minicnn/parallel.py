@@ -1,0 +1,291 @@
+"""DataParallel: one chunk of the batch per CPU core, on threads. Opt-in: the core never imports it.
+
+    model = mc.DataParallel(lenet())     # model.module is the lenet itself
+    out = model.forward(xb)              # the plain model's numbers, on every core
+    model.backward(loss.backward())
+
+Why it helps: NumPy runs an elementwise operation (a ReLU, a pooling step, the
+im2col copy) on one core; only its matrix multiplies use several, and each of
+those waits for its slowest thread. PyTorch runs every operation on every core.
+DataParallel cuts a batch into one chunk per core and runs the leading layers
+that treat every sample on its own (convolution, pooling, ReLU, Flatten,
+Linear, LogSoftmax) on each chunk in a thread of its own. NumPy releases
+Python's lock (the GIL) while it computes, so the chunks really run at the same
+time; meanwhile OpenBLAS is held to one thread per chunk (threadpoolctl), so the
+cores are not asked to do the work twice over. From the first other layer on (a
+Dropout, a layer of your own) the whole batch runs as one, so random numbers
+are drawn exactly as in the plain model.
+
+The chunks' weight gradients are added into ``.grad``: the result is the plain
+model's up to float rounding, and gradients accumulate as they do there.
+"""
+import contextlib
+import copy
+import math
+import os
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+
+from .backend import get_array_module, is_gpu_array
+from .layers import AvgPool2d, Conv2d, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
+from .layers.module import Parameter
+from .sequential import Sequential
+
+# Layers whose output for one sample depends on that sample alone, with no random numbers.
+# Exact types: a subclass (a learner's) may compute something else, so it runs on the whole batch.
+PER_SAMPLE = (Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear, LogSoftmax)
+# Samples per chunk, at least: below this, handing work to a thread costs more than it saves
+# (on 2 cores a batch of 32 split in two ran slower than on one thread).
+MIN_CHUNK = 32
+# Chunks per batch, at most: a 64-core machine does not start 63 threads for one batch.
+MAX_CHUNKS = 8
+
+
+class DataParallel:
+    """Wrap a Sequential so that each batch runs as one chunk per core; the numbers stay the same.
+
+    module   the Sequential to run (``.module`` afterwards)
+    workers  chunks per batch at most; default: the usable cores (``usable_cores()``).
+             A batch gets at most one chunk per 32 samples and 8 chunks; 1 turns splitting off.
+    """
+
+    def __init__(self, module, workers=None):
+        if not isinstance(module, Sequential):
+            raise TypeError(f"DataParallel wraps a minicnn Sequential, received {type(module).__name__}")
+        if workers is None:
+            workers = usable_cores()
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"DataParallel workers must be a whole number >= 1, received {workers!r}")
+        self.module = module
+        self.workers = workers
+        self._pool, self._pool_size = None, 0
+        self._last = None        # (bounds, per-chunk layer lists) of the last split forward
+
+    # -- what a model offers, passed on to the wrapped one ---------------------------------
+    def __call__(self, x):
+        return self.forward(x)
+
+    def parameters(self):
+        return self.module.parameters()
+
+    def named_parameters(self):
+        return self.module.named_parameters()
+
+    def zero_grad(self):
+        self.module.zero_grad()
+
+    def train(self, mode=True):
+        self.module.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    @property
+    def training(self):
+        return self.module.training
+
+    def state_dict(self):
+        return self.module.state_dict()
+
+    def load_state_dict(self, state):
+        self.module.load_state_dict(state)
+
+    def __repr__(self):
+        return f"DataParallel(workers={self.workers}, module={self.module!r})"
+
+    # -- the split ----------------------------------------------------------------------
+    def split_depth(self):
+        """How many leading layers run on chunks: those of the PER_SAMPLE types."""
+        depth = 0
+        for layer in self.module.layers:
+            if type(layer) not in PER_SAMPLE:
+                break
+            depth += 1
+        return depth
+
+    def chunk_bounds(self, n):
+        """[(start, stop)] of the chunks a batch of n samples is cut into: [(0, n)] when it is not."""
+        count = min(self.workers, n // MIN_CHUNK, MAX_CHUNKS)
+        if count < 2 or _blas_controller() is None:
+            return [(0, n)]
+        edges = [n * j // count for j in range(count + 1)]
+        return list(zip(edges[:-1], edges[1:]))
+
+    def describe(self, batch_size):
+        """One sentence: how a batch of this size runs."""
+        n = len(self.chunk_bounds(batch_size)) if self.split_depth() else 1
+        if n > 1:
+            return f"DataParallel: each batch of {batch_size} runs as {n} chunks on {n} CPU cores"
+        why = ("threadpoolctl is not installed (pip install threadpoolctl)" if _blas_controller() is None
+               else f"{self.workers} usable core(s), at least {MIN_CHUNK} samples per chunk")
+        return f"DataParallel: a batch of {batch_size} runs whole on one core ({why})"
+
+    def forward(self, x):
+        self._last = None
+        layers = self.module.layers
+        depth = self.split_depth()
+        if depth == 0 or not hasattr(x, "ndim") or x.ndim == 0 or is_gpu_array(x):
+            return self.module.forward(x)
+        bounds = self.chunk_bounds(len(x))
+        if len(bounds) == 1:
+            return self.module.forward(x)
+        # Chunk 0 runs on the layers themselves, every other chunk on twins: copies with their
+        # own cache and their own Parameter objects around the same weight arrays.
+        heads = [layers[:depth]] + [[_twin(layer) for layer in layers[:depth]] for _ in bounds[1:]]
+        with one_blas_thread():
+            outputs = self._map(lambda j: _forward(heads[j], x[bounds[j][0]:bounds[j][1]], 0),
+                                len(bounds))
+            self._last = (bounds, heads)
+            return _forward(layers[depth:], get_array_module(x).concatenate(outputs), depth)
+
+    def backward(self, grad_output, input_grad=True):
+        if self._last is None:
+            return self.module.backward(grad_output, input_grad)
+        bounds, heads = self._last
+        depth = len(heads[0])
+        with one_blas_thread():
+            for layer in reversed(self.module.layers[depth:]):       # the whole-batch tail
+                grad_output = layer.backward(grad_output)
+            grads = self._map(lambda j: Sequential(*heads[j]).backward(
+                grad_output[bounds[j][0]:bounds[j][1]], input_grad), len(bounds))
+        for k, layer in enumerate(heads[0]):                         # add the twins' weight gradients
+            for name, p in layer.named_parameters():
+                for head in heads[1:]:
+                    p.accumulate(getattr(head[k], name).grad)
+        return get_array_module(grads[0]).concatenate(grads) if input_grad else None
+
+    def _map(self, fn, count):
+        """[fn(0), ..., fn(count - 1)]: fn(0) on this thread, the others on the pool's threads.
+
+        Every call finishes before this returns; then the first exception, if any, is raised.
+        """
+        if self._pool_size < count - 1:
+            if self._pool is not None:
+                self._pool.shutdown()
+            self._pool = ThreadPoolExecutor(max_workers=count - 1, thread_name_prefix="minicnn")
+            self._pool_size = count - 1
+            weakref.finalize(self, self._pool.shutdown, wait=False)    # its threads end with it
+        futures = [self._pool.submit(fn, j) for j in range(1, count)]
+        results, errors = [], []
+        for call in [lambda: fn(0)] + [f.result for f in futures]:
+            try:
+                results.append(call())
+            except Exception as e:                                   # noqa: BLE001 - raised below
+                errors.append(e)
+        if errors:
+            raise errors[0]
+        return results
+
+
+def _forward(layers, x, first_index):
+    for i, layer in enumerate(layers, start=first_index):
+        try:
+            x = layer.forward(x)
+        except ValueError as e:                                      # as Sequential says it
+            raise ValueError(f"Sequential layer {i}: {e}") from None
+    return x
+
+
+def _twin(layer):
+    """A copy of ``layer`` for another chunk: its own cache and .grad, the same weight arrays."""
+    twin = copy.copy(layer)
+    for name, p in layer.named_parameters():
+        setattr(twin, name, Parameter(p.data))
+    return twin
+
+
+# -- cores and BLAS threads ----------------------------------------------------------------
+
+def usable_cores():
+    """The cores this process may use: its CPU affinity, capped by a container's CPU quota."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:                                           # not Linux
+        cores = os.cpu_count() or 1
+    quota = cpu_quota()
+    if quota is not None:          # 1.5 cores of quota gives 1: two busy threads would be throttled
+        cores = min(cores, math.floor(quota))
+    return max(1, cores)
+
+
+def cpu_quota(cgroup_root="/sys/fs/cgroup", proc_cgroup="/proc/self/cgroup"):
+    """The CPU time this process's cgroup may use, in cores (quota / period), or None if unlimited.
+
+    cgroup v2 writes it as "QUOTA PERIOD" (or "max PERIOD") in cpu.max; cgroup v1 as
+    cpu.cfs_quota_us (-1: unlimited) and cpu.cfs_period_us. Every level from the
+    process's own cgroup up to the root is read, and the smallest limit wins.
+    """
+    limits = []
+    for folder in _cgroup_folders(cgroup_root, proc_cgroup):
+        v2 = _read_numbers(os.path.join(folder, "cpu.max"))
+        if v2 and len(v2) == 2 and v2[0] is not None and v2[1]:
+            limits.append(v2[0] / v2[1])
+        quota = _read_numbers(os.path.join(folder, "cpu.cfs_quota_us"))
+        period = _read_numbers(os.path.join(folder, "cpu.cfs_period_us"))
+        if quota and period and quota[0] is not None and quota[0] > 0 and period[0]:
+            limits.append(quota[0] / period[0])
+    return min(limits) if limits else None
+
+
+def _cgroup_folders(root, proc_cgroup):
+    """The cgroup folders that may limit this process, its own first, then each parent."""
+    paths = {"/"}
+    try:
+        with open(proc_cgroup) as f:
+            for line in f:                     # "0::/user.slice" (v2), "4:cpu,cpuacct:/docker/x" (v1)
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                if controllers == "" or "cpu" in controllers.split(","):
+                    paths.add(path or "/")
+    except (OSError, ValueError):
+        pass
+    bases = [root] + [os.path.join(root, d) for d in ("cpu", "cpu,cpuacct", "cpuacct,cpu")]
+    folders = []
+    for base in bases:
+        for path in paths:
+            parts = [p for p in path.split("/") if p]
+            for k in range(len(parts), -1, -1):
+                folder = os.path.join(base, *parts[:k])
+                if folder not in folders and os.path.isdir(folder):
+                    folders.append(folder)
+    return folders
+
+
+def _read_numbers(path):
+    """The whitespace-separated numbers of a small file ("max" reads as None); None if absent."""
+    try:
+        with open(path) as f:
+            words = f.read().split()
+    except OSError:
+        return None
+    try:
+        return [None if w == "max" else int(w) for w in words]
+    except ValueError:
+        return None
+
+
+_blas = None
+
+
+def _blas_controller():
+    """threadpoolctl's handle on the loaded BLAS libraries, or None without threadpoolctl."""
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _blas = False
+        else:
+            _blas = ThreadpoolController()
+    return _blas or None
+
+
+def one_blas_thread():
+    """A context in which OpenBLAS computes on the calling thread only.
+
+    Around all of a split forward or backward, not only the chunks: an OpenBLAS
+    worker that has just been used keeps spinning on its core for a while, and
+    would compete with the chunk threads for the same cores.
+    """
+    controller = _blas_controller()
+    return controller.limit(limits=1, user_api="blas") if controller else contextlib.nullcontext()

@@ -1,0 +1,291 @@
+"""DataParallel (minicnn/parallel.py): the plain model's numbers on every core, usable cores, clear errors."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn import parallel
+from minicnn.models import convnet, lenet
+
+needs_threadpoolctl = pytest.mark.skipif(parallel._blas_controller() is None,
+                                         reason="threadpoolctl is not installed (pip install threadpoolctl)")
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch):
+    """Chunks of 16 samples, so that the small batches of these tests are split (the real
+    threshold, MIN_CHUNK, is a speed choice)."""
+    monkeypatch.setattr(parallel, "MIN_CHUNK", 16)
+
+
+def mixed_model():
+    """Per-sample layers, then Dropout (random: the split stops there), then more layers."""
+    return mc.Sequential(
+        mc.Conv2d(1, 4, 3, padding=1), mc.ReLU(), mc.MaxPool2d(3, stride=2, padding=1),  # (N, 4, 4, 4)
+        mc.Conv2d(4, 3, 2), mc.AvgPool2d(2, stride=1),                                  # (N, 3, 2, 2)
+        mc.Flatten(), mc.Dropout(0.3), mc.Linear(12, 5), mc.LogSoftmax(dim=1))          # (N, 5)
+
+
+def one_step(model, x, y, input_grad=True, seed=3):
+    """Forward, NLL loss, backward: (output, input gradient, parameter gradients)."""
+    mc.manual_seed(seed)                                  # the same dropout mask every time
+    out = model.forward(x)
+    loss = mc.NLLLoss()
+    loss.forward(out, y)
+    dx = model.backward(loss.backward(), input_grad=input_grad)
+    return out, dx, [p.grad.copy() for p in model.parameters()]
+
+
+@needs_threadpoolctl
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-10), (np.float32, 2e-4)])
+@pytest.mark.parametrize("make, n", [(lenet, 64), (convnet, 49), (mixed_model, 50)])
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_data_parallel_gives_the_numbers_of_the_plain_model(make, n, workers, dtype, rtol, input_grad):
+    mc.manual_seed(0)
+    model = make().to(dtype=dtype).train()
+    shape = (1, 28, 28) if make is not mixed_model else (1, 8, 8)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n,) + shape).astype(dtype)
+    y = rng.integers(0, 5, n)
+    out1, dx1, grads1 = one_step(model, x, y, input_grad)
+    model.zero_grad()
+    wrapped = mc.DataParallel(model, workers=workers)
+    out2, dx2, grads2 = one_step(wrapped, x, y, input_grad)
+    bounds, heads = wrapped._last                         # it really was split
+    assert len(bounds) == workers and bounds[0][0] == 0 and bounds[-1][1] == n
+    assert len(heads[0]) == wrapped.split_depth() > 0
+    assert out2.dtype == dtype
+    np.testing.assert_allclose(out2, out1, rtol=rtol, atol=rtol)
+    if input_grad:
+        assert dx2.dtype == dtype
+        np.testing.assert_allclose(dx2, dx1, rtol=rtol, atol=rtol * 1e-2)
+    else:
+        assert dx1 is None and dx2 is None
+    for g2, g1 in zip(grads2, grads1):
+        np.testing.assert_allclose(g2, g1, rtol=rtol, atol=rtol * 1e-2)
+
+
+@needs_threadpoolctl
+@pytest.mark.parametrize("n, workers", [(40, 2), (64, 2), (100, 3), (33, 2)])
+def test_five_sgd_steps_with_momentum_match_the_plain_model(n, workers):
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((n, 1, 28, 28)), rng.integers(0, 10, n)
+    weights = []
+    for wrap in (False, True):
+        mc.manual_seed(0)
+        model = convnet().double()
+        runner = mc.DataParallel(model, workers) if wrap else model
+        opt = mc.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        loss = mc.NLLLoss()
+        for step in range(5):
+            opt.zero_grad()
+            mc.manual_seed(step)                          # the same dropout masks both times
+            loss.forward(runner.forward(x), y)
+            runner.backward(loss.backward(), input_grad=False)
+            opt.step()
+        if wrap:
+            assert runner._last is not None
+        weights.append([p.data.copy() for p in model.parameters()])
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@needs_threadpoolctl
+def test_gradients_accumulate_through_data_parallel_as_in_the_plain_model():
+    mc.manual_seed(0)
+    model = lenet().double()
+    x = np.random.default_rng(0).standard_normal((64, 1, 28, 28))
+    y = np.arange(64) % 10
+    _, _, once = one_step(model, x, y)
+    wrapped = mc.DataParallel(model, workers=2)
+    _, _, twice = one_step(wrapped, x, y)                  # no zero_grad in between
+    for a, b in zip(twice, once):
+        np.testing.assert_allclose(a, 2 * b, rtol=1e-10, atol=1e-14)
+    wrapped.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+
+
+class Scale(mc.Module):
+    """A learner's own layer: DataParallel does not know it, so it runs on the whole batch."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, grad_output):
+        return 2 * grad_output
+
+
+def test_the_split_stops_at_the_first_layer_that_is_not_per_sample():
+    assert mc.DataParallel(lenet()).split_depth() == len(lenet())
+    assert mc.DataParallel(mixed_model()).split_depth() == 6        # up to the Dropout
+    assert mc.DataParallel(mc.Sequential(mc.Conv2d(1, 2, 3), Scale(), mc.ReLU())).split_depth() == 1
+
+    class MyReLU(mc.ReLU):
+        pass
+
+    assert mc.DataParallel(mc.Sequential(MyReLU(), mc.ReLU())).split_depth() == 0
+
+
+@needs_threadpoolctl
+def test_a_layer_of_its_own_runs_on_the_whole_batch():
+    model = mc.Sequential(mc.Conv2d(1, 2, 3), Scale(), mc.ReLU(), mc.Flatten())
+    x = np.random.default_rng(0).standard_normal((40, 1, 5, 5))
+    expected = model.forward(x)
+    wrapped = mc.DataParallel(model, workers=2)
+    np.testing.assert_allclose(wrapped.forward(x), expected, rtol=1e-12)
+    assert len(wrapped._last[1][0]) == 1                    # only the Conv2d ran in chunks
+    assert wrapped.backward(np.ones_like(expected)).shape == x.shape
+
+
+def test_chunk_counts_small_batches_and_the_cap(monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_CHUNK", 32)
+    if parallel._blas_controller() is not None:
+        assert mc.DataParallel(lenet(), 4).chunk_bounds(140) == [(0, 35), (35, 70), (70, 105), (105, 140)]
+        assert len(mc.DataParallel(lenet(), 64).chunk_bounds(1000)) == parallel.MAX_CHUNKS == 8
+    assert mc.DataParallel(lenet(), 2).chunk_bounds(63) == [(0, 63)]
+    assert mc.DataParallel(lenet(), 1).chunk_bounds(256) == [(0, 256)]
+    wrapped = mc.DataParallel(lenet(), 2)
+    wrapped.forward(np.zeros((1, 1, 28, 28), np.float32))   # one image: the drawing pad's case
+    assert wrapped._last is None
+
+
+def test_without_threadpoolctl_nothing_is_split(monkeypatch):
+    monkeypatch.setattr(parallel, "_blas", False)          # as if the import had failed
+    wrapped = mc.DataParallel(lenet(), 2)
+    assert wrapped.chunk_bounds(256) == [(0, 256)]
+    wrapped.forward(np.zeros((64, 1, 28, 28), np.float32))
+    assert wrapped._last is None
+    assert "threadpoolctl is not installed" in wrapped.describe(64)
+
+
+@needs_threadpoolctl
+def test_a_bad_input_names_the_layer_even_when_split():
+    wrapped = mc.DataParallel(convnet(), 2)
+    with pytest.raises(ValueError, match=r"Sequential layer 0: Conv2d expected 1 input channels"):
+        wrapped.forward(np.zeros((64, 3, 28, 28), np.float32))
+    with pytest.raises(ValueError, match=r"Sequential layer 8: Linear expected 1600 input features"):
+        wrapped.forward(np.zeros((64, 1, 32, 32), np.float32))   # the whole-batch tail: its own index
+
+
+@needs_threadpoolctl
+def test_blas_threads_come_back_after_a_split():
+    controller = parallel._blas_controller()
+    before = [lib.num_threads for lib in controller.select(user_api="blas").lib_controllers]
+    wrapped = mc.DataParallel(lenet(), 2)
+    wrapped.backward(wrapped.forward(np.ones((64, 1, 28, 28), np.float32)))
+    after = [lib.num_threads for lib in parallel._blas_controller().select(user_api="blas").lib_controllers]
+    assert after == before
+
+
+def test_the_wrapper_passes_on_parameters_modes_and_state():
+    model = lenet()
+    wrapped = mc.DataParallel(model, 2)
+    assert wrapped.module is model
+    assert wrapped.parameters() == model.parameters()
+    assert wrapped.eval() is wrapped and not model.training and not wrapped.training
+    wrapped.train()
+    assert model.training and all(layer.training for layer in model)
+    state = {k: v + 1 for k, v in wrapped.state_dict().items()}
+    wrapped.load_state_dict(state)
+    np.testing.assert_array_equal(model.state_dict()["0.weight"], state["0.weight"])
+    assert "DataParallel(workers=2" in repr(wrapped)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+def test_bad_worker_counts_are_refused(bad):
+    with pytest.raises(ValueError, match="DataParallel workers must be a whole number >= 1"):
+        mc.DataParallel(lenet(), bad)
+    with pytest.raises(TypeError, match="DataParallel wraps a minicnn Sequential, received Conv2d"):
+        mc.DataParallel(mc.Conv2d(1, 1, 1))
+
+
+# -- usable cores: affinity and a container's CPU quota -----------------------------------------
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.mark.parametrize("cpu_max, expected", [("max 100000\n", None), ("200000 100000\n", 2.0),
+                                               ("150000 100000\n", 1.5), ("50000 100000\n", 0.5)])
+def test_cgroup_v2_quota(tmp_path, cpu_max, expected):
+    write(tmp_path / "cg" / "cpu.max", cpu_max)
+    write(tmp_path / "self", "0::/\n")
+    assert parallel.cpu_quota(tmp_path / "cg", tmp_path / "self") == expected
+
+
+def test_cgroup_v2_the_smallest_limit_on_the_way_to_the_root_wins(tmp_path):
+    write(tmp_path / "cg" / "cpu.max", "400000 100000\n")
+    write(tmp_path / "cg" / "kubepods" / "cpu.max", "max 100000\n")
+    write(tmp_path / "cg" / "kubepods" / "pod1" / "cpu.max", "300000 100000\n")
+    write(tmp_path / "self", "0::/kubepods/pod1\n")
+    assert parallel.cpu_quota(tmp_path / "cg", tmp_path / "self") == 3.0
+
+
+@pytest.mark.parametrize("quota, expected", [("-1\n", None), ("250000\n", 2.5)])
+def test_cgroup_v1_quota(tmp_path, quota, expected):
+    write(tmp_path / "cg" / "cpu,cpuacct" / "docker" / "abc" / "cpu.cfs_quota_us", quota)
+    write(tmp_path / "cg" / "cpu,cpuacct" / "docker" / "abc" / "cpu.cfs_period_us", "100000\n")
+    write(tmp_path / "self", "12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n")
+    assert parallel.cpu_quota(tmp_path / "cg", tmp_path / "self") == expected
+
+
+def test_no_cgroup_files_means_no_quota(tmp_path):
+    assert parallel.cpu_quota(tmp_path / "nothing", tmp_path / "missing") is None
+    write(tmp_path / "cg" / "cpu.max", "garbage here\n")
+    write(tmp_path / "self", "not a cgroup line\n")
+    assert parallel.cpu_quota(tmp_path / "cg", tmp_path / "self") is None
+
+
+@pytest.mark.parametrize("affinity, quota, expected", [(8, None, 8), (8, 2.0, 2), (8, 1.5, 1),
+                                                       (2, 16.0, 2), (4, 0.5, 1)])
+def test_usable_cores_is_the_affinity_capped_by_the_quota(monkeypatch, affinity, quota, expected):
+    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: set(range(affinity)), raising=False)
+    monkeypatch.setattr(parallel, "cpu_quota", lambda: quota)
+    assert parallel.usable_cores() == expected
+    assert mc.DataParallel(lenet()).workers == expected
+
+
+# -- what importing minicnn does, and the opt-in allocator setting --------------------------------
+
+def test_importing_minicnn_starts_nothing_and_tunes_nothing():
+    code = ("import sys, threading, minicnn, minicnn.models; minicnn.models.lenet()\n"
+            "print(sorted(m for m in ('minicnn.parallel', 'minicnn.allocator', 'concurrent.futures')"
+            " if m in sys.modules), threading.active_count())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "1"], out
+
+
+WORKER_ALLOCATES = r"""
+import resource, sys, threading
+import numpy as np
+from minicnn.allocator import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory() is True
+faults = []
+def work():  # what a chunk thread does each step: many megabytes allocated, then freed
+    for _ in range(2):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        arrays = [np.ones((3 << 20) // 4, dtype=np.float32) for _ in range(40)]  # 40 x 3 MiB at once
+        del arrays
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+t = threading.Thread(target=work)
+t.start()
+t.join()
+print(faults[0], faults[1])
+"""
+
+
+def test_keep_freed_memory_lets_a_worker_thread_reuse_what_it_freed():
+    """After the explicit call, a thread's second round of allocations page-faults (almost) nothing."""
+    import platform
+    if not (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"):
+        pytest.skip("the allocator setting applies to Linux with glibc only")
+    out = subprocess.run([sys.executable, "-c", WORKER_ALLOCATES, "keep"], capture_output=True, text=True,
+                         check=True, timeout=120)
+    first, second = map(int, out.stdout.split())
+    assert first > 10_000                  # 120 MiB touched for the first time
+    assert second < first // 100, (first, second)
