@@ -72,9 +72,6 @@ class Minicnn(Contender):
             self.cupy.cuda.get_current_stream().synchronize()
 
     def free(self):
-        close = getattr(getattr(self, "model", None), "close", None)
-        if close is not None:           # DataParallel's worker processes
-            close()
         self.model = self.loss = self.optimizer = self.x = self.y = None
         if self.device == "gpu":
             self.cupy.get_default_memory_pool().free_all_blocks()
