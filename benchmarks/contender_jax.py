@@ -82,7 +82,8 @@ class Jax(Contender):
         params, apply = to_jax(*read_network(network))
         self.params = jax.device_put(params, self.cpu)
         self.velocity = jax.tree_util.tree_map(jnp.zeros_like, self.params)
-        self.key = jax.random.PRNGKey(SEED)
+        self.key = jax.device_put(jax.random.PRNGKey(SEED), self.cpu)   # placed like the step's output key,
+                                                                        # or the second step compiles again
         self.x, self.y = jax.device_put(x, self.cpu), jax.device_put(y, self.cpu)
         self.training = True
 
