@@ -113,12 +113,16 @@ def measure_roofline(children, plan):
 
 
 def measure_model(result, children, model_name, plan, folder, log):
-    """Throughput, translation check, time per layer and latency of one model, into ``result``."""
+    """Throughput, translation check, time per layer and latency of one model, into ``result``.
+
+    Returns {(model, batch): (network file, data file)} for the memory runs.
+    """
+    problems = {}
     figures = result["models"][model_name] = model_figures(model_name)
     compare = {REFERENCE: "ratio_to_pytorch_cpu", BASELINE: "ratio_to_baseline"}
     for batch in plan["batch_sizes"]:
         network, data = write_problem(model_name, batch, folder)
-        result["problems"][f"{model_name}/{batch}"] = (network, data)
+        problems[(model_name, batch)] = (network, data)
         for child in children.values():
             child.ask("setup", network=network, data=data)
         log(f"{model_name} batch {batch}: translation check ...")
@@ -150,19 +154,19 @@ def measure_model(result, children, model_name, plan, folder, log):
             model=model_name, contender=name, ms=stats.summary(times[name]),
             ratio_to_pytorch_cpu=stats.latency_ratio(times[name], times.get(REFERENCE), plan["repeats"])
             if name != REFERENCE else None))
+    return problems
 
 
-def measure_memory(result, names, plan, baseline, log):
+def measure_memory(result, problems, names, plan, baseline, log):
     """Peak training memory of every contender, model and batch (fresh processes, memory.py)."""
     train = {(e["model"], e["batch"], e["contender"]): e for e in result["throughput"] if e["task"] == "train"}
-    for key, (network, data) in result["problems"].items():
-        model_name, batch = key.split("/")
+    for (model_name, batch), (network, data) in problems.items():
         log(f"{model_name} batch {batch}: peak memory (one fresh process per contender) ...")
         for name, mem in harness.memory(names, network, data, plan["memory_steps"], baseline).items():
             if "error" in mem:
                 log(f"memory of {name}: {mem['error']}")
-            result["memory"].append(dict(mem, contender=name, model=model_name, batch=int(batch)))
-            entry = train.get((model_name, int(batch), name))
+            result["memory"].append(dict(mem, contender=name, model=model_name, batch=batch))
+            entry = train.get((model_name, batch, name))
             if entry is not None:
                 entry["peak_memory_mib"] = mem.get("host_peak_mib")
                 entry["device_peak_memory_mib"] = mem.get("device_peak_mib")
@@ -183,7 +187,7 @@ def main(argv=None):
                   date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   pid=os.getpid(), machine=machine_info(harness.ROOT), baseline=args.baseline,
                   settings=dict(plan, models=models, pause_seconds=harness.PAUSE_SECONDS),
-                  contenders={}, skipped={}, roofline={}, models={}, problems={}, translation={},
+                  contenders={}, skipped={}, roofline={}, models={}, translation={},
                   throughput=[], latency=[], per_layer=[], memory=[], memory_method=None)
     log(f"starting {len(names)} contender processes ...")
     children, result["skipped"] = harness.start(names, args.baseline)
@@ -196,21 +200,21 @@ def main(argv=None):
         log("roofline: float32 matrix multiply ...")
         result["roofline"] = measure_roofline(children, plan)
         with tempfile.TemporaryDirectory(prefix="minicnn-bench-") as folder:
+            problems = {}
             for model_name in models:
-                measure_model(result, children, model_name, plan, folder, log)
+                problems.update(measure_model(result, children, model_name, plan, folder, log))
             for child in children.values():     # before the memory runs: their cores are free
                 child.close()
             if not args.no_memory:
                 from .memory import METHOD
                 result["memory_method"] = METHOD
-                measure_memory(result, list(children), plan, args.baseline, log)
+                measure_memory(result, problems, list(children), plan, args.baseline, log)
     except harness.ChildError as e:
         print(f"python -m benchmarks: error: {e}", file=sys.stderr)
         return 1
     finally:
         for child in children.values():
             child.close()
-    result.pop("problems")
     result["machine"]["load_average_end"] = load_average()
     result["seconds"] = time.perf_counter() - started
     chart_problem = write_chart(result, out_dir / "latest.png")

@@ -455,7 +455,10 @@ def cmd_bench(argv):
         print("minicnn bench: error: the benchmarks are not part of the installed package: clone "
               "minicnn's repository and run `python -m benchmarks` in it", file=sys.stderr)
         return EXIT_USAGE
-    return subprocess.run([sys.executable, "-m", "benchmarks", *argv], cwd=root).returncode
+    try:
+        return subprocess.run([sys.executable, "-m", "benchmarks", *argv], cwd=root).returncode
+    except KeyboardInterrupt:                          # the benchmark got the Ctrl-C too and stops
+        return EXIT_INTERRUPTED
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
