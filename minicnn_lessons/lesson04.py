@@ -2,8 +2,7 @@
 versions (one line per case; see lesson03.Report)."""
 import numpy as np
 
-from . import whose
-from .lesson03 import Report, call, close_to, compare
+from . import Report, call, close_to, compare, whose
 
 # ------------------------------------------------------------------------------------------------
 # Given (lesson 01's im2col, repeated so that this lesson stands alone)
