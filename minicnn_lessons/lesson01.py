@@ -4,6 +4,11 @@ Notation (the lesson's): N samples, C input channels, H x W input, O output chan
 KH x KW filter, S stride, P padding, OH x OW output; n, c, o, i, j index them and (u, v) is a
 position inside a filter. Every check compares with an answer computed another way
 (minicnn.reference's loops, NumPy's sliding_window_view, minicnn.Conv2d), never with the solution.
+
+A check prints one ✓ or ✗ line per aspect (the plain sum, the bias, padding, stride, dtype, ...),
+stops at the first aspect that fails (the later ones build on it), and adds a hint when the wrong
+answer is exactly what a known mistake gives. Its helpers (attempt, aspect, case, in_order) are
+shared with lesson 02.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -73,7 +78,7 @@ def conv2d_im2col(x, weight, bias, stride=1, padding=0):
 # ---------------------------------------------------------------------------------------------
 
 
-def _call(fn, *args):
+def attempt(fn, *args):
     """(what fn returned, None), or (None, 'raised ...') when the learner's version raised.
     The solution raising is a bug in the lessons: that propagates."""
     try:
@@ -135,7 +140,7 @@ def aspect(fn, what, cases, rtol=1e-5, atol=1e-8):
 
 def case(label, fn, args, expected, mistakes=(), dtype=None):
     """One case of an aspect: fn(*args) should give ``expected``."""
-    return label, lambda: _call(fn, *args), expected, list(mistakes), dtype
+    return label, lambda: attempt(fn, *args), expected, list(mistakes), dtype
 
 
 def in_order(aspects):

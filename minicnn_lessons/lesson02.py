@@ -6,7 +6,7 @@ loops, central differences), never with the solution, and prints one ✓ or ✗ 
 import numpy as np
 
 from minicnn_lessons import verdict, whose
-from minicnn_lessons.lesson01 import _call, aspect, case, in_order
+from minicnn_lessons.lesson01 import aspect, attempt, case, in_order
 
 # ---------------------------------------------------------------------------------------------
 # Solutions
@@ -151,24 +151,27 @@ def check_relu_backward(fn):
     rng = np.random.default_rng(4)
     x = rng.uniform(0.1, 1.0, (2, 3, 4, 5)) * rng.choice([-1.0, 1.0], (2, 3, 4, 5))   # away from 0
     g = rng.standard_normal(x.shape)
-    layer = mc.ReLU()
-    layer.forward(x)
     x0 = x.copy()
     x0[:, :, ::2, ::2] = 0.0                                       # exact zeros: the kink itself
     x32, g32 = x.astype(np.float32), g.astype(np.float32)
+
+    def layer_backward(grad, inp):                                 # minicnn's ReLU layer: the reference
+        layer = mc.ReLU()
+        layer.forward(inp)
+        return layer.backward(grad)
     return in_order([
         lambda: aspect(fn, "grad_y where x > 0, 0 where x < 0 (against minicnn.ReLU().backward)", [
-            case("random x and grad_y", fn, (g, x), layer.backward(g), [
+            case("random x and grad_y", fn, (g, x), layer_backward(g, x), [
                 ("your gradient passes everywhere. If you tested y = max(x, 0) >= 0: that is always True.", g),
                 ("you returned the derivative f'(x) alone; by the chain rule, dL/dx = grad_y * f'(x).",
                  (x > 0).astype(float)),
                 ("you multiplied grad_y by y = max(x, 0); the derivative f'(x) is 1 or 0, not y.",
                  g * np.maximum(x, 0))])]),
-        lambda: aspect(fn, "at exactly x = 0 the gradient is 0 (minicnn's and PyTorch's convention)", [
-            case("x with exact zeros", fn, (g, x0), g * (x0 > 0), [
+        lambda: aspect(fn, "at exactly x = 0 the gradient is 0 (minicnn's and PyTorch's convention, against minicnn.ReLU)", [
+            case("x with exact zeros", fn, (g, x0), layer_backward(g, x0), [
                 ("your gradient passes where x == 0 (x >= 0); the convention is x > 0.", g * (x0 >= 0))])]),
         lambda: aspect(fn, "float32 in, float32 out", [
-            case("float32 x and grad_y", fn, (g32, x32), g32 * (x32 > 0), dtype=np.float32)]),
+            case("float32 x and grad_y", fn, (g32, x32), layer_backward(g32, x32), dtype=np.float32)]),
     ])
 
 
@@ -183,7 +186,7 @@ def _pooled(result):
 def _forward_case(label, fn, x, k, stride, expected, part, mistakes=(), dtype=None):
     """A case on one part of what maxpool2d_forward returns: its y, or the indices in its cache."""
     def call():
-        result, error = _call(fn, x, k, stride)
+        result, error = attempt(fn, x, k, stride)
         if error:
             return None, error
         try:
@@ -270,11 +273,11 @@ def check_maxpool2d_backward(fn, forward=None):
     """
     rng = np.random.default_rng(6)
     probe = _distinct((1, 1, 4, 4), 0)
-    _call(fn, np.ones((1, 1, 2, 2)), maxpool2d_forward(probe, 2, 2)[1])   # whose backward answers?
+    attempt(fn, np.ones((1, 1, 2, 2)), maxpool2d_forward(probe, 2, 2)[1])   # whose backward answers?
     if forward is None or getattr(fn, "used_solution", False):
         forward, forward_name = maxpool2d_forward, "the solution's maxpool2d_forward"
     else:
-        _call(forward, probe, 2, 2)                                         # whose forward answers?
+        attempt(forward, probe, 2, 2)                                         # whose forward answers?
         forward_name = whose(forward)
     print(f"Checking {whose(fn)} on the caches of {forward_name}:")
 
@@ -284,10 +287,10 @@ def check_maxpool2d_backward(fn, forward=None):
         g = g.astype(x.dtype)                                       # a random upstream gradient
 
         def call():
-            result, error = _call(forward, x, k, s)
+            result, error = attempt(forward, x, k, s)
             if error:
                 return None, f"{forward_name} {error}"
-            return _call(fn, g, result[1])
+            return attempt(fn, g, result[1])
         expected = maxpool2d_backward_naive(g, x, k, s)
         hints = [(text, _max_backward_variant(g, x, k, s, **variant)) for text, variant in mistakes]
         return label, call, expected, hints, dtype
