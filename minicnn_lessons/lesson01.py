@@ -5,15 +5,16 @@ KH x KW filter, S stride, P padding, OH x OW output; n, c, o, i, j index them an
 position inside a filter. Every check compares with an answer computed another way
 (minicnn.reference's loops, NumPy's sliding_window_view, minicnn.Conv2d), never with the solution.
 
-A check prints one ✓ or ✗ line per aspect (the plain sum, the bias, padding, stride, dtype, ...),
-stops at the first aspect that fails (the later ones build on it), and adds a hint when the wrong
-answer is exactly what a known mistake gives. Its helpers (attempt, aspect, case, in_order) are
-shared with lesson 02.
+A check goes through the aspects of an exercise in order (the plain sum, the bias, padding,
+stride, dtype, ...) and prints one ✓ line per aspect when all are right. The first aspect that
+fails stops it, since the later ones build on it: a ✗ line, with a hint when the wrong answer is
+exactly what a known mistake gives, then the aspects that were right (without a ✓) and those not
+checked yet. Its helpers (case, aspect, in_order) are shared with lesson 02.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from minicnn_lessons import verdict, whose
+from minicnn_lessons import Report, call, close_to, compare, whose
 
 # ---------------------------------------------------------------------------------------------
 # Solutions
@@ -74,85 +75,52 @@ def conv2d_im2col(x, weight, bias, stride=1, padding=0):
 
 
 # ---------------------------------------------------------------------------------------------
-# How a check reports: one ✓ or ✗ line per aspect, and a hint when the answer is a known mistake
+# How these checks report (with the package's Report, call and compare): the aspects of an
+# exercise in order, each one a few cases; a hint when a wrong answer is exactly a known mistake
 # ---------------------------------------------------------------------------------------------
 
 
-def attempt(fn, *args):
-    """(what fn returned, None), or (None, 'raised ...') when the learner's version raised.
-    The solution raising is a bug in the lessons: that propagates."""
-    try:
-        return fn(*args), None
-    except Exception as error:                                # the learner's code may raise anything
-        if getattr(fn, "used_solution", False):
-            raise
-        return None, f"raised {type(error).__name__}: {error}"
-
-
-def _mismatch(got, expected, rtol, atol, dtype=None):
-    """None when ``got`` matches ``expected``, else what differs, in one sentence."""
-    if got is None:
-        return f"returned None, expected an array of shape {np.shape(expected)}"
-    if not hasattr(got, "shape"):
-        return f"returned a {type(got).__name__}, expected an array of shape {np.shape(expected)}"
-    if got.shape != np.shape(expected):
-        return f"returned shape {got.shape}, expected {np.shape(expected)}"
-    if dtype is not None and got.dtype != np.dtype(dtype):
-        return f"returned dtype {got.dtype}, expected {np.dtype(dtype)}"
-    g, e = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    bad = ~(np.abs(g - e) <= atol + rtol * np.abs(e))        # a NaN in yours counts as bad
-    if not bad.any():
-        return None
-    k = tuple(int(i) for i in np.argwhere(bad)[0])
-    return (f"differs in {int(bad.sum())} of {bad.size} numbers; at index {k} yours is {g[k]:.6g}, "
-            f"expected {e[k]:.6g}")
-
-
-def _same(got, candidate):
-    """Is ``got`` exactly what a known mistake gives? (for hints only)"""
-    return (hasattr(got, "shape") and got.shape == np.shape(candidate)
-            and np.allclose(np.asarray(got, dtype=np.float64), candidate, rtol=1e-5, atol=1e-6))
+def case(label, fn, args, expected, mistakes=(), dtype=None):
+    """One case of an aspect: fn(*args) should give ``expected``. mistakes: (hint, what that
+    mistake returns) pairs; dtype: the dtype the result must have (None: any)."""
+    return label, lambda: call(fn, *args), expected, list(mistakes), dtype
 
 
 def aspect(fn, what, cases, rtol=1e-5, atol=1e-8):
-    """Run ``cases`` and print one line, ✓ or ✗, for this aspect of ``fn``; returns True or False.
-
-    cases: (label, call, expected, mistakes, dtype): ``call()`` runs fn and returns
-    (result, error); ``mistakes`` is a list of (hint, what that mistake returns), shown when
-    the result is one of them.
-    """
-    worst = 0.0
-    for label, call, expected, mistakes, dtype in cases:
-        got, error = call()
-        problem = error or _mismatch(got, expected, rtol, atol, dtype)
-        if problem:
-            verdict(fn, False, f"{whose(fn)}: {what}: {label}: {problem}")
-            for hint, wrong in mistakes:
-                if error is None and _same(got, wrong):
-                    print(f"    hint: {hint}")
-                    break
-            return False
-        worst = max(worst, float(np.max(np.abs(np.asarray(got, np.float64) - expected), initial=0.0)))
-    verdict(fn, True, f"{whose(fn)}: {what} ({len(cases)} case{'s' * (len(cases) > 1)}, "
+    """One aspect of an exercise (``what``: the bias, padding, ...), checked on ``cases``:
+    returns (what, run), where run() gives (ok, the line to print)."""
+    def run():
+        worst = 0.0
+        for label, result, expected, mistakes, dtype in cases:
+            got, error = result()
+            where = f"{what} ({label})"
+            if error:
+                return False, f"{whose(fn)} failed on {where}: {error}"
+            ok, text = compare(fn, got, expected, where, rtol=rtol, atol=atol, dtype=dtype)
+            if not ok:
+                hints = [hint for hint, wrong in mistakes if hasattr(got, "shape") and close_to(got, wrong, 1e-5, 1e-6)]
+                return False, text + "".join(f". {hint}" for hint in hints[:1])
+            worst = max(worst, float(np.max(np.abs(np.asarray(got, np.float64) - expected), initial=0.0)))
+        return True, (f"{whose(fn)} is right for {what} ({len(cases)} case{'s' * (len(cases) > 1)}, "
                       f"largest difference {worst:.1e})")
-    return True
+    return what, run
 
 
-def case(label, fn, args, expected, mistakes=(), dtype=None):
-    """One case of an aspect: fn(*args) should give ``expected``."""
-    return label, lambda: attempt(fn, *args), expected, list(mistakes), dtype
-
-
-def in_order(aspects):
-    """Run aspects (functions returning True or False) until one fails: the later ones build on it,
-    so they would fail for the same reason. Returns True when all passed."""
-    for k, run in enumerate(aspects):
-        if not run():
-            if k + 1 < len(aspects):
-                print(f"  (the {len(aspects) - k - 1} other aspect{'s' * (len(aspects) - k > 2)} "
-                      f"will be checked once this one passes)")
+def in_order(fn, aspects):
+    """Check ``aspects`` ((what, run) pairs) in order and print the verdict: one ✓ line per aspect
+    when all pass. The first that fails stops the check, since the later ones build on it: its ✗
+    line, the aspects that were right, and those not checked yet. Returns True or False."""
+    report = Report(fn)
+    for k, (what, run) in enumerate(aspects):
+        ok, text = run()
+        report.add(ok, text, what.split(":")[0])            # "the bias: b_o added once ..." -> "the bias"
+        if not ok:
+            report.close()
+            later = [name.split(":")[0] for name, _ in aspects[k + 1:]]
+            if later:
+                print("  not checked yet (they build on this one): " + "; ".join(later))
             return False
-    return True
+    return report.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,32 +148,32 @@ def _check_convolution(fn):
     with_bias = _reference(x, w, bias, 1, 0)
     conv = mc.Conv2d(3, 4, (3, 2), stride=2, padding=1)
     x32 = rng.standard_normal((2, 3, 7, 8)).astype(np.float32)
-    return in_order([
-        lambda: aspect(fn, "cross-correlation (filters not flipped), summed over all input channels", [
+    return in_order(fn, [
+        aspect(fn, "the sum: filters not flipped (cross-correlation), all input channels summed", [
             case("stride 1, no padding, zero bias", fn, (x, w, no_bias, 1, 0), ref, [
-                ("your output is a true convolution: each filter flipped (w[..., ::-1, ::-1]). PyTorch and "
+                ("Your output is a true convolution: each filter flipped (w[..., ::-1, ::-1]). PyTorch and "
                  "minicnn do not flip: y[n, o, i, j] multiplies w[o, c, u, v] by x[n, c, iS+u, jS+v].",
                  flipped),
-                ("your output is laid out (N, OH, OW, O); PyTorch's layout is (N, O, OH, OW).",
+                ("Your output is laid out (N, OH, OW, O); PyTorch's layout is (N, O, OH, OW).",
                  ref.transpose(0, 2, 3, 1)),
-                ("you reshaped the (N*OH*OW, O) product straight to (N, O, OH, OW). Its rows are (n, i, j) "
+                ("You reshaped the (N*OH*OW, O) product straight to (N, O, OH, OW). Its rows are (n, i, j) "
                  "and its columns o: reshape to (N, OH, OW, O), then move o forward with "
                  "transpose(0, 3, 1, 2).", ref.transpose(0, 2, 3, 1).reshape(ref.shape))])]),
-        lambda: aspect(fn, "bias b_o added once to every output of channel o", [
+        aspect(fn, "the bias: b_o added once to every output of channel o", [
             case("stride 1, no padding, random bias", fn, (x, w, bias, 1, 0), with_bias, [
-                ("your output has no bias in it.", ref),
-                ("your bias was added to each of the C*KH*KW products of a window, not once to their sum.",
+                ("Your output has no bias in it.", ref),
+                ("Your bias was added to each of the C*KH*KW products of a window, not once to their sum.",
                  ref + bias[None, :, None, None] * (3 * 3 * 2))])]),
-        lambda: aspect(fn, "padding P: P rows and columns of zeros around the input", [
+        aspect(fn, "padding P: P rows and columns of zeros around the input", [
             case(f"stride 1, padding {p}", fn, (x, w, bias, 1, p), _reference(x, w, bias, 1, p))
             for p in (1, 2)]),
-        lambda: aspect(fn, "stride S: window (i, j) starts at row i*S, column j*S", [
+        aspect(fn, "stride S: window (i, j) starts at row i*S, column j*S", [
             case(f"stride {s}, padding {p}", fn, (x, w, bias, s, p), _reference(x, w, bias, s, p), [
-                ("your windows start at row i, column j (stride 1) though the output has the size for "
+                ("Your windows start at row i, column j (stride 1) though the output has the size for "
                  f"stride {s}: with stride S, window (i, j) starts at row i*S, column j*S.",
                  _reference(x, w, bias, 1, p)[:, :, :(7 + 2 * p - 3) // s + 1, :(8 + 2 * p - 2) // s + 1])])
             for s, p in [(2, 0), (2, 1), (3, 2)]]),
-        lambda: aspect(fn, "float32 in, float32 out, as minicnn.Conv2d(3, 4, (3, 2), stride=2, padding=1)", [
+        aspect(fn, "float32: float32 in, float32 out, as minicnn.Conv2d(3, 4, (3, 2), stride=2, padding=1)", [
             case("float32 input and filters", fn, (x32, conv.weight.data, conv.bias.data, 2, 1), conv(x32),
                  dtype=np.float32)], rtol=1e-4, atol=1e-5),
     ])
@@ -229,22 +197,22 @@ def check_im2col(fn):
     m = win.shape[0] * win.shape[1] * win.shape[2]
     x32 = np.random.default_rng(2).standard_normal((2, 3, 6, 7)).astype(np.float32)
     order = [
-        ("your columns are in (u, v, c) order (channels last), but weight.reshape(O, -1) flattens "
+        ("Your columns are in (u, v, c) order (channels last), but weight.reshape(O, -1) flattens "
          "each filter in (c, u, v) order: the products would pair the wrong numbers.",
          win.transpose(0, 1, 2, 4, 5, 3).reshape(m, -1)),
-        ("your rows are in (i, j, n) order; the rows must go sample by sample, (n, i, j), so that "
+        ("Your rows are in (i, j, n) order; the rows must go sample by sample, (n, i, j), so that "
          "the product reshapes to (N, OH, OW, O).", win.transpose(1, 2, 0, 3, 4, 5).reshape(m, -1)),
-        ("your rows are in (n, j, i) order (down a column of windows first); go along a row of "
+        ("Your rows are in (n, j, i) order (down a column of windows first); go along a row of "
          "windows first: (n, i, j).", win.transpose(0, 2, 1, 3, 4, 5).reshape(m, -1))]
-    return in_order([
-        lambda: aspect(fn, "one row per window in (n, i, j) order, its columns in (c, u, v) order "
-                           "(the order of weight.reshape(O, -1))", [
+    return in_order(fn, [
+        aspect(fn, "the order: one row per window in (n, i, j) order, its columns in (c, u, v) "
+                           "order, as weight.reshape(O, -1)", [
             case("2 samples, 2 channels, 5x6 input, 2x3 windows, stride 1", fn, (x_pad, 2, 3, 1),
                  win.reshape(m, -1), order)]),
-        lambda: aspect(fn, "stride S: window (i, j) starts at row i*S, column j*S", [
+        aspect(fn, "stride S: window (i, j) starts at row i*S, column j*S", [
             case(f"stride {s}", fn, (x_pad, 2, 3, s), windows(x_pad, 2, 3, s).reshape(-1, 12))
             for s in (2, 3)]),
-        lambda: aspect(fn, "float32 in, float32 out", [
+        aspect(fn, "float32: float32 in, float32 out", [
             case("float32 input, 3x3 windows, stride 2", fn, (x32, 3, 3, 2),
                  windows(x32, 3, 3, 2).reshape(-1, 27), dtype=np.float32)]),
     ])

@@ -5,8 +5,8 @@ loops, central differences), never with the solution, and prints one ✓ or ✗ 
 """
 import numpy as np
 
-from minicnn_lessons import verdict, whose
-from minicnn_lessons.lesson01 import aspect, attempt, case, in_order
+from minicnn_lessons import call, whose
+from minicnn_lessons.lesson01 import aspect, case, in_order
 
 # ---------------------------------------------------------------------------------------------
 # Solutions
@@ -127,16 +127,14 @@ def _distinct(shape, seed):
 
 
 def _gradcheck_aspect(fn, what, forward, backward, x):
-    """One ✓/✗ line: minicnn.gradcheck of (forward, backward) at x, a learner's exception a ✗."""
+    """An aspect (what, run): minicnn.gradcheck of (forward, backward) at x passes."""
     import minicnn as mc
-    try:
-        result = mc.gradcheck((forward, backward), x)
-        ok, text = bool(result), repr(result).replace("\n", " ")
-    except Exception as error:
-        if getattr(fn, "used_solution", False):
-            raise
-        ok, text = False, f"raised {type(error).__name__}: {error}"
-    return verdict(fn, ok, f"{whose(fn)}: {what}: {text}")
+
+    def run():
+        result, error = call(mc.gradcheck, (forward, backward), x)
+        text = error or repr(result).replace("\n", ";")
+        return (not error and bool(result)), f"{whose(fn)} in {what}: {text}"
+    return what, run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,18 +157,18 @@ def check_relu_backward(fn):
         layer = mc.ReLU()
         layer.forward(inp)
         return layer.backward(grad)
-    return in_order([
-        lambda: aspect(fn, "grad_y where x > 0, 0 where x < 0 (against minicnn.ReLU().backward)", [
+    return in_order(fn, [
+        aspect(fn, "the gradient: grad_y where x > 0, 0 where x < 0, as minicnn.ReLU().backward", [
             case("random x and grad_y", fn, (g, x), layer_backward(g, x), [
-                ("your gradient passes everywhere. If you tested y = max(x, 0) >= 0: that is always True.", g),
-                ("you returned the derivative f'(x) alone; by the chain rule, dL/dx = grad_y * f'(x).",
+                ("Your gradient passes everywhere. If you tested y = max(x, 0) >= 0: that is always True.", g),
+                ("You returned the derivative f'(x) alone; by the chain rule, dL/dx = grad_y * f'(x).",
                  (x > 0).astype(float)),
-                ("you multiplied grad_y by y = max(x, 0); the derivative f'(x) is 1 or 0, not y.",
+                ("You multiplied grad_y by y = max(x, 0); the derivative f'(x) is 1 or 0, not y.",
                  g * np.maximum(x, 0))])]),
-        lambda: aspect(fn, "at exactly x = 0 the gradient is 0 (minicnn's and PyTorch's convention, against minicnn.ReLU)", [
+        aspect(fn, "x = 0: the gradient is 0 at exactly x = 0 (minicnn's and PyTorch's convention, as minicnn.ReLU)", [
             case("x with exact zeros", fn, (g, x0), layer_backward(g, x0), [
-                ("your gradient passes where x == 0 (x >= 0); the convention is x > 0.", g * (x0 >= 0))])]),
-        lambda: aspect(fn, "float32 in, float32 out", [
+                ("Your gradient passes where x == 0 (x >= 0); the convention is x > 0.", g * (x0 >= 0))])]),
+        aspect(fn, "float32: float32 in, float32 out", [
             case("float32 x and grad_y", fn, (g32, x32), layer_backward(g32, x32), dtype=np.float32)]),
     ])
 
@@ -178,31 +176,26 @@ def check_relu_backward(fn):
 def _pooled(result):
     """The y of a forward that should return (y, cache)."""
     if not (isinstance(result, tuple) and len(result) == 2):
-        raise TypeError(f"maxpool2d_forward should return a pair (y, cache), returned "
+        raise TypeError(f"maxpool2d_forward should return a pair (y, cache), it returned "
                         f"{type(result).__name__}")
     return result[0]
 
 
 def _forward_case(label, fn, x, k, stride, expected, part, mistakes=(), dtype=None):
     """A case on one part of what maxpool2d_forward returns: its y, or the indices in its cache."""
-    def call():
-        result, error = attempt(fn, x, k, stride)
+    def result():
+        out, error = call(fn, x, k, stride)
         if error:
             return None, error
-        try:
-            y = _pooled(result)
-            if part == "y":
-                return y, None
-            indices, shape = result[1]
-            if tuple(shape) != x.shape:
-                return None, f"its cache holds the shape {tuple(shape)}, expected x.shape = {x.shape}"
-            return indices, None
-        except Exception as error:                            # a result or cache of another form
-            if getattr(fn, "used_solution", False):
-                raise
-            return None, (f"returned {type(result).__name__}; expected (y, (indices, x.shape)) "
-                          f"({type(error).__name__}: {error})")
-    return label, call, expected, list(mistakes), dtype
+        if not (isinstance(out, tuple) and len(out) == 2):
+            return None, f"it returned {type(out).__name__}, expected a pair (y, cache)"
+        if part == "y":
+            return out[0], None
+        cache = out[1]
+        if not (isinstance(cache, tuple) and len(cache) == 2 and tuple(cache[1]) == x.shape):
+            return None, "its cache is not (indices, x.shape), the form the docstring asks for"
+        return cache[0], None
+    return label, result, expected, list(mistakes), dtype
 
 
 def _max_indices(x, k, stride, which=0):
@@ -232,25 +225,25 @@ def check_maxpool2d_forward(fn):
     def ref(inp, k, s):
         return maxpool2d_forward_naive(inp, k, s)
 
-    return in_order([
-        lambda: aspect(fn, "y: the max of each k x k window", [
+    return in_order(fn, [
+        aspect(fn, "the max: y holds the max of each k x k window", [
             _forward_case("2x2 windows, stride 2", fn, x, 2, 2, ref(x, 2, 2), "y")]),
-        lambda: aspect(fn, "y: rows and columns that fit no window are left out", [
+        aspect(fn, "leftovers: rows and columns that fit no window are left out of y", [
             _forward_case("7x9 input, 2x2 windows, stride 2", fn, x_odd, 2, 2, ref(x_odd, 2, 2), "y")]),
-        lambda: aspect(fn, "y: overlapping windows (stride < k)", [
+        aspect(fn, "overlapping windows: stride < k", [
             _forward_case(f"{k}x{k} windows, stride {s}", fn, x_odd, k, s, ref(x_odd, k, s), "y")
             for k, s in [(3, 2), (2, 1), (3, 1)]]),
-        lambda: aspect(fn, "cache: the position row * W + col of each window's first maximum (ties!)", [
+        aspect(fn, "the cache: the position row * W + col of each window's first maximum, ties included", [
             _forward_case(f"small integers, {k}x{k} windows, stride {s}", fn, ties, k, s,
                           _max_indices(ties, k, s), "indices", [
-                              ("your indices point at the LAST maximum of a window with ties; the first one, "
+                              ("Your indices point at the LAST maximum of a window with ties; the first one, "
                                "in row-major order (what np.argmax returns), is the convention.",
                                _max_indices(ties, k, s, which=-1)),
-                              ("your indices count inside the window (u * k + v); the backward needs the "
+                              ("Your indices count inside the window (u * k + v); the backward needs the "
                                "position in the whole input, row * W + col.",
                                _window_offsets(ties, k, s))])
             for k, s in [(2, 2), (3, 2)]]),
-        lambda: aspect(fn, "float32 in, float32 out", [
+        aspect(fn, "float32: float32 in, float32 out", [
             _forward_case("float32 input", fn, x32, 2, 2, ref(x32, 2, 2), "y", dtype=np.float32)]),
     ])
 
@@ -273,11 +266,11 @@ def check_maxpool2d_backward(fn, forward=None):
     """
     rng = np.random.default_rng(6)
     probe = _distinct((1, 1, 4, 4), 0)
-    attempt(fn, np.ones((1, 1, 2, 2)), maxpool2d_forward(probe, 2, 2)[1])   # whose backward answers?
+    call(fn, np.ones((1, 1, 2, 2)), maxpool2d_forward(probe, 2, 2)[1])   # whose backward answers?
     if forward is None or getattr(fn, "used_solution", False):
         forward, forward_name = maxpool2d_forward, "the solution's maxpool2d_forward"
     else:
-        attempt(forward, probe, 2, 2)                                         # whose forward answers?
+        call(forward, probe, 2, 2)                                         # whose forward answers?
         forward_name = whose(forward)
     print(f"Checking {whose(fn)} on the caches of {forward_name}:")
 
@@ -286,40 +279,43 @@ def check_maxpool2d_backward(fn, forward=None):
         g = rng.standard_normal(x.shape[:2] + ((x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1))
         g = g.astype(x.dtype)                                       # a random upstream gradient
 
-        def call():
-            result, error = attempt(forward, x, k, s)
+        def result():
+            out, error = call(forward, x, k, s)
             if error:
-                return None, f"{forward_name} {error}"
-            return attempt(fn, g, result[1])
+                return None, f"{forward_name}: {error}"
+            if not (isinstance(out, tuple) and len(out) == 2):
+                return None, f"{forward_name} returned {type(out).__name__}, expected a pair (y, cache)"
+            return call(fn, g, out[1])
         expected = maxpool2d_backward_naive(g, x, k, s)
         hints = [(text, _max_backward_variant(g, x, k, s, **variant)) for text, variant in mistakes]
-        return label, call, expected, hints, dtype
+        return label, result, expected, hints, dtype
 
     ties = rng.integers(0, 3, (2, 3, 6, 9)).astype(np.float64)
     ties[0, 0, :3, :3] = 1.0                                       # a whole window of one value
     no_ties = _distinct((2, 3, 7, 9), 1)
+    small = _distinct((1, 2, 5, 7), 3)                             # for gradcheck: two forwards per number
     tie_hints = [
-        ("the gradient went to every tied maximum of a window; only the first one (row-major, "
+        ("The gradient went to every tied maximum of a window; only the first one (row-major, "
          "np.argmax's) receives it, as in PyTorch.", dict(winners="all")),
-        ("the gradient went to the LAST tied maximum of a window; the first one (row-major) receives it.",
+        ("The gradient went to the LAST tied maximum of a window; the first one (row-major) receives it.",
          dict(winners="last"))]
     overlap_hints = [
-        ("where one pixel wins two windows, it kept one gradient instead of their sum. Fancy-index "
+        ("Where one pixel wins two windows, it kept one gradient instead of their sum. Fancy-index "
          "assignment (dx[idx] += g) writes a repeated index once; np.add.at(dx, idx, g) adds every time.",
          dict(add=False))]
-    return in_order([
-        lambda: aspect(fn, "each window's gradient goes to its maximum (windows that tile, no ties)", [
+    return in_order(fn, [
+        aspect(fn, "the winners: each window's gradient goes to its maximum (windows that tile, no ties)", [
             pair_case("2x2 windows, stride 2", no_ties, 2, 2)]),
-        lambda: aspect(fn, "ties: only the first maximum (row-major) receives the gradient", [
+        aspect(fn, "ties: only the first maximum (row-major) receives the gradient", [
             pair_case(f"small integers, {k}x{k} windows, stride {k}", ties, k, k, tie_hints) for k in (2, 3)]),
-        lambda: aspect(fn, "overlapping windows: a pixel that wins several gets the sum of their gradients", [
+        aspect(fn, "overlapping windows: a pixel that wins several gets the sum of their gradients", [
             pair_case(f"{k}x{k} windows, stride {s}", no_ties, k, s, overlap_hints)
             for k, s in [(3, 2), (2, 1), (3, 1)]]),
-        lambda: _gradcheck_aspect(
-            fn, "gradcheck of the pair, 3x3 windows, stride 2 (central differences)",
+        _gradcheck_aspect(
+            fn, "gradcheck: the forward and backward together, 3x3 windows, stride 2 (central differences)",
             lambda inp: _pooled(forward(inp, 3, 2)),
-            lambda grad: fn(grad, forward(no_ties, 3, 2)[1]), no_ties),
-        lambda: aspect(fn, "float32 in, float32 out", [
+            lambda grad: fn(grad, forward(small, 3, 2)[1]), small),
+        aspect(fn, "float32: float32 in, float32 out", [
             pair_case("float32, 2x2 windows, stride 2", no_ties.astype(np.float32), 2, 2, dtype=np.float32)]),
     ])
 
@@ -338,31 +334,31 @@ def check_avgpool2d_backward(fn):
         return case(label, fn, (g, shape, k, s, p), expected, hints,
                     dtype=dtype if dtype == np.float32 else None)
 
-    share_hints = [("you divided by k; the mean of a k x k window divides by k*k.", dict(divide_by="k")),
-                   ("you copied the gradient to every pixel of its window without dividing: the mean "
+    share_hints = [("You divided by k; the mean of a k x k window divides by k*k.", dict(divide_by="k")),
+                   ("You copied the gradient to every pixel of its window without dividing: the mean "
                     "divides by k*k, so does its derivative.", dict(divide_by="1"))]
-    overlap_hints = [("where windows overlap, a pixel kept one share instead of the sum of its shares.",
+    overlap_hints = [("Where windows overlap, a pixel kept one share instead of the sum of its shares.",
                       dict(add=False))]
     padding_hints = [
-        ("you divided by the number of real pixels of each window, as if the padded zeros did not count "
+        ("You divided by the number of real pixels of each window, as if the padded zeros did not count "
          "(count_include_pad=False). minicnn and PyTorch count them: every share is g / (k*k), also at "
          "the border.", dict(divide_by="real pixels"))]
-    x_pad_check = _distinct((2, 2, 5, 7), 2)
-    return in_order([
-        lambda: aspect(fn, "each window's gradient shared equally by its k*k pixels (windows that tile)", [
+    x_pad_check = _distinct((1, 2, 5, 7), 2)
+    return in_order(fn, [
+        aspect(fn, "the shares: each window's gradient shared equally by its k*k pixels (windows that tile)", [
             avg_case("2x2 windows, stride 2", (2, 3, 6, 8), 2, 2, 0, share_hints)]),
-        lambda: aspect(fn, "pixels in no window get 0", [
+        aspect(fn, "leftovers: pixels in no window get 0", [
             avg_case("7x9 input, 2x2 windows, stride 2", (2, 3, 7, 9), 2, 2, 0)]),
-        lambda: aspect(fn, "overlapping windows: a pixel in several gets the sum of its shares", [
+        aspect(fn, "overlapping windows: a pixel in several gets the sum of its shares", [
             avg_case(f"{k}x{k} windows, stride {s}", (2, 3, 7, 9), k, s, 0, overlap_hints)
             for k, s in [(3, 2), (3, 1)]]),
-        lambda: aspect(fn, "padding: the padded zeros count in the mean, every share is g / (k*k)", [
+        aspect(fn, "padding: the padded zeros count in the mean, every share is g / (k*k)", [
             avg_case(f"{k}x{k} windows, stride {s}, padding {p}", (2, 3, 7, 9), k, s, p, padding_hints)
             for k, s, p in [(3, 2, 1), (2, 2, 1), (3, 1, 1)]]),
-        lambda: _gradcheck_aspect(
-            fn, "gradcheck with minicnn.reference's forward, 3x3 windows, stride 2, padding 1",
+        _gradcheck_aspect(
+            fn, "gradcheck: with minicnn.reference's forward, 3x3 windows, stride 2, padding 1",
             lambda inp: avgpool2d_forward_naive(inp, 3, 2, 1),
             lambda grad: fn(grad, x_pad_check.shape, 3, 2, 1), x_pad_check),
-        lambda: aspect(fn, "float32 in, float32 out", [
+        aspect(fn, "float32: float32 in, float32 out", [
             avg_case("float32, 3x3 windows, stride 2, padding 1", (2, 3, 7, 9), 3, 2, 1, dtype=np.float32)]),
     ])

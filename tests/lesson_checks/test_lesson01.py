@@ -9,22 +9,9 @@ import pytest
 from minicnn_lessons import exercise, lesson01
 
 
-@pytest.fixture
-def run_check(capsys):
-    """run_check(check, fn) -> (passed, printed text). A check prints one ✓ or ✗ line per aspect, so a
-    wrong answer may also earn ✓ lines for the aspects it gets right; it must earn at least one ✗."""
-    def run(check, fn):
-        passed = check(fn)
-        text = capsys.readouterr().out
-        assert passed in (True, False), f"{check.__name__} must return True or False, returned {passed!r}"
-        assert ("✗" in text) == (not passed), text
-        assert passed == (text.count("✓") == len([ln for ln in text.splitlines() if ln[:1] in "✓✗"])), text
-        return passed, text
-    return run
-
-
 def failed_lines(text):
-    return "\n".join(line for line in text.splitlines() if line.startswith(("✗", "    hint")))
+    """The ✗ lines: what failed, and the hint for a recognised mistake."""
+    return "\n".join(line for line in text.splitlines() if line.startswith("✗"))
 
 
 def pad(x, p):
@@ -73,7 +60,7 @@ WRONG_CONVOLUTIONS = {
         "stride", "start at row i, column j"),
     "stride applied wrong (window starts at i + S)": (
         loops(lambda xn, i, j, s, kh, kw: xn[:, i + s - 1:i + s - 1 + kh, j + s - 1:j + s - 1 + kw]),
-        "stride", "differs"),
+        "stride", "differ"),
     "padding missing": (
         loops(right_window, size=lambda h, k, s, p: out_size(h, k, s, 0), padding_on=False),
         "padding", "returned shape"),
@@ -85,7 +72,7 @@ WRONG_CONVOLUTIONS = {
         loops(right_window, value=lambda win, w, bias, o: np.sum(win * w + bias[o])), "bias",
         "each of the C*KH*KW"),
     "the first channel's bias everywhere": (
-        loops(right_window, value=lambda win, w, bias, o: np.sum(win * w) + bias[0]), "bias", "differs"),
+        loops(right_window, value=lambda win, w, bias, o: np.sum(win * w) + bias[0]), "bias", "differ"),
     "output laid out (N, OH, OW, O)": (
         loops(right_window, layout="NHWO"), "not flipped", "(N, OH, OW, O)"),
     "float64 output for a float32 input": (
@@ -94,33 +81,33 @@ WRONG_CONVOLUTIONS = {
 
 
 @pytest.mark.parametrize("name", WRONG_CONVOLUTIONS)
-def test_a_wrong_four_loop_convolution_is_caught(name, learner, run_check):
+def test_a_wrong_four_loop_convolution_is_caught(name, learner, verdict):
     wrong, aspect, message = WRONG_CONVOLUTIONS[name]
-    passed, text = run_check(lesson01.check_conv2d_loops, learner(wrong, "conv2d_loops", "lesson01"))
+    passed, text = verdict(lesson01.check_conv2d_loops, learner(wrong, "conv2d_loops", "lesson01"))
     assert not passed
     assert aspect in failed_lines(text) and message in failed_lines(text), text
 
 
-def test_the_solution_passes_every_check(learner, run_check):
+def test_the_solution_passes_every_check(learner, verdict):
     for check, name in [(lesson01.check_conv2d_loops, "conv2d_loops"), (lesson01.check_im2col, "im2col"),
                         (lesson01.check_conv2d_im2col, "conv2d_im2col")]:
-        passed, text = run_check(check, learner(getattr(lesson01, name), name, "lesson01"))
+        passed, text = verdict(check, learner(getattr(lesson01, name), name, "lesson01"))
         assert passed and text.startswith(f"✓ your {name}"), text
 
 
-def test_an_unwritten_exercise_is_checked_as_the_solution_and_says_so(run_check):
+def test_an_unwritten_exercise_is_checked_as_the_solution_and_says_so(verdict):
     @exercise("lesson01")
     def conv2d_loops(x, weight, bias, stride=1, padding=0):
         return None
 
-    passed, text = run_check(lesson01.check_conv2d_loops, conv2d_loops)
+    passed, text = verdict(lesson01.check_conv2d_loops, conv2d_loops)
     assert passed and "✓ the solution's conv2d_loops" in text and "your" not in text.split("\n", 1)[1]
 
 
-def test_a_learner_exception_is_a_cross_not_a_crash(learner, run_check):
+def test_a_learner_exception_is_a_cross_not_a_crash(learner, verdict):
     def broken(x, weight, bias, stride=1, padding=0):
         return x @ weight                                   # shapes that do not multiply
-    passed, text = run_check(lesson01.check_conv2d_loops, learner(broken, "conv2d_loops", "lesson01"))
+    passed, text = verdict(lesson01.check_conv2d_loops, learner(broken, "conv2d_loops", "lesson01"))
     assert not passed and "raised ValueError" in text
 
 
@@ -155,9 +142,9 @@ WRONG_IM2COLS = {
 
 
 @pytest.mark.parametrize("name", WRONG_IM2COLS)
-def test_a_wrong_im2col_is_caught(name, learner, run_check):
+def test_a_wrong_im2col_is_caught(name, learner, verdict):
     wrong, aspect, message = WRONG_IM2COLS[name]
-    passed, text = run_check(lesson01.check_im2col, learner(wrong, "im2col", "lesson01"))
+    passed, text = verdict(lesson01.check_im2col, learner(wrong, "im2col", "lesson01"))
     assert not passed
     assert aspect in failed_lines(text) and message in failed_lines(text), text
 
@@ -183,16 +170,16 @@ WRONG_IM2COL_CONVOLUTIONS = {
     "product reshaped straight to (N, O, OH, OW)": (
         conv_im2col_with(reshape="straight"), "not flipped", "reshaped the (N*OH*OW, O) product straight"),
     "filters flattened channels last, columns (c, u, v)": (
-        conv_im2col_with(w_order="u,v,c"), "not flipped", "differs"),
+        conv_im2col_with(w_order="u,v,c"), "not flipped", "differ"),
     "bias forgotten": (conv_im2col_with(add_bias=False), "bias", "has no bias"),
     "padding forgotten": (conv_im2col_with(padding_on=False), "padding", "returned shape"),
 }
 
 
 @pytest.mark.parametrize("name", WRONG_IM2COL_CONVOLUTIONS)
-def test_a_wrong_im2col_convolution_is_caught(name, learner, run_check):
+def test_a_wrong_im2col_convolution_is_caught(name, learner, verdict):
     wrong, aspect, message = WRONG_IM2COL_CONVOLUTIONS[name]
-    passed, text = run_check(lesson01.check_conv2d_im2col, learner(wrong, "conv2d_im2col", "lesson01"))
+    passed, text = verdict(lesson01.check_conv2d_im2col, learner(wrong, "conv2d_im2col", "lesson01"))
     assert not passed
     assert aspect in failed_lines(text) and message in failed_lines(text), text
 

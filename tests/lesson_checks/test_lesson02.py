@@ -11,21 +11,9 @@ import pytest
 from minicnn_lessons import exercise, lesson02
 
 
-@pytest.fixture
-def run_check(capsys):
-    """run_check(check, fn, *more) -> (passed, printed text). A check prints one ✓ or ✗ line per
-    aspect, so a wrong answer may earn ✓ lines for the aspects it gets right; it must earn a ✗."""
-    def run(check, fn, *more):
-        passed = check(fn, *more)
-        text = capsys.readouterr().out
-        assert passed in (True, False), f"{check.__name__} must return True or False, returned {passed!r}"
-        assert ("✗" in text) == (not passed), text
-        return passed, text
-    return run
-
-
 def failed_lines(text):
-    return "\n".join(line for line in text.splitlines() if line.startswith(("✗", "    hint")))
+    """The ✗ lines: what failed, and the hint for a recognised mistake."""
+    return "\n".join(line for line in text.splitlines() if line.startswith("✗"))
 
 
 def assert_caught(passed, text, aspect, message):
@@ -33,18 +21,24 @@ def assert_caught(passed, text, aspect, message):
     assert aspect in failed_lines(text) and message in failed_lines(text), text
 
 
-def test_the_solutions_pass_every_check(learner, run_check):
+def fed_by(forward):
+    """check_maxpool2d_backward, with the forward whose caches feed the backward."""
+    def check_maxpool2d_backward(fn):
+        return lesson02.check_maxpool2d_backward(fn, forward)
+    return check_maxpool2d_backward
+
+
+def test_the_solutions_pass_every_check(learner, verdict):
     for name in ["relu_backward", "maxpool2d_forward", "avgpool2d_backward"]:
-        passed, text = run_check(getattr(lesson02, f"check_{name}"),
-                                 learner(getattr(lesson02, name), name, "lesson02"))
+        passed, text = verdict(getattr(lesson02, f"check_{name}"),
+                               learner(getattr(lesson02, name), name, "lesson02"))
         assert passed and text.startswith(f"✓ your {name}"), text
-    passed, text = run_check(lesson02.check_maxpool2d_backward,
-                             learner(lesson02.maxpool2d_backward, "maxpool2d_backward", "lesson02"),
-                             learner(lesson02.maxpool2d_forward, "maxpool2d_forward", "lesson02"))
+    passed, text = verdict(fed_by(learner(lesson02.maxpool2d_forward, "maxpool2d_forward", "lesson02")),
+                           learner(lesson02.maxpool2d_backward, "maxpool2d_backward", "lesson02"))
     assert passed and "on the caches of your maxpool2d_forward" in text, text
 
 
-def test_unwritten_exercises_are_checked_as_the_solutions_and_say_so(run_check):
+def test_unwritten_exercises_are_checked_as_the_solutions_and_say_so(verdict):
     @exercise("lesson02")
     def maxpool2d_forward(x, k, stride):
         return None
@@ -53,14 +47,14 @@ def test_unwritten_exercises_are_checked_as_the_solutions_and_say_so(run_check):
     def maxpool2d_backward(grad_y, cache):
         return None
 
-    passed, text = run_check(lesson02.check_maxpool2d_forward, maxpool2d_forward)
+    passed, text = verdict(lesson02.check_maxpool2d_forward, maxpool2d_forward)
     assert passed and "✓ the solution's maxpool2d_forward" in text
-    passed, text = run_check(lesson02.check_maxpool2d_backward, maxpool2d_backward, maxpool2d_forward)
+    passed, text = verdict(fed_by(maxpool2d_forward), maxpool2d_backward)
     assert passed and "✓ the solution's maxpool2d_backward" in text
     assert "on the caches of the solution's maxpool2d_forward" in text
 
 
-def test_a_written_backward_is_fed_by_the_written_forward(learner, run_check):
+def test_a_written_backward_is_fed_by_the_written_forward(learner, verdict):
     """A learner's forward with its own cache format works with that learner's backward."""
     def forward(x, k, stride):                                  # cache: (window-relative winners, ...)
         y, (indices, shape) = lesson02.maxpool2d_forward(x, k, stride)
@@ -69,9 +63,8 @@ def test_a_written_backward_is_fed_by_the_written_forward(learner, run_check):
     def backward(grad_y, cache):
         return lesson02.maxpool2d_backward(grad_y, cache[1:])
 
-    passed, text = run_check(lesson02.check_maxpool2d_backward,
-                             learner(backward, "maxpool2d_backward", "lesson02"),
-                             learner(forward, "maxpool2d_forward", "lesson02"))
+    passed, text = verdict(fed_by(learner(forward, "maxpool2d_forward", "lesson02")),
+                           learner(backward, "maxpool2d_backward", "lesson02"))
     assert passed, text
 
 
@@ -87,9 +80,9 @@ WRONG_RELUS = {
 
 
 @pytest.mark.parametrize("name", WRONG_RELUS)
-def test_a_wrong_relu_backward_is_caught(name, learner, run_check):
+def test_a_wrong_relu_backward_is_caught(name, learner, verdict):
     wrong, aspect, message = WRONG_RELUS[name]
-    assert_caught(*run_check(lesson02.check_relu_backward, learner(wrong, "relu_backward", "lesson02")),
+    assert_caught(*verdict(lesson02.check_relu_backward, learner(wrong, "relu_backward", "lesson02")),
                   aspect, message)
 
 
@@ -132,16 +125,16 @@ WRONG_MAXPOOL_FORWARDS = {
 
 
 @pytest.mark.parametrize("name", WRONG_MAXPOOL_FORWARDS)
-def test_a_wrong_maxpool_forward_is_caught(name, learner, run_check):
+def test_a_wrong_maxpool_forward_is_caught(name, learner, verdict):
     wrong, aspect, message = WRONG_MAXPOOL_FORWARDS[name]
-    assert_caught(*run_check(lesson02.check_maxpool2d_forward, learner(wrong, "maxpool2d_forward", "lesson02")),
+    assert_caught(*verdict(lesson02.check_maxpool2d_forward, learner(wrong, "maxpool2d_forward", "lesson02")),
                   aspect, message)
 
 
-def test_a_forward_that_returns_only_y_is_caught(learner, run_check):
+def test_a_forward_that_returns_only_y_is_caught(learner, verdict):
     def forward(x, k, stride):
         return lesson02.maxpool2d_forward(x, k, stride)[0]
-    passed, text = run_check(lesson02.check_maxpool2d_forward, learner(forward, "maxpool2d_forward", "lesson02"))
+    passed, text = verdict(lesson02.check_maxpool2d_forward, learner(forward, "maxpool2d_forward", "lesson02"))
     assert not passed and "pair (y, cache)" in text
 
 
@@ -193,17 +186,16 @@ WRONG_MAXPOOL_BACKWARDS = {
     "gradient to the last maximum (the forward's choice)":
         ((lesson02.maxpool2d_backward, maxpool_forward_with(which="last")), "ties", "LAST tied maximum"),
     "overlapping windows overwrite instead of adding": (overwriting(), "overlapping", "np.add.at"),
-    "the upstream gradient forgotten": (ones_downstream(), "goes to its maximum", "differs"),
+    "the upstream gradient forgotten": (ones_downstream(), "goes to its maximum", "differ"),
     "float64 for float32": (float64_backward(), "float32", "dtype float64"),
 }
 
 
 @pytest.mark.parametrize("name", WRONG_MAXPOOL_BACKWARDS)
-def test_a_wrong_maxpool_backward_is_caught(name, learner, run_check):
+def test_a_wrong_maxpool_backward_is_caught(name, learner, verdict):
     (backward, forward), aspect, message = WRONG_MAXPOOL_BACKWARDS[name]
-    assert_caught(*run_check(lesson02.check_maxpool2d_backward,
-                             learner(backward, "maxpool2d_backward", "lesson02"),
-                             learner(forward, "maxpool2d_forward", "lesson02")), aspect, message)
+    assert_caught(*verdict(fed_by(learner(forward, "maxpool2d_forward", "lesson02")),
+                           learner(backward, "maxpool2d_backward", "lesson02")), aspect, message)
 
 
 # ---------------------------------------------------------------- average pooling backward
@@ -239,12 +231,12 @@ WRONG_AVGPOOL_BACKWARDS = {
     "overlapping windows overwrite": (avg_backward_with(add=False), "overlapping", "one share"),
     "the padding not cut away": (avg_backward_with(unpad=False), "padding", "returned shape"),
     "np.repeat (only right for windows that tile)": (repeat_backward, "in no window", "returned shape"),
-    "stride taken as k": (avg_backward_with(stride_used=lambda k, s: k), "overlapping", "differs"),
+    "stride taken as k": (avg_backward_with(stride_used=lambda k, s: k), "overlapping", "differ"),
 }
 
 
 @pytest.mark.parametrize("name", WRONG_AVGPOOL_BACKWARDS)
-def test_a_wrong_avgpool_backward_is_caught(name, learner, run_check):
+def test_a_wrong_avgpool_backward_is_caught(name, learner, verdict):
     wrong, aspect, message = WRONG_AVGPOOL_BACKWARDS[name]
-    assert_caught(*run_check(lesson02.check_avgpool2d_backward, learner(wrong, "avgpool2d_backward", "lesson02")),
+    assert_caught(*verdict(lesson02.check_avgpool2d_backward, learner(wrong, "avgpool2d_backward", "lesson02")),
                   aspect, message)
