@@ -34,10 +34,13 @@ class Minicnn(Contender):
             self.cupy, self.device = cupy, "gpu"
 
     def info(self):
-        return dict(minicnn=self.mc.__version__, minicnn_file=self.mc.__file__,
+        info = dict(minicnn=self.mc.__version__, minicnn_file=self.mc.__file__,
                     minicnn_git=git_describe(os.path.dirname(self.mc.__file__)),
-                    numpy=np.__version__, kept_freed_memory=self.kept_freed_memory,
-                    blas=numpy_blas())
+                    numpy=np.__version__, kept_freed_memory=self.kept_freed_memory, blas=numpy_blas())
+        if self.mode == "dp":         # DataParallel's default: one chunk per usable core
+            parallel = importlib.import_module("minicnn.parallel")
+            info.update(workers=parallel.usable_cores(), min_chunk=parallel.MIN_CHUNK)
+        return info
 
     def _put(self, a):
         return self.cupy.asarray(a) if self.device == "gpu" else a

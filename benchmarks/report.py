@@ -36,7 +36,9 @@ def machine_lines(result):
                          + (f", GPU {info['gpu']} (CUDA {info['cuda']}, TF32 off)" if info.get("gpu") else "") + ".")
         elif "minicnn" in info:
             lines.append(f"**{c['label']}:** minicnn {info.get('minicnn_git') or info['minicnn']} from "
-                         f"`{info['minicnn_file']}`; allocator keeps freed memory: {info.get('kept_freed_memory')}.")
+                         f"`{info['minicnn_file']}`"
+                         + (f", {info['workers']} workers (chunks of at least {info['min_chunk']} samples)" if "workers" in info else "")
+                         + f"; allocator keeps freed memory: {info.get('kept_freed_memory')}.")
         elif "jax" in info:
             lines.append(f"**{c['label']}:** JAX {info['jax']} (jaxlib {info['jaxlib']}), XLA's default threads.")
         elif "tensorflow" in info:
