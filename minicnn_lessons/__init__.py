@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["exercise", "show_solution", "verdict", "check_close", "check_gradcheck", "fast_mode",
-           "work_dir"]
+           "work_dir", "Report", "call", "compare", "close_to"]
 
 
 def fast_mode():
@@ -127,3 +127,77 @@ def check_close(fn, got, expected, against, rtol=1e-5, atol=1e-6, dtype=None):
 def check_gradcheck(fn, result, what):
     """Say (✓ or ✗) whether a ``minicnn.gradcheck`` result passed for the backward ``fn`` wrote."""
     return verdict(fn, bool(result), f"{whose(fn)}: {what}: {result!r}")
+
+
+# -- what the checks share: several cases, one verdict -------------------------------------------
+# A check runs the version that answered on cases chosen to catch the usual mistakes. When every
+# case passes it prints one ✓ line per case; when one fails, a ✗ line for each case that failed
+# (with a hint where the mistake is recognisable) and the cases that were right, without a ✓.
+
+class Report:
+    """The cases of one check: ``add`` each result, then ``close`` prints and returns the verdict."""
+
+    def __init__(self, fn):
+        self.fn, self.results = fn, []
+
+    def add(self, ok, text, case):
+        """ok: did ``case`` (a few words) pass; text: the line to print for it."""
+        self.results.append((bool(ok), text, case))
+        return bool(ok)
+
+    def close(self):
+        failed = [text for ok, text, _ in self.results if not ok]
+        if not failed:
+            for _, text, _ in self.results:
+                verdict(self.fn, True, text)
+            return True
+        for text in failed:
+            verdict(self.fn, False, text)          # raises if the solution failed: a bug in the lessons
+        right = [case for ok, _, case in self.results if ok]
+        if right:
+            print("  right for: " + "; ".join(right))
+        return False
+
+
+def call(fn, *args, **kwargs):
+    """(what fn returned, None) or (None, 'it raised ...'): a check reports an error, never stops on it."""
+    try:
+        with np.errstate(all="ignore"):                         # the check explains overflow itself
+            return fn(*args, **kwargs), None
+    except Exception as e:                                      # noqa: BLE001 (a learner's error, reported)
+        return None, f"it raised {type(e).__name__}: {e}"
+
+
+def close_to(got, expected, rtol=1e-5, atol=1e-7):
+    """Elementwise |got - expected| <= atol + rtol |expected| (matching infinities count as equal)."""
+    got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    if got.shape != expected.shape:
+        return False
+    with np.errstate(invalid="ignore"):
+        return bool(np.all((got == expected) | (np.abs(got - expected) <= atol + rtol * np.abs(expected))))
+
+
+def compare(fn, got, expected, what, rtol=1e-5, atol=1e-7, dtype=None):
+    """(ok, one line) for ``got`` against ``expected``: shape, dtype, nan/inf, the worst element."""
+    who = whose(fn)
+    if got is None:
+        return False, f"{who} returned None for {what}"
+    if not hasattr(got, "shape"):
+        return False, f"{who} returned a {type(got).__name__} for {what}, expected an array"
+    expected = np.asarray(expected)
+    if tuple(got.shape) != expected.shape:
+        return False, f"{who} returned shape {tuple(got.shape)} for {what}, expected {expected.shape}"
+    if dtype is not None and got.dtype != np.dtype(dtype):
+        return False, f"{who} returned dtype {got.dtype} for {what}, expected {np.dtype(dtype)}"
+    g, e = np.asarray(got, dtype=np.float64), expected.astype(np.float64)
+    if not np.isfinite(g).all() and np.isfinite(e).all():
+        bad = int((~np.isfinite(g)).sum())
+        return False, f"{who} gives nan or inf in {bad} of {g.size} numbers for {what}, where every answer is finite"
+    with np.errstate(invalid="ignore"):
+        diff = np.where(g == e, 0.0, np.abs(g - e))
+    bad = ~(diff <= atol + rtol * np.abs(e))
+    if not bad.any():
+        return True, f"{who} is right for {what} (largest difference {float(diff.max()) if diff.size else 0:.1e})"
+    k = np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), diff.shape)
+    return False, (f"{who} is wrong for {what}: {int(bad.sum())} of {bad.size} numbers differ; at index "
+                   f"{tuple(int(i) for i in k)} yours is {g[k]:.6g}, expected {e[k]:.6g}")
