@@ -5,14 +5,15 @@ An exercise here is a whole class, not a function, so ``@layer_exercise`` stands
 by the solution's class of the same name, with a one-time note, and the class records whose
 version answered. Each check runs ``minicnn.testing.check_layer`` (gradients by central
 differences, accumulation, shapes and dtypes, PyTorch, a PyTorch-free reference forward) on a
-few layers and inputs, and prints one ✓ or ✗ line per check through ``verdict``.
+few layers and inputs, and reports through the package's Report: one ✓ line per check when all
+pass, else a ✗ line for each check that failed (with a hint for a recognisable mistake).
 """
 import functools
 
 import numpy as np
 
 from minicnn import Module, Parameter
-from minicnn_lessons import verdict, whose
+from minicnn_lessons import Report, call, whose
 
 # ---------------------------------------------------------------------------------------------
 # Solutions
@@ -149,25 +150,27 @@ def _probe(cls, make, x):
 
 
 def _layer_checks(cls, cases, hints):
-    """Run check_layer on each case and print one ✓ or ✗ line per check, for all cases together.
+    """Run check_layer on each case and report one line per check, for all cases together,
+    through the package's Report (✓ lines when all pass; else a ✗ line for each check that failed).
 
     cases: [(label, make_layer, x, check_layer keywords)]; hints(name, failed) -> lines that name
     a typical mistake. Returns True when no check failed in any case.
     """
     from minicnn.testing import check_layer
 
+    report = Report(cls)
     reports = []
     for label, make, x, keywords in cases:
-        try:
-            reports.append((label, check_layer(make(), x, raise_on_failure=False, **keywords)))
-        except Exception as error:          # refused before any check: not a Module, __init__ raised
-            if getattr(cls, "used_solution", False):
-                raise
-            return verdict(cls, False, f"{whose(cls)}: {label}: check_layer could not run: "
-                                       f"{type(error).__name__}: {error}")
-    ok, said = True, set()
+        layer, error = call(make)
+        if not error:
+            result, error = call(check_layer, layer, x, raise_on_failure=False, **keywords)
+        if error:                          # refused before any check: not a Module, __init__ raised
+            report.add(False, f"{whose(cls)}: {label}: check_layer could not run: {error}", label)
+            return report.close()
+        reports.append((label, result))
+    said, skipped = set(), []
     for name in [c.name for c in reports[0][1].checks]:
-        rows = [(label, report[name]) for label, report in reports]
+        rows = [(label, result[name]) for label, result in reports]
         failed = [(label, c) for label, c in rows if c.verdict == "FAILED"]
         passed = [c for _, c in rows if c.verdict == "passed"]
         if failed:
@@ -175,22 +178,24 @@ def _layer_checks(cls, cases, hints):
             where = "on both layers" if len(failed) == len(rows) == 2 else \
                 f"on {len(failed)} of {len(rows)} layers"
             if first.sentence in said:           # a layer that raises fails every check the same way
-                ok &= verdict(cls, False, f"{whose(cls)}: {name} FAILED with the same error  [{where}]")
+                report.add(False, f"{whose(cls)}: {name} FAILED with the same error  [{where}]", name)
                 continue
             said.add(first.sentence)
-            ok &= verdict(cls, False, f"{whose(cls)}: {first.headline()}  [{label}; {where}]")
-            for line in hints(name, failed):
-                if line not in said:
-                    said.add(line)
-                    print(f"    hint: {line}")
+            lines = [line for line in hints(name, failed) if line not in said]
+            said.update(lines)
+            report.add(False, f"{whose(cls)}: {first.headline()}  [{label}; {where}]"
+                       + "".join(f"\n    hint: {line}" for line in lines), name)
         elif passed:
             errors = [c.error for c in passed if c.error is not None]
             worst = f" (largest relative error {max(errors):.1e})" if errors else ""
             where = "both layers" if len(passed) == len(rows) == 2 else \
                 f"{len(passed)} of {len(rows)} layers (skipped on the others)"
-            ok &= verdict(cls, True, f"{whose(cls)}: {name}: {_PASSED[name]}, on {where}{worst}")
+            report.add(True, f"{whose(cls)}: {name}: {_PASSED[name]}, on {where}{worst}", name)
         else:
-            print(f"- {name}: skipped ({rows[0][1].sentence})")
+            skipped.append(f"{name} ({rows[0][1].sentence})")
+    ok = report.close()
+    if skipped:
+        print("  skipped: " + "; ".join(skipped))
     return ok
 
 

@@ -2,13 +2,15 @@
 
 Every check compares with an answer worked out another way (PyTorch's documented formula and
 minicnn's own layers for the bound; plain loops over the units for the dead fraction), never
-with the solution, and prints one ✓ or ✗ line per aspect through ``verdict``.
+with the solution. It reports through the package's Report: one ✓ line per aspect when all are
+right, else a ✗ line for each aspect that is wrong (with a hint where the mistake is
+recognisable) and the aspects that were right.
 """
 import math
 
 import numpy as np
 
-from minicnn_lessons import verdict, whose
+from minicnn_lessons import Report, call, whose
 
 # ---------------------------------------------------------------------------------------------
 # Solutions
@@ -44,16 +46,6 @@ def dead_fraction(activations):
 # ---------------------------------------------------------------------------------------------
 
 
-def _call(fn, *args):
-    """(result, None), or (None, what went wrong) when the learner's fn raised."""
-    try:
-        return fn(*args), None
-    except Exception as error:                          # noqa: BLE001 - a learner's bug is a finding
-        if getattr(fn, "used_solution", False):
-            raise
-        return None, f"raised {type(error).__name__}: {error}"
-
-
 def _number(got):
     """got as a Python float, or None when it is not one number."""
     try:
@@ -64,37 +56,35 @@ def _number(got):
 
 
 def _aspect(fn, what, cases, said, rtol=1e-9, atol=1e-12):
-    """Check one aspect on ``cases`` [(label, args, expected, hints)], hints [(text, wrong answer)].
-    Print one ✓ or ✗ line (and the hint that matches what fn returned, unless ``said`` already
-    holds it: the set of hints this check printed); return True or False."""
+    """(ok, line) for one aspect, checked on ``cases`` [(label, args, expected, hints)], where hints
+    are [(text, what that mistake returns)]. A wrong answer's line ends with the hint that matches
+    it, unless this check already said it (``said``: the hints printed so far)."""
     for label, args, expected, hints in cases:
-        got, error = _call(fn, *args)
+        got, error = call(fn, *args)
         if error:
-            return verdict(fn, False, f"{whose(fn)} failed on {what} ({label}): {error}")
+            return False, f"{whose(fn)} failed on {what} ({label}): {error}"
         value = _number(got)
         if value is None:
-            return verdict(fn, False, f"{whose(fn)} returned {type(got).__name__} "
-                                      f"{getattr(got, 'shape', '')} for {what} ({label}); expected one "
-                                      f"number, {expected:.6g}")
+            return False, (f"{whose(fn)} returned {type(got).__name__} {getattr(got, 'shape', '')} for "
+                           f"{what} ({label}); expected one number, {expected:.6g}")
         if not math.isclose(value, expected, rel_tol=rtol, abs_tol=atol):
-            ok = verdict(fn, False, f"{whose(fn)} is wrong for {what} ({label}): yours is {value:.6g}, "
-                                    f"expected {expected:.6g}")
-            for text, wrong in hints:
-                if math.isclose(value, wrong, rel_tol=1e-6, abs_tol=1e-12):
-                    if text not in said:
-                        said.add(text)
-                        print(f"    hint: {text}")
-                    break
-            return ok
-    return verdict(fn, True, f"{whose(fn)} is right for {what} "
-                             f"({len(cases)} case{'s' * (len(cases) > 1)})")
+            text = f"{whose(fn)} is wrong for {what} ({label}): yours is {value:.6g}, expected {expected:.6g}"
+            hint = next((h for h, wrong in hints if math.isclose(value, wrong, rel_tol=1e-6, abs_tol=1e-12)),
+                        None)
+            if hint and hint not in said:
+                said.add(hint)
+                text += f"\n    hint: {hint}"
+            return False, text
+    return True, f"{whose(fn)} is right for {what} ({len(cases)} case{'s' * (len(cases) > 1)})"
 
 
-def _all(aspects):
-    """Run every aspect (a function of the set of hints said so far) in order, each printing its
-    line; return True if all passed."""
-    said = set()
-    return all([run(said) for run in aspects])
+def _checked(fn, aspects):
+    """Report each aspect, (what, run) with run(said) -> (ok, line), through the package's Report:
+    one ✓ line per aspect when all pass, else a ✗ line for each that failed. True if all passed."""
+    report, said = Report(fn), set()
+    for what, run in aspects:
+        report.add(*run(said), what)
+    return report.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,7 +132,7 @@ def _bound_case(label, shape, a):
 
 
 def _fills_minicnn_layers(fn):
-    """minicnn's Linear and Conv2d draw from U(-b, b) with PyTorch's default a = sqrt(5):
+    """(ok, line): minicnn's Linear and Conv2d draw from U(-b, b) with PyTorch's default a = sqrt(5);
     their weights must lie inside your bound and come close to it."""
     import minicnn as mc
 
@@ -150,34 +140,36 @@ def _fills_minicnn_layers(fn):
     for layer, label in [(mc.Linear(300, 40), "minicnn.Linear(300, 40)"),
                          (mc.Conv2d(6, 16, 5), "minicnn.Conv2d(6, 16, 5)")]:
         w = mc.to_numpy(layer.weight.data).astype(np.float64)
-        got, error = _call(fn, tuple(w.shape), math.sqrt(5))
+        got, error = call(fn, tuple(w.shape), math.sqrt(5))
         b = _number(got)
         if error or b is None:
-            return verdict(fn, False, f"{whose(fn)} gave {error or repr(got)} for {label}'s weight shape "
-                                      f"{tuple(w.shape)} with a = sqrt(5)")
+            return False, (f"{whose(fn)} gave {error or repr(got)} for {label}'s weight shape "
+                           f"{tuple(w.shape)} with a = sqrt(5)")
         largest = float(np.abs(w).max())
         if not (largest <= b * (1 + 1e-6) and largest >= 0.99 * b):
-            return verdict(fn, False, f"{whose(fn)}: {label}'s {w.size:,} weights, drawn with PyTorch's "
-                                      f"default a = sqrt(5), reach {largest:.6g}; your bound is {b:.6g}")
-    return verdict(fn, True, f"{whose(fn)} with a = sqrt(5) is the bound minicnn's Linear and Conv2d "
-                             "draw their weights from (their weights fill U(-b, b))")
+            return False, (f"{whose(fn)}: {label}'s {w.size:,} weights, drawn with PyTorch's default "
+                           f"a = sqrt(5), reach {largest:.6g}; your bound is {b:.6g}")
+    return True, (f"{whose(fn)} with a = sqrt(5) is the bound minicnn's Linear and Conv2d draw their "
+                  "weights from (their weights fill U(-b, b))")
 
 
 def check_kaiming_uniform_bound(fn):
     """Check the bound for Linear and Conv2d shapes, for ReLU (a = 0), a leaky ReLU and PyTorch's
     default a = sqrt(5); then against the weights of minicnn's own layers."""
-    return _all([
-        lambda said: _aspect(fn, "a Linear weight, ReLU (a = 0)", [
+    aspects = [
+        ("a Linear weight, ReLU (a = 0)", [
             _bound_case("shape (128, 256)", (128, 256), 0.0),
-            _bound_case("shape (10, 50)", (10, 50), 0.0)], said),
-        lambda said: _aspect(fn, "a Conv2d weight: fan_in = in_channels * KH * KW", [
+            _bound_case("shape (10, 50)", (10, 50), 0.0)]),
+        ("a Conv2d weight: fan_in = in_channels * KH * KW", [
             _bound_case("shape (16, 8, 5, 5)", (16, 8, 5, 5), 0.0),
-            _bound_case("shape (4, 3, 3, 2)", (4, 3, 3, 2), 0.0)], said),
-        lambda said: _aspect(fn, "the slope a of a leaky ReLU in the gain", [
+            _bound_case("shape (4, 3, 3, 2)", (4, 3, 3, 2), 0.0)]),
+        ("the slope a of a leaky ReLU in the gain", [
             _bound_case("shape (32, 16, 3, 3), a = 0.1", (32, 16, 3, 3), 0.1),
-            _bound_case("shape (20, 40), a = sqrt(5)", (20, 40), math.sqrt(5))], said),
-        lambda said: _fills_minicnn_layers(fn),
-    ])
+            _bound_case("shape (20, 40), a = sqrt(5)", (20, 40), math.sqrt(5))]),
+    ]
+    return _checked(fn, [(what, lambda said, what=what, cases=cases: _aspect(fn, what, cases, said))
+                         for what, cases in aspects]
+                    + [("minicnn's own layers", lambda said: _fills_minicnn_layers(fn))])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,14 +243,16 @@ def check_dead_fraction(fn):
     features (N, F); units alive on one image or one position only; float32; none and all dead."""
     conv, features = _batches()
     alive = np.abs(np.random.default_rng(1).standard_normal((4, 3, 5, 5))) + 0.1
-    return _all([
-        lambda said: _aspect(fn, "features (N, F): a unit is dead when it is 0 for every image", [
-            _dead_case("7 images, 10 features", features)], said),
-        lambda said: _aspect(fn, "channels (N, C, H, W): a channel is dead when it is 0 everywhere", [
-            _dead_case("6 images, 5 channels of 3 x 4", conv)], said),
-        lambda said: _aspect(fn, "no unit dead, every unit dead", [
+    aspects = [
+        ("features (N, F): a unit is dead when it is 0 for every image", [
+            _dead_case("7 images, 10 features", features)]),
+        ("channels (N, C, H, W): a channel is dead when it is 0 everywhere", [
+            _dead_case("6 images, 5 channels of 3 x 4", conv)]),
+        ("no unit dead, every unit dead", [
             _dead_case("all positive", alive),
-            _dead_case("all zero", np.zeros((4, 3, 5, 5)))], said),
-        lambda said: _aspect(fn, "float32 activations", [
-            _dead_case("the channels, in float32", conv.astype(np.float32))], said),
-    ])
+            _dead_case("all zero", np.zeros((4, 3, 5, 5)))]),
+        ("float32 activations", [
+            _dead_case("the channels, in float32", conv.astype(np.float32))]),
+    ]
+    return _checked(fn, [(what, lambda said, what=what, cases=cases: _aspect(fn, what, cases, said))
+                         for what, cases in aspects])

@@ -13,19 +13,6 @@ import pytest
 from minicnn_lessons import exercise, lesson13
 
 
-@pytest.fixture
-def run_check(capsys):
-    """run_check(check, fn) -> (passed, printed text). A check prints one ✓ or ✗ line per aspect,
-    so a wrong answer may earn ✓ lines for the aspects it gets right; it must earn a ✗."""
-    def run(check, fn):
-        passed = check(fn)
-        text = capsys.readouterr().out
-        assert passed in (True, False), f"{check.__name__} must return True or False, returned {passed!r}"
-        assert ("✗" in text) == (not passed), text
-        return passed, text
-    return run
-
-
 def failed_lines(text):
     return "\n".join(line for line in text.splitlines() if line.startswith(("✗", "    hint")))
 
@@ -35,19 +22,19 @@ def assert_caught(passed, text, aspect, message):
     assert aspect in failed_lines(text) and message in failed_lines(text), text
 
 
-def test_the_solutions_pass_every_check(learner, run_check):
+def test_the_solutions_pass_every_check(learner, verdict):
     for name in ["kaiming_uniform_bound", "dead_fraction"]:
-        passed, text = run_check(getattr(lesson13, f"check_{name}"),
+        passed, text = verdict(getattr(lesson13, f"check_{name}"),
                                  learner(getattr(lesson13, name), name, "lesson13"))
         assert passed and text.startswith(f"✓ your {name}"), text
 
 
-def test_unwritten_exercises_are_checked_as_the_solutions_and_say_so(run_check):
+def test_unwritten_exercises_are_checked_as_the_solutions_and_say_so(verdict):
     @exercise("lesson13")
     def dead_fraction(activations):
         return None
 
-    passed, text = run_check(lesson13.check_dead_fraction, dead_fraction)
+    passed, text = verdict(lesson13.check_dead_fraction, dead_fraction)
     assert passed and "✓ the solution's dead_fraction" in text, text
 
 
@@ -80,27 +67,27 @@ WRONG_BOUNDS = {
 
 
 @pytest.mark.parametrize("name", WRONG_BOUNDS)
-def test_a_wrong_bound_is_caught(name, learner, run_check):
+def test_a_wrong_bound_is_caught(name, learner, verdict):
     wrong, aspect, message = WRONG_BOUNDS[name]
-    assert_caught(*run_check(lesson13.check_kaiming_uniform_bound,
+    assert_caught(*verdict(lesson13.check_kaiming_uniform_bound,
                              learner(wrong, "kaiming_uniform_bound", "lesson13")), aspect, message)
 
 
-def test_a_bound_that_raises_is_a_cross_not_a_crash(learner, run_check):
+def test_a_bound_that_raises_is_a_cross_not_a_crash(learner, verdict):
     def raises(shape, a=0.0):
         fan_in, = shape[1:]                  # works for a Linear weight only
         return math.sqrt(6 / fan_in)
-    assert_caught(*run_check(lesson13.check_kaiming_uniform_bound,
+    assert_caught(*verdict(lesson13.check_kaiming_uniform_bound,
                              learner(raises, "kaiming_uniform_bound", "lesson13")),
                   "a Conv2d weight", "raised ValueError")
 
 
-def test_the_bound_is_checked_against_minicnns_own_layers(learner, run_check):
+def test_the_bound_is_checked_against_minicnns_own_layers(learner, verdict):
     """A bound that is right for the four formula cases but too small for a = sqrt(5) fails."""
     def off_for_sqrt5(shape, a=0.0):
         b = lesson13.kaiming_uniform_bound(shape, a)
         return b * 0.9 if shape in [(40, 300), (16, 6, 5, 5)] else b
-    assert_caught(*run_check(lesson13.check_kaiming_uniform_bound,
+    assert_caught(*verdict(lesson13.check_kaiming_uniform_bound,
                              learner(off_for_sqrt5, "kaiming_uniform_bound", "lesson13")),
                   "minicnn.Linear(300, 40)", "your bound is")
 
@@ -134,14 +121,14 @@ WRONG_DEAD_FRACTIONS = {
 
 
 @pytest.mark.parametrize("name", WRONG_DEAD_FRACTIONS)
-def test_a_wrong_dead_fraction_is_caught(name, learner, run_check):
+def test_a_wrong_dead_fraction_is_caught(name, learner, verdict):
     wrong, aspect, message = WRONG_DEAD_FRACTIONS[name]
-    assert_caught(*run_check(lesson13.check_dead_fraction, learner(wrong, "dead_fraction", "lesson13")),
+    assert_caught(*verdict(lesson13.check_dead_fraction, learner(wrong, "dead_fraction", "lesson13")),
                   aspect, message)
 
 
-def test_an_array_instead_of_a_number_is_caught(learner, run_check):
-    assert_caught(*run_check(lesson13.check_dead_fraction,
+def test_an_array_instead_of_a_number_is_caught(learner, verdict):
+    assert_caught(*verdict(lesson13.check_dead_fraction,
                              learner(lambda a: (per_unit(a) <= 0).all(axis=(0, 2)), "dead_fraction",
                                      "lesson13")),
                   "features", "expected one number")
