@@ -43,9 +43,10 @@ TARGETS = {
     "mnist": ([], 99.0),
     "mnist-no-augment" if DEFAULTS["augment"] else "mnist-augment":
         (["--no-augment" if DEFAULTS["augment"] else "--augment"], None),
-    "quickdraw": (["--dataset", "quickdraw", "--model", "lenet", "--epochs", "5"], None),
+    "quickdraw": (["--dataset", "quickdraw", "--model", "lenet", "--epochs", "5", "--no-augment"],
+                  None),
     "fashion": (["--dataset", "fashion-mnist", "--model", "convnet", "--epochs", "8",
-                 "--batch-size", "64"], 91.0),
+                 "--batch-size", "64", "--no-augment"], 91.0),
 }
 
 
@@ -80,7 +81,9 @@ def run_target(name, log, keep=None):
     env["MINICNN_DATA_DIR"] = os.path.abspath(env["MINICNN_DATA_DIR"])  # the command runs in a scratch folder
     header = (f"== {name}: {shlex.join(command)}\n"
               f"started {datetime.datetime.now().isoformat(timespec='seconds')}, "
-              f"MINICNN_DATA_DIR={env['MINICNN_DATA_DIR']}, load average {load()}\n")
+              f"MINICNN_DATA_DIR={env['MINICNN_DATA_DIR']}, "
+              f"OPENBLAS_NUM_THREADS={env.get('OPENBLAS_NUM_THREADS', 'unset')}, "
+              f"load average {load()}\n")
     print(header, end="", flush=True)
     log.write(header)
     lines = []
