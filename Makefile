@@ -1,33 +1,40 @@
 # Two commands do all the set-up on a fresh machine:
-#   make train   - create .venv, install minicnn, train the default model on MNIST
-#   make test    - create .venv, install minicnn with the test tools, run the tests
+#   make train   - create .venv, install minicnn with what training needs, train the default model on MNIST
+#   make test    - create .venv, install minicnn with the test tools, run every test
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
 # The real datasets live beside the project on the development machines and in CI.
 export MINICNN_DATA_DIR ?= $(abspath ../shared/datasets)
 
 .PHONY: train test bench lessons clean
 
-$(STAMP): pyproject.toml
+$(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+# training: NumPy, threadpoolctl (DataParallel) and tqdm (progress bars), nothing more
+$(VENV)/.train: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e ".[train]"
+	touch $@
+
+# tests: PyTorch (CPU build) to compare against, pytest, JupyterLab, Playwright, plotting
+$(VENV)/.test: pyproject.toml | $(PY)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
-	touch $(STAMP)
+	touch $@ $(VENV)/.train
 
-train: $(STAMP)
+train: $(VENV)/.train
 	$(VENV)/bin/minicnn train
 
-test: $(STAMP)
+test: $(VENV)/.test
 	bash scripts/install-browser.sh || true
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+bench: $(VENV)/.test
 	$(PY) -m benchmarks
 
 # Re-execute every lesson in normal mode on the real data and save the outputs.
-lessons: $(STAMP)
+lessons: $(VENV)/.test
 	$(PY) lessons/_build/build.py --execute
 
 clean:

@@ -6,6 +6,7 @@ sum(G * forward(x)) with a RANDOM upstream gradient G: with G all ones it would
 only check sum(output), which cannot see, for example, a wrong log-softmax
 backward (the rows of its gradient always sum to zero).
 """
+import contextlib
 import copy
 import inspect
 
@@ -18,10 +19,11 @@ from .backend import get_array_module, to_numpy
 class GradcheckResult:
     """Truthy when every gradient matched; says the worst relative error and where."""
 
-    def __init__(self, ok, max_rel_error, worst, errors, messages):
+    def __init__(self, ok, max_rel_error, worst, errors, problems):
         self.ok, self.max_rel_error, self.worst = ok, max_rel_error, worst
         self.errors = errors          # {tensor name: its worst relative error}
-        self.messages = messages      # why it failed, one line per problem
+        self.problems = problems      # {tensor name: why it failed}
+        self.messages = [f"{name}: {why}" for name, why in problems.items()]
 
     def __bool__(self):
         return self.ok
@@ -42,6 +44,39 @@ def _takes_no_gradient(backward):
         return False
     return not any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
                    for p in params)
+
+
+@contextlib.contextmanager
+def same_random_numbers(seed, like):
+    """Every forward run inside draws the same random numbers, so a dropout mask stays the same."""
+    saved = backend._rng
+    backend._rng = np.random.default_rng(seed)
+    if backend.is_gpu_array(like):
+        import cupy
+        cupy.random.seed(seed)
+    try:
+        yield
+    finally:
+        backend._rng = saved
+
+
+def compare(actual, expected, atol, rtol):
+    """Compare two NumPy arrays of one shape, elementwise: |actual - expected| <= atol + rtol * |expected|.
+
+    Returns (elements out of tolerance, worst relative error, index of the element
+    farthest out of tolerance, how far out: above 1 fails). NaN or inf counts as out.
+    """
+    if not actual.size:
+        return 0, 0.0, (), 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(actual - expected)
+        score = diff / (atol + rtol * np.abs(expected))
+        scale = np.maximum(np.abs(actual), np.abs(expected))
+        rel = np.where(scale > atol, diff / np.maximum(scale, 1e-300), 0.0)
+    broken = ~(np.isfinite(actual) & np.isfinite(expected))        # NaN or inf on either side fails
+    score, rel = (np.where(broken, np.inf, a) for a in (score, rel))
+    k = np.unravel_index(int(score.argmax()), score.shape)
+    return int((score > 1).sum()), float(rel.max()), tuple(int(i) for i in k), float(score[k])
 
 
 def gradcheck(layer_or_function, x, *args, eps=1e-6, atol=1e-7, rtol=1e-5, seed=0):
@@ -72,16 +107,8 @@ def gradcheck(layer_or_function, x, *args, eps=1e-6, atol=1e-7, rtol=1e-5, seed=
     x = xp.array(x, dtype=np.float64)
 
     def run_forward(inp):
-        # The same random numbers on every call, so dropout masks do not change.
-        saved = backend._rng
-        backend._rng = np.random.default_rng(seed)
-        if backend.is_gpu_array(inp):
-            import cupy
-            cupy.random.seed(seed)
-        try:
+        with same_random_numbers(seed, inp):
             return forward(inp, *args)
-        finally:
-            backend._rng = saved
 
     y = run_forward(x)
     upstream_rng = np.random.default_rng(seed + 1)
@@ -95,17 +122,15 @@ def gradcheck(layer_or_function, x, *args, eps=1e-6, atol=1e-7, rtol=1e-5, seed=
         dx = backward_fn(g)
 
     checks = [("input", x, dx)] + [(name, p.data, p.grad) for name, p in named]
-    messages, errors = [], {}
-    ok, max_rel, worst, worst_score = True, 0.0, None, -1.0
+    problems, errors = {}, {}
+    max_rel, worst, worst_score = 0.0, None, -1.0
     for name, arr, analytic in checks:
         if analytic is None:
-            ok = False
-            messages.append(f"{name}: backward did not produce a gradient (it is None)")
+            problems[name] = "backward did not produce a gradient (it is None)"
             continue
         analytic = to_numpy(analytic).astype(np.float64)
         if analytic.shape != tuple(arr.shape):
-            ok = False
-            messages.append(f"{name}: gradient has shape {analytic.shape}, expected {tuple(arr.shape)}")
+            problems[name] = f"gradient has shape {analytic.shape}, expected {tuple(arr.shape)}"
             continue
         numeric = np.zeros(arr.shape)
         flat = arr.reshape(-1)  # a view: editing it moves the layer's own array
@@ -117,20 +142,11 @@ def gradcheck(layer_or_function, x, *args, eps=1e-6, atol=1e-7, rtol=1e-5, seed=
             f_minus = objective(run_forward(x))
             flat[i] = old
             numeric.flat[i] = (f_plus - f_minus) / (2 * eps)
-        diff = np.abs(analytic - numeric)
-        score = diff / (atol + rtol * np.abs(numeric))
-        scale = np.maximum(np.abs(analytic), np.abs(numeric))
-        rel = np.where(scale > atol, diff / np.maximum(scale, 1e-300), 0.0)
-        errors[name] = float(rel.max()) if rel.size else 0.0
+        bad, errors[name], idx, score = compare(analytic, numeric, atol, rtol)
         max_rel = max(max_rel, errors[name])
-        if score.size and score.max() > worst_score:
-            k = int(score.argmax())
-            idx = np.unravel_index(k, arr.shape)
-            worst_score = float(score.max())
-            worst = (name, tuple(int(i) for i in idx), float(analytic.flat[k]), float(numeric.flat[k]))
-        bad = int((score > 1).sum())
+        if arr.size and score > worst_score:
+            worst_score, worst = score, (name, idx, float(analytic[idx]), float(numeric[idx]))
         if bad:
-            ok = False
-            messages.append(f"{name}: {bad} of {score.size} elements differ (worst relative error "
-                            f"{errors[name]:.2e})")
-    return GradcheckResult(ok, max_rel, worst, errors, messages)
+            problems[name] = (f"{bad} of {arr.size} elements differ (worst relative error "
+                              f"{errors[name]:.2e})")
+    return GradcheckResult(not problems, max_rel, worst, errors, problems)

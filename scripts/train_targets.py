@@ -36,6 +36,8 @@ from pathlib import Path
 from minicnn.cli import DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))      # benchmarks/ is a folder of the checkout, not of the package
+from benchmarks.machine import cpu_name  # noqa: E402
 RESULTS = ROOT / "scripts" / "results" / "targets.txt"
 
 # name: (extra flags after `minicnn train`, the accuracy it must reach or None to only report)
@@ -48,18 +50,6 @@ TARGETS = {
     "fashion": (["--dataset", "fashion-mnist", "--model", "convnet", "--epochs", "12",
                  "--batch-size", "64", "--no-augment"], 91.0),
 }
-
-
-def cpu_name():
-    """The CPU's model name from /proc/cpuinfo (Linux), else what platform says."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def machine():

@@ -1,4 +1,4 @@
-"""One real browser: JupyterLab serves the DrawingPad; chromium draws a "1", by mouse and touch.
+"""One real browser: JupyterLab serves the DrawingPad; chromium draws a "1" by mouse and touch, then a "7".
 
 Debian's chromium is driven by Playwright's Python package (browser downloads are
 impossible here, so ``executable_path`` points at the system chromium). `make test`
@@ -115,7 +115,16 @@ def _pixel(canvas, x, y):
     return canvas.evaluate(f"c => Array.from(c.getContext('2d').getImageData({x}, {y}, 1, 1).data)")
 
 
-def test_drawing_a_one_in_jupyterlab_predicts_one(lab):
+def _screenshot(page, canvas, folder):
+    """The pad with its prediction, as the page shows it: saved beside the test's files, and
+    to $MINICNN_DOCS_SCREENSHOT when set (the README's picture, docs/drawing-pad.png)."""
+    pad = canvas.locator("xpath=ancestor::div[contains(@class, 'jp-OutputArea-output')][1]")
+    shot = pad.screenshot(path=str(folder / "drawing-pad.png"))
+    if os.environ.get("MINICNN_DOCS_SCREENSHOT"):
+        Path(os.environ["MINICNN_DOCS_SCREENSHOT"]).write_bytes(shot)
+
+
+def test_drawing_a_one_in_jupyterlab_predicts_one(lab, tmp_path):
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
@@ -168,6 +177,19 @@ def test_drawing_a_one_in_jupyterlab_predicts_one(lab):
             devtools.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
             expect(message).to_have_text(re.compile(r"Prediction: 1 \(\d+\.\d%\)"), timeout=STEP_MS)
             print(f"after drawing with touch: {message.inner_text()!r}")
+
+            # a "7" in two strokes, for the picture: the bar, then the slanted leg
+            page.get_by_role("button", name="Clear").click()
+            expect(message).to_have_text("", timeout=STEP_MS)
+            for (x0, y0), (x1, y1) in [((75, 60), (205, 55)), ((205, 55), (120, 235))]:
+                page.mouse.move(box["x"] + x0, box["y"] + y0)
+                page.mouse.down()
+                for i in range(1, 13):
+                    page.mouse.move(box["x"] + x0 + (x1 - x0) * i / 12, box["y"] + y0 + (y1 - y0) * i / 12)
+                page.mouse.up()
+            expect(message).to_have_text(re.compile(r"Prediction: 7 \(\d+\.\d%\)"), timeout=STEP_MS)
+            print(f"after drawing a 7: {message.inner_text()!r}")
+            _screenshot(page, canvas, tmp_path)
         except Exception:
             print(f"JupyterLab log:\n{_log_tail(lab['log'])}")
             raise

@@ -199,3 +199,10 @@ def test_gradcheck_catches_a_loss_whose_backward_forgets_the_batch_mean(backend)
     logits, target = mc.asarray(smooth_input((4, 5))), mc.asarray(np.array([0, 4, 2, 2]))
     assert mc.gradcheck(mc.CrossEntropyLoss(), logits, target)
     assert not mc.gradcheck(SumNotMeanCrossEntropy(), logits, target)
+
+
+def test_a_nan_gradient_fails(backend):
+    # NaN compares False with everything: a tolerance test written as "diff > limit" would let it pass.
+    result = mc.gradcheck((lambda x: 2 * x, lambda g: g * float("nan")), mc.asarray(smooth_input((2, 3))))
+    assert not result
+    assert result.messages == ["input: 6 of 6 elements differ (worst relative error inf)"], result.messages

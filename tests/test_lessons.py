@@ -1,8 +1,9 @@
 """The lessons: every notebook runs top to bottom in a fresh kernel, and the exercise helpers work.
 
 Each ``lessons/*.ipynb`` is executed with nbclient in fast mode (MINICNN_FAST=1: less
-data, same code path), with its own folder as the working directory, as a learner
-would open it. Any error in any cell fails the test with that cell's traceback.
+data, same code path), from a working directory outside lessons/ (nothing in a lesson
+may depend on where the kernel starts: the helpers come from the installed package
+``minicnn_lessons``). Any error in any cell fails the test with that cell's traceback.
 """
 import importlib
 import json
@@ -18,17 +19,26 @@ NOTEBOOKS = sorted(LESSONS.glob("*.ipynb"))
 CELL_TIMEOUT = 600          # seconds one cell may run in fast mode before the test fails
 
 
+@pytest.fixture(scope="session")
+def lessons_dir(tmp_path_factory):
+    """What the lessons save (lesson 06's model, read by 07-09), shared by this session's runs."""
+    return tmp_path_factory.mktemp("lessons-work")
+
+
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs_in_fast_mode(path, data_dir, monkeypatch):
+def test_notebook_runs_in_fast_mode(path, data_dir, monkeypatch, tmp_path, lessons_dir):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     monkeypatch.setenv("MINICNN_FAST", "1")
     monkeypatch.setenv("MINICNN_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MINICNN_LESSONS_DIR", str(lessons_dir))
     monkeypatch.delenv("MINICNN_BACKEND", raising=False)
     nb = nbformat.read(path, as_version=4)
+    elsewhere = tmp_path / "elsewhere"                  # not lessons/, not the repository
+    elsewhere.mkdir()
     client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
-                                     resources={"metadata": {"path": str(LESSONS)}})
+                                     resources={"metadata": {"path": str(elsewhere)}})
     client.execute()       # raises CellExecutionError, with the failing cell's traceback
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "error"]
@@ -66,12 +76,22 @@ def test_committed_notebook_holds_the_outputs_of_one_full_run(path):
 
 
 @pytest.fixture
-def solutions(monkeypatch):
-    """The lessons' ``solutions`` package, imported as a notebook in lessons/ would."""
-    monkeypatch.syspath_prepend(str(LESSONS))
-    for name in [m for m in sys.modules if m == "solutions" or m.startswith("solutions.")]:
-        monkeypatch.delitem(sys.modules, name)
-    return importlib.import_module("solutions")
+def solutions():
+    """The lessons' helpers, from the installed package, as a notebook imports them."""
+    return importlib.import_module("minicnn_lessons")
+
+
+def test_the_setup_cell_installs_from_the_address_the_lessons_readme_gives():
+    sys.path.insert(0, str(LESSONS / "_build"))
+    try:
+        build = importlib.import_module("build")
+    finally:
+        sys.path.remove(str(LESSONS / "_build"))
+    assert build.REPOSITORY in build.SETUP
+    assert build.REPOSITORY in (LESSONS / "README.md").read_text()
+    for path in NOTEBOOKS:
+        first_code = next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
+        assert "".join(first_code["source"]) == build.SETUP, f"{path.name}: the first code cell is not SETUP"
 
 
 def test_an_unwritten_exercise_falls_back_to_the_solution(solutions, capsys):
@@ -83,7 +103,7 @@ def test_an_unwritten_exercise_falls_back_to_the_solution(solutions, capsys):
     out = to_batch(images)
     assert to_batch.used_solution is True
     assert out.shape == (2, 1, 3, 3) and out.dtype == np.float32 and float(out.max()) == 1.0
-    assert "solutions/lesson00.py" in capsys.readouterr().out
+    assert "show_solution(to_batch) prints the solution" in capsys.readouterr().out
 
 
 def test_a_written_exercise_is_used_and_a_wrong_one_is_reported(solutions, capsys):
@@ -106,7 +126,7 @@ def test_a_wrong_solution_fails_loudly(solutions):
         return None
 
     out = to_batch(np.zeros((1, 2, 2), dtype=np.uint8))
-    with pytest.raises(AssertionError, match="solutions/lesson00.py failed its own check"):
+    with pytest.raises(AssertionError, match="minicnn_lessons/lesson00.py failed its own check"):
         solutions.check_close(to_batch, out, np.ones((1, 1, 2, 2)), against="a wrong expectation")
 
 

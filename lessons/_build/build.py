@@ -19,6 +19,20 @@ HERE = Path(__file__).resolve().parent
 LESSONS = HERE.parent
 ROOT = LESSONS.parent
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+# Where a notebook installs minicnn from when it cannot import it (a fresh Colab runtime).
+# The one place this address is kept; lessons/README.md quotes it (a test keeps them equal).
+REPOSITORY = "https://github.com/minicnn/minicnn"
+# The first code cell of every notebook, right after its title.
+SETUP = f"""\
+# Setup: run this cell first. Where minicnn is missing (a fresh Colab runtime) it installs it
+# from {REPOSITORY} (about a minute); where minicnn is installed it changes nothing.
+import importlib, importlib.util, sys
+if importlib.util.find_spec("minicnn_lessons") is None:
+    %pip install -q "minicnn[lessons] @ git+{REPOSITORY}"
+    importlib.invalidate_caches()
+if "google.colab" in sys.modules:             # Colab shows ipywidgets and ipycanvas only with this
+    from google.colab import output
+    output.enable_custom_widget_manager()"""
 
 
 def build(source):
@@ -27,6 +41,7 @@ def build(source):
     import nbformat
 
     nb = jupytext.read(source)
+    nb.cells.insert(1, nbformat.v4.new_code_cell(SETUP))
     nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})
     for i, cell in enumerate(nb.cells):
         cell.metadata = {}
@@ -38,13 +53,17 @@ def build(source):
 
 
 def execute(nb, timeout):
-    """Run a notebook in a fresh kernel with cwd lessons/, in normal mode (MINICNN_FAST unset)."""
+    """Run a notebook in a fresh kernel, in normal mode (MINICNN_FAST unset), from a scratch
+    folder: nothing in a lesson may depend on the folder it runs in."""
+    import tempfile
+
     from nbclient import NotebookClient
 
     os.environ.pop("MINICNN_FAST", None)
     os.environ.setdefault("MINICNN_DATA_DIR", str(ROOT.parent / "shared" / "datasets"))
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(LESSONS)}}).execute()
+    with tempfile.TemporaryDirectory() as scratch:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                       resources={"metadata": {"path": scratch}}).execute()
     return nb
 
 

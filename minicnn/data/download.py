@@ -58,7 +58,7 @@ def _progress_bar(total, desc, enabled):
         return None
     try:
         from tqdm.auto import tqdm
-    except ImportError:   # the progress bar is optional: pip install "minicnn[progress]"
+    except ImportError:   # the progress bar is optional: pip install "minicnn[train]"
         return None
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
                 leave=False)

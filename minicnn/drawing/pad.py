@@ -1,0 +1,312 @@
+"""The drawing pad: a 280x280 canvas in a notebook, with a live prediction after every stroke."""
+import contextlib
+
+import numpy as np
+
+from .preprocess import _require_pillow, preprocess_drawing
+
+NO_MODEL_MESSAGE = "train or load a model first"
+EMPTY_MESSAGE = "draw a digit first"
+
+
+def _require_widgets():
+    try:
+        import ipycanvas
+        import ipywidgets
+    except ImportError as e:
+        raise ImportError('DrawingPad needs ipycanvas and ipywidgets: '
+                          'pip install "minicnn[notebook]"') from e
+    return ipycanvas, ipywidgets
+
+
+def _png(gray, scale=1):
+    """(H, W) array in [0, 1] -> grayscale PNG bytes, each pixel a scale x scale block."""
+    Image = _require_pillow()
+    import io
+    img = Image.fromarray(np.uint8(np.round(np.clip(gray, 0, 1) * 255)))      # mode "L"
+    if scale != 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _tile(maps, columns=8, gap=1):
+    """(C, H, W) maps -> one (rows*(H+gap), columns*(W+gap)) grid, each map scaled to [0, 1]."""
+    c, h, w = maps.shape
+    low = maps.min(axis=(1, 2), keepdims=True)
+    high = maps.max(axis=(1, 2), keepdims=True)
+    maps = (maps - low) / np.where(high > low, high - low, 1.0)
+    columns = min(columns, c)
+    rows = -(-c // columns)
+    padded = np.zeros((rows * columns, h + gap, w + gap))
+    padded[:c, :h, :w] = maps
+    # (rows, columns, H+gap, W+gap) -> (rows, H+gap, columns, W+gap) -> grid
+    return padded.reshape(rows, columns, h + gap, w + gap).transpose(0, 2, 1, 3).reshape(
+        rows * (h + gap), columns * (w + gap))
+
+
+class DrawingPad:
+    """A 280x280 canvas to draw a digit on, with a live prediction after every stroke.
+
+    model: a trained minicnn model (``model.metadata["trained"]`` is True, as set by
+    ``minicnn.train.fit`` and kept in saved checkpoints), or None for now; set
+    ``pad.model`` later. classes: names of the outputs (default: the model's
+    ``metadata["classes"]``, else "0", "1", ...). show_activations: also show the
+    activation maps of every convolution for the drawing.
+
+    Display it as the last expression of a notebook cell. It works in JupyterLab and
+    Jupyter Notebook 7. In VS Code, install the Jupyter extension and have ipywidgets
+    in the kernel's environment. In Colab, first run
+    ``from google.colab import output; output.enable_custom_widget_manager()``.
+
+    The strokes are also drawn with Pillow on a Python-side raster (``pad.raster``,
+    the same brush), so predicting never reads the canvas's pixels back from the
+    browser (that sync hangs in VS Code). State to read after a prediction:
+    ``prediction_text``, ``prediction``, ``confidence``, ``top3`` [(name, p), ...]
+    and ``network_input`` (the (1, 28, 28) image the network saw).
+    """
+
+    SIZE = 280
+
+    def __init__(self, model, classes=None, brush=19, show_activations=False):
+        Image = _require_pillow()
+        ipycanvas, widgets = _require_widgets()
+        from PIL import ImageDraw
+        if not 1 <= brush <= 60:
+            raise ValueError(f"DrawingPad brush must be between 1 and 60 px; received {brush}")
+        self.model = model
+        self.classes = None if classes is None else [str(c) for c in classes]
+        self.brush = brush
+        self.show_activations = show_activations
+        self.raster = Image.new("L", (self.SIZE, self.SIZE), 0)   # white ink on black, 280x280
+        self._raster_draw = ImageDraw.Draw(self.raster)
+        self._last_point = None                                    # None when no stroke is active
+        self.prediction_text = ""
+        self.prediction = None
+        self.confidence = None
+        self.top3 = []
+        self.network_input = None
+        self.activations = []
+
+        size = f"{self.SIZE}px"
+        self.canvas = ipycanvas.Canvas(width=self.SIZE, height=self.SIZE,
+                                       layout=widgets.Layout(width=size, height=size,
+                                                             min_width=size, min_height=size))
+        self.canvas.add_class("minicnn-canvas")
+        self.canvas.on_client_ready(self._redraw_canvas)
+        self.canvas.on_mouse_down(self._on_down)
+        self.canvas.on_mouse_move(self._on_move)
+        self.canvas.on_mouse_up(self._on_up)
+        self.canvas.on_mouse_out(self._on_up)
+        self.canvas.on_touch_start(self._on_touch_start)
+        self.canvas.on_touch_move(self._on_touch_move)
+        self.canvas.on_touch_end(lambda touches: self._on_up())
+        self.canvas.on_touch_cancel(lambda touches: self._on_up())
+
+        self.predict_button = widgets.Button(description="Predict", button_style="primary")
+        self.clear_button = widgets.Button(description="Clear")
+        self.predict_button.on_click(lambda _: self._predict_and_show_errors())
+        self.clear_button.on_click(lambda _: self.clear())
+
+        self.message = widgets.HTML(value=self._message_html(""))
+        self.message.add_class("minicnn-prediction")
+        self.bars = [(widgets.Label(layout=widgets.Layout(width="90px")),
+                      widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="150px")),
+                      widgets.Label(layout=widgets.Layout(width="50px"))) for _ in range(3)]
+        self.network_image = widgets.Image(value=_png(np.zeros((28, 28)), 5), format="png",
+                                           layout=widgets.Layout(width="140px", height="140px"))
+        self.activation_box = widgets.VBox()
+        side = widgets.VBox([
+            self.message,
+            widgets.HTML("<b>top 3</b>"),
+            *[widgets.HBox(list(bar)) for bar in self.bars],
+            widgets.HTML("<b>what the network sees (28x28)</b>"),
+            self.network_image,
+        ], layout=widgets.Layout(margin="0 0 0 16px"))
+        self.widget = widgets.VBox([
+            widgets.HBox([self.canvas, side]),
+            widgets.HBox([self.predict_button, self.clear_button]),
+            self.activation_box,
+        ])
+        self._redraw_canvas()
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # -- strokes: each goes on the browser canvas and on the Python raster ----------------
+    @contextlib.contextmanager
+    def _drawing(self):
+        """Send the canvas commands of the block as one message, addressed to this canvas."""
+        from ipycanvas import hold_canvas
+        # After a page reload, ipycanvas' browser side forgets which canvas its commands
+        # are for while Python still thinks it knows (ipycanvas issue #322): name it again.
+        self.canvas._canvas_manager._current_canvas = None
+        with hold_canvas():
+            yield self.canvas
+
+    def _redraw_canvas(self):
+        """Paint the canvas from the raster: on start, on Clear and when a new view connects."""
+        ink = np.asarray(self.raster)                                  # (280, 280) uint8
+        opaque = np.full_like(ink, 255)
+        with self._drawing() as canvas:
+            # RGBA, because ipycanvas would send an RGB array as a lossy JPEG
+            canvas.put_image_data(np.dstack([ink, ink, ink, opaque]), 0, 0)    # (280, 280, 4)
+            canvas.stroke_style = "white"
+            canvas.fill_style = "white"
+            canvas.line_width = self.brush
+            canvas.line_cap = "round"
+            canvas.line_join = "round"
+
+    def _on_down(self, x, y):
+        """Mouse or finger down at canvas pixel (x, y): a new stroke starts with a dot."""
+        r = self.brush / 2
+        self._raster_draw.ellipse([x - r, y - r, x + r, y + r], fill=255)
+        with self._drawing() as canvas:
+            canvas.fill_circle(x, y, r)
+        self._last_point = (x, y)
+
+    def _on_move(self, x, y):
+        """Mouse or finger moved: extend the active stroke (ignored between strokes)."""
+        if self._last_point is None:
+            return
+        x0, y0 = self._last_point
+        r = self.brush / 2
+        self._raster_draw.line([(x0, y0), (x, y)], fill=255, width=self.brush)
+        self._raster_draw.ellipse([x - r, y - r, x + r, y + r], fill=255)   # round joint and cap
+        with self._drawing() as canvas:
+            canvas.stroke_line(x0, y0, x, y)
+        self._last_point = (x, y)
+
+    def _on_up(self, x=None, y=None):
+        """Mouse up, finger lifted or pointer left the canvas: the stroke ends, predict."""
+        if self._last_point is None:
+            return
+        if x is not None and y is not None:
+            self._on_move(x, y)
+        self._last_point = None
+        self._predict_and_show_errors()
+
+    # A finger is a pen: the first touch point draws, further fingers are ignored.
+    def _on_touch_start(self, touches):
+        if touches:
+            self._on_down(*touches[0])
+
+    def _on_touch_move(self, touches):
+        if touches:
+            self._on_move(*touches[0])
+
+    @property
+    def ink(self):
+        """The drawing as a NumPy (280, 280) uint8 array, 255 = ink."""
+        return np.asarray(self.raster).copy()
+
+    def clear(self):
+        """Erase the drawing and the prediction."""
+        self.raster.paste(0, (0, 0, self.SIZE, self.SIZE))
+        self._last_point = None
+        self._redraw_canvas()
+        self._show("", None, None, [], None)
+
+    # -- prediction --------------------------------------------------------------------
+    def _predict_and_show_errors(self):
+        # Widget callbacks swallow exceptions into a log the learner never sees.
+        try:
+            self.predict()
+        except Exception as e:  # noqa: BLE001
+            self._show(f"error: {e}", None, None, [], self.network_input)
+
+    def predict(self):
+        """Classify the drawing; returns the predicted class name, or None with a message.
+
+        Shows "train or load a model first" without a trained model and "draw a digit
+        first" on an empty pad; neither raises.
+        """
+        metadata = getattr(self.model, "metadata", None) or {}
+        if self.model is None or metadata.get("trained") is not True:
+            self._show(NO_MODEL_MESSAGE, None, None, [], None)
+            return None
+        x = preprocess_drawing(np.asarray(self.raster))                 # (1, 28, 28) or None
+        if x is None:
+            self._show(EMPTY_MESSAGE, None, None, [], None)
+            return None
+        probs, activations = self._forward(x)                           # (K,)
+        classes = self.classes or metadata.get("classes") or [str(i) for i in range(len(probs))]
+        if len(classes) != len(probs):
+            raise ValueError(f"DrawingPad has {len(classes)} class names but the model gives "
+                             f"{len(probs)} scores")
+        order = np.argsort(probs)[::-1][:3]
+        top3 = [(str(classes[i]), float(probs[i])) for i in order]
+        name, confidence = top3[0]
+        self.activations = activations
+        self._show(f"Prediction: {name} ({confidence:.1%})", name, confidence, top3, x)
+        return name
+
+    def _forward(self, x):
+        """(1, 28, 28) image -> class probabilities (K,) and [(layer name, (C, H, W) maps)]."""
+        from ..backend import get_array_module, to_numpy
+        from ..layers import Conv2d
+        params = self.model.parameters()
+        if params:
+            xp = get_array_module(params[0].data)
+            batch = xp.asarray(x[None], dtype=params[0].data.dtype)     # (1, 1, 28, 28)
+        else:
+            from ..backend import asarray
+            batch = asarray(x[None])
+        was_training = getattr(self.model, "training", False)
+        self.model.eval()
+        activations = []
+        try:
+            layers = list(getattr(self.model, "layers", []))
+            if self.show_activations and layers:
+                out = batch
+                for i, layer in enumerate(layers):
+                    out = layer.forward(out)
+                    if isinstance(layer, Conv2d):    # its maps at full size, through its ReLU if any
+                        maps = to_numpy(out)[0]                                    # (C, H, W)
+                        if _relu_follows(layers, i):
+                            activations.append((f"{i} (Conv2d + ReLU)", np.maximum(maps, 0)))
+                        else:
+                            activations.append((f"{i} (Conv2d)", maps))
+                scores = out
+            else:
+                scores = self.model.forward(batch)
+        finally:
+            self.model.train(was_training)
+        scores = to_numpy(scores).astype(np.float64).reshape(-1)        # (K,)
+        # softmax works on raw scores and on log-probabilities alike
+        e = np.exp(scores - scores.max())
+        return e / e.sum(), activations
+
+    def _show(self, text, name, confidence, top3, network_input):
+        self.prediction_text = text
+        self.prediction = name
+        self.confidence = confidence
+        self.top3 = top3
+        self.network_input = network_input
+        self.message.value = self._message_html(text)
+        for k, (label, bar, percent) in enumerate(self.bars):
+            cls, p = top3[k] if k < len(top3) else ("", 0.0)
+            label.value, bar.value, percent.value = cls, p, (f"{p:.0%}" if cls else "")
+        seen = np.zeros((28, 28)) if network_input is None else network_input[0]
+        self.network_image.value = _png(seen, 5)
+        if self.show_activations:
+            _, widgets = _require_widgets()
+            self.activation_box.children = [
+                widgets.VBox([widgets.HTML(f"<b>activations of layer {title}</b>"),
+                              widgets.Image(value=_png(_tile(maps), 3), format="png")])
+                for title, maps in (self.activations if name is not None else [])]
+
+    @staticmethod
+    def _message_html(text):
+        import html
+        return f'<div style="font-size:1.4em; min-height:1.6em">{html.escape(text)}</div>'
+
+
+def _relu_follows(layers, i):
+    """Whether a ReLU comes right after layer i, or after a MaxPool2d that follows it
+    (the two commute: relu(maxpool(x)) == maxpool(relu(x)))."""
+    from ..layers import MaxPool2d, ReLU
+    after = layers[i + 1:i + 3]
+    return (len(after) > 0 and isinstance(after[0], ReLU)) or (
+        len(after) == 2 and isinstance(after[0], MaxPool2d) and isinstance(after[1], ReLU))

@@ -1,0 +1,134 @@
+"""From any drawing (a canvas, a photo, a PIL image) to the 28x28 picture MNIST's digits are made of."""
+import numpy as np
+
+# MNIST's recipe (LeCun et al.): the ink is scaled to fit a 20x20 box, keeping its
+# aspect ratio, then placed in a 28x28 field so that its centre of mass sits at the
+# field's centre. The centre below was measured over the 60,000 MNIST training digits
+# (mean of the per-image centres of mass, (row, column), counting from 0; spread
+# 0.29 px): a choice made on training data only. tests/test_drawing.py measures it again.
+MNIST_CENTER_OF_MASS = (14.00, 14.01)
+MNIST_SIZE = 28
+MNIST_BOX = 20
+# A pixel counts as ink above this level (0 = background, 1 = full ink); fainter
+# pixels are the anti-aliased fringe or sensor noise and do not stretch the crop.
+INK_THRESHOLD = 0.1
+
+
+def _require_pillow():
+    try:
+        from PIL import Image
+    except ImportError as e:
+        raise ImportError('preprocess_drawing needs Pillow: pip install "minicnn[viz]"') from e
+    return Image
+
+
+def center_of_mass(image):
+    """(row, column) of the intensity-weighted centre of a (H, W) image, counting from 0."""
+    image = np.asarray(image, dtype=np.float64)
+    total = image.sum()
+    if total <= 0:
+        raise ValueError("center_of_mass needs an image with some ink; received an all-zero image")
+    rows = np.arange(image.shape[0])
+    cols = np.arange(image.shape[1])
+    return float(image.sum(axis=1) @ rows / total), float(image.sum(axis=0) @ cols / total)
+
+
+def _ink_image(image):
+    """Any drawing -> float64 (H, W) with 1 = ink and 0 = background.
+
+    Accepts a PIL image or an array (H, W), (H, W, 1), (H, W, 3) or (H, W, 4),
+    uint8 in [0, 255] or floats in [0, 1].
+    """
+    if hasattr(image, "getbands"):                       # a PIL image
+        image = np.asarray(image.convert("RGBA") if "A" in image.getbands() or image.mode == "P"
+                           else image.convert("L"))
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
+        raise ValueError(f"preprocess_drawing expects a grayscale (H, W), RGB (H, W, 3) or RGBA "
+                         f"(H, W, 4) image; received an array of shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"preprocess_drawing received an empty image of shape {a.shape}")
+    if a.dtype == np.bool_:
+        a = a.astype(np.float64)
+    elif np.issubdtype(a.dtype, np.integer):
+        if a.min() < 0 or a.max() > 255:
+            raise ValueError(f"preprocess_drawing expects integer pixels in [0, 255]; received "
+                             f"values from {a.min()} to {a.max()}")
+        a = a.astype(np.float64) / 255.0
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+            raise ValueError(f"preprocess_drawing expects float pixels in [0, 1]; received values "
+                             f"from {np.nanmin(a)} to {np.nanmax(a)}")
+        a = a.astype(np.float64)
+    else:
+        raise ValueError(f"preprocess_drawing expects a numeric image; received dtype {a.dtype}")
+
+    if a.ndim == 3 and a.shape[2] == 4:
+        alpha = a[:, :, 3]
+        if alpha.min() < 1.0:
+            # A transparent canvas (ipycanvas, a PNG with a cut-out): the ink is where
+            # something was painted, whatever its colour.
+            return alpha
+        a = a[:, :, :3]
+    if a.ndim == 3:
+        a = a @ np.array([0.299, 0.587, 0.114])           # ITU-R 601 luma, as Pillow's "L"
+
+    # Ink on paper is dark on light: the border is mostly background, so a light
+    # border means invert. Subtracting the background level then removes the grey of
+    # photographed paper.
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    if np.median(border) > 0.5:
+        a = 1.0 - a
+        border = 1.0 - border
+    background = float(np.median(border))
+    if background > 0:
+        a = np.clip((a - background) / (1.0 - background), 0.0, 1.0)
+    return a
+
+
+def preprocess_drawing(image):
+    """Turn a drawing of any size into an MNIST-style digit, or None if it is empty.
+
+    image: grayscale (H, W), RGB (H, W, 3) or RGBA (H, W, 4) array (uint8 or
+    floats in [0, 1]) or a PIL image. White ink on black, dark ink on a light
+    background (inverted first) and ink in the alpha channel all work.
+    Returns float32 (1, 28, 28) in [0, 1], ink = 1, like ``data.as_batch(x)[i]``.
+
+    The steps are MNIST's own: crop to the ink's bounding box, scale it to fit
+    20x20 keeping the aspect ratio (anti-aliased), and place it in 28x28 with
+    its centre of mass at ``MNIST_CENTER_OF_MASS``.
+    """
+    Image = _require_pillow()
+    ink = _ink_image(image)                               # (H, W), 1 = ink
+    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
+    if rows.size == 0:
+        return None
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]   # (h, w) bounding box
+
+    h, w = crop.shape
+    scale = MNIST_BOX / max(h, w)
+    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    # Pillow's bilinear resize widens its triangle filter when it shrinks, so a big canvas
+    # is anti-aliased (area-weighted), and unlike Lanczos it never overshoots: the result
+    # scales with the ink level and needs no clipping.
+    small = Image.fromarray(crop.astype(np.float32)).resize((new_w, new_h),
+                                                            Image.Resampling.BILINEAR)
+    small = np.asarray(small, dtype=np.float64)                   # (new_h, new_w)
+    if small.max() <= 0:
+        return None
+    # Every MNIST digit reaches full ink (254 or 255); a thin stroke shrunk 10x would
+    # otherwise be a faint grey the network never saw in training.
+    small = np.clip(small / small.max(), 0.0, 1.0)
+
+    # An integer shift, as MNIST did (its digits' centres spread 0.29 px around the
+    # mean: the standard deviation of a uniform +-0.5 px rounding error), so the ink
+    # is not blurred again; clamped so a lopsided digit stays inside the field.
+    com_row, com_col = center_of_mass(small)
+    top = int(np.clip(round(MNIST_CENTER_OF_MASS[0] - com_row), 0, MNIST_SIZE - new_h))
+    left = int(np.clip(round(MNIST_CENTER_OF_MASS[1] - com_col), 0, MNIST_SIZE - new_w))
+    out = np.zeros((1, MNIST_SIZE, MNIST_SIZE), dtype=np.float32)     # (1, 28, 28)
+    out[0, top:top + new_h, left:left + new_w] = small
+    return out

@@ -1,0 +1,203 @@
+"""What the lessons' notebooks share: exercises with a solution to fall back on, and checks.
+
+An exercise cell defines a function under ``@exercise("lesson01")`` and leaves it
+returning None until you write it. While it returns None, the call is answered by
+the function of the same name in ``minicnn_lessons/lesson01.py`` (with a one-time
+note), so the notebook always runs from top to bottom; as soon as your version
+returns something, yours is used. Each lesson module also has the check of every
+exercise (``check_conv2d_loops(conv2d_loops)``): it runs the version that answered
+on cases chosen to catch the usual mistakes, and says ✓ or ✗ and whose version ran.
+
+    show_solution(conv2d_loops)      # print the solution's code, when you are stuck
+
+This package is installed with minicnn (``pip install "minicnn[notebook]"``), so a
+notebook finds it from any folder, in Jupyter, VS Code or Colab.
+"""
+import functools
+import importlib
+import inspect
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["exercise", "show_solution", "verdict", "check_close", "check_gradcheck", "fast_mode",
+           "work_dir", "Report", "call", "compare", "close_to"]
+
+
+def fast_mode():
+    """True when MINICNN_FAST is set (CI runs every notebook that way): less data, the same code."""
+    return os.environ.get("MINICNN_FAST", "0") not in ("", "0")
+
+
+def work_dir():
+    """Where the lessons keep what they save (lesson 06's trained model, ...): a folder that
+    does not depend on where the notebook runs. $MINICNN_LESSONS_DIR, else ~/.cache/minicnn/lessons."""
+    folder = Path(os.environ.get("MINICNN_LESSONS_DIR") or Path.home() / ".cache" / "minicnn" / "lessons")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _solution(lesson, name):
+    return getattr(importlib.import_module(f"{__name__}.{lesson}"), name)
+
+
+def exercise(lesson):
+    """Decorator: use the learner's function once it returns something, else the solution.
+
+    The returned function has ``used_solution``: None before its first call, then
+    True when the solution answered the last call, False when the learner's did.
+    """
+    def wrap(yours):
+        name = yours.__name__
+
+        @functools.wraps(yours)
+        def run(*args, **kwargs):
+            out = yours(*args, **kwargs)
+            if out is not None:
+                run.used_solution = False
+                return out
+            if run.used_solution is not True:
+                print(f"[{name}] your version returned None (not written yet), so the solution "
+                      f"answered. Write yours where it says YOUR CODE, make it return its result and "
+                      f"run the cell again; show_solution({name}) prints the solution.")
+            run.used_solution = True
+            return _solution(lesson, name)(*args, **kwargs)
+
+        run.used_solution = None
+        run.lesson = lesson
+        return run
+    return wrap
+
+
+def show_solution(fn):
+    """Print the code of the solution to exercise ``fn`` (a function decorated with ``exercise``)."""
+    print(inspect.getsource(_solution(fn.lesson, fn.__name__)))
+
+
+def whose(fn):
+    """'the solution's conv2d_loops' or 'your conv2d_loops': which version a check saw."""
+    return f"the solution's {fn.__name__}" if getattr(fn, "used_solution", False) else f"your {fn.__name__}"
+
+
+def verdict(fn, ok, text):
+    """Print ✓ or ✗ and the reason; returns ``ok``. A failing *solution* is a bug in the
+    lessons, so it raises instead (CI runs every notebook)."""
+    if ok:
+        print(f"✓ {text}")
+    elif getattr(fn, "used_solution", False):
+        raise AssertionError(f"the solution in minicnn_lessons/{fn.lesson}.py failed its own check: "
+                             f"{text} (this is a bug in the lessons; please report it)")
+    else:
+        print(f"✗ {text}")
+    return bool(ok)
+
+
+def check_close(fn, got, expected, against, rtol=1e-5, atol=1e-6, dtype=None):
+    """Say whether ``got`` (what ``fn`` returned) matches ``expected`` (computed by ``against``).
+
+    dtype: if given, ``got`` must also have this dtype. Prints ✓ or ✗ with the reason
+    and returns True or False; raises only when the solution itself is wrong.
+    """
+    from minicnn import to_numpy
+    who = whose(fn)
+    if got is None:
+        return verdict(fn, False, f"{who} returned None, expected an array of shape "
+                                  f"{tuple(np.shape(to_numpy(expected)))}")
+    if dtype is not None and getattr(got, "dtype", None) != np.dtype(dtype):
+        return verdict(fn, False, f"{who} returned dtype {getattr(got, 'dtype', type(got).__name__)}, "
+                                  f"expected {np.dtype(dtype)}")
+    got_np = np.asarray(to_numpy(got), dtype=np.float64)
+    exp_np = np.asarray(to_numpy(expected), dtype=np.float64)
+    if got_np.shape != exp_np.shape:
+        return verdict(fn, False, f"{who} returned shape {got_np.shape}, but {against} gives {exp_np.shape}")
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(got_np - exp_np)                       # nan where both are the same infinity
+        good = (got_np == exp_np) | (diff <= atol + rtol * np.abs(exp_np))   # nan in yours is bad
+    bad = ~good
+    worst = float(np.max(np.where(good, np.nan_to_num(diff), np.inf))) if diff.size else 0.0
+    if not bad.any():
+        return verdict(fn, True, f"{who} matches {against}: largest difference {worst:.1e}")
+    k = np.unravel_index(int(np.argmax(np.where(bad, np.nan_to_num(diff, nan=np.inf), -1.0))), diff.shape)
+    return verdict(fn, False, f"{who} differs from {against} in {int(bad.sum())} of {bad.size} numbers; "
+                              f"at index {tuple(int(i) for i in k)} yours is {got_np[k]:.6g}, "
+                              f"expected {exp_np[k]:.6g}")
+
+
+def check_gradcheck(fn, result, what):
+    """Say (✓ or ✗) whether a ``minicnn.gradcheck`` result passed for the backward ``fn`` wrote."""
+    return verdict(fn, bool(result), f"{whose(fn)}: {what}: {result!r}")
+
+
+# -- what the checks share: several cases, one verdict -------------------------------------------
+# A check runs the version that answered on cases chosen to catch the usual mistakes. When every
+# case passes it prints one ✓ line per case; when one fails, a ✗ line for each case that failed
+# (with a hint where the mistake is recognisable) and the cases that were right, without a ✓.
+
+class Report:
+    """The cases of one check: ``add`` each result, then ``close`` prints and returns the verdict."""
+
+    def __init__(self, fn):
+        self.fn, self.results = fn, []
+
+    def add(self, ok, text, case):
+        """ok: did ``case`` (a few words) pass; text: the line to print for it."""
+        self.results.append((bool(ok), text, case))
+        return bool(ok)
+
+    def close(self):
+        failed = [text for ok, text, _ in self.results if not ok]
+        if not failed:
+            for _, text, _ in self.results:
+                verdict(self.fn, True, text)
+            return True
+        for text in failed:
+            verdict(self.fn, False, text)          # raises if the solution failed: a bug in the lessons
+        right = [case for ok, _, case in self.results if ok]
+        if right:
+            print("  right for: " + "; ".join(right))
+        return False
+
+
+def call(fn, *args, **kwargs):
+    """(what fn returned, None) or (None, 'it raised ...'): a check reports an error, never stops on it."""
+    try:
+        with np.errstate(all="ignore"):                         # the check explains overflow itself
+            return fn(*args, **kwargs), None
+    except Exception as e:                                      # noqa: BLE001 (a learner's error, reported)
+        return None, f"it raised {type(e).__name__}: {e}"
+
+
+def close_to(got, expected, rtol=1e-5, atol=1e-7):
+    """Elementwise |got - expected| <= atol + rtol |expected| (matching infinities count as equal)."""
+    got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    if got.shape != expected.shape:
+        return False
+    with np.errstate(invalid="ignore"):
+        return bool(np.all((got == expected) | (np.abs(got - expected) <= atol + rtol * np.abs(expected))))
+
+
+def compare(fn, got, expected, what, rtol=1e-5, atol=1e-7, dtype=None):
+    """(ok, one line) for ``got`` against ``expected``: shape, dtype, nan/inf, the worst element."""
+    who = whose(fn)
+    if got is None:
+        return False, f"{who} returned None for {what}"
+    if not hasattr(got, "shape"):
+        return False, f"{who} returned a {type(got).__name__} for {what}, expected an array"
+    expected = np.asarray(expected)
+    if tuple(got.shape) != expected.shape:
+        return False, f"{who} returned shape {tuple(got.shape)} for {what}, expected {expected.shape}"
+    if dtype is not None and got.dtype != np.dtype(dtype):
+        return False, f"{who} returned dtype {got.dtype} for {what}, expected {np.dtype(dtype)}"
+    g, e = np.asarray(got, dtype=np.float64), expected.astype(np.float64)
+    if not np.isfinite(g).all() and np.isfinite(e).all():
+        bad = int((~np.isfinite(g)).sum())
+        return False, f"{who} gives nan or inf in {bad} of {g.size} numbers for {what}, where every answer is finite"
+    with np.errstate(invalid="ignore"):
+        diff = np.where(g == e, 0.0, np.abs(g - e))
+    bad = ~(diff <= atol + rtol * np.abs(e))
+    if not bad.any():
+        return True, f"{who} is right for {what} (largest difference {float(diff.max()) if diff.size else 0:.1e})"
+    k = np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), diff.shape)
+    return False, (f"{who} is wrong for {what}: {int(bad.sum())} of {bad.size} numbers differ; at index "
+                   f"{tuple(int(i) for i in k)} yours is {g[k]:.6g}, expected {e[k]:.6g}")
