@@ -13,58 +13,42 @@ from . import Report, call, close_to, compare, fast_mode, whose, work_dir
 # ------------------------------------------------------------------------------------------------
 # The network lesson 06 trains
 # ------------------------------------------------------------------------------------------------
-# Stand-in for lesson 06's helper while lesson 06 is being rewritten: the same file names, the
-# same recipe (``minicnn train``'s settings, on the training set less the validation images).
+# A stand-in for lesson 06's helper while lesson 06 is being rewritten (on branch lessons-c): the same
+# names, files and recipe (``minicnn train`` with its defaults, which holds out 5,000 training images
+# for validation, split seed 0), so that switching is one import.
 
-FAST_TRAINING_IMAGES = 5000           # fast mode: one epoch on this many images, the same code
-
-
-def model_file():
-    """Where lesson 06 saves its network: work_dir()/mnist-lenet.npz (-fast.npz in fast mode)."""
-    return work_dir() / ("mnist-lenet-fast.npz" if fast_mode() else "mnist-lenet.npz")
+# Fast mode (MINICNN_FAST=1): less data, the same code: the first 6,000 training images, of which
+# 1,000 are held out for validation, one epoch, and the first 2,000 test images.
+FAST_RUN = dict(limit=6000, val_size=1000, epochs=1, test_limit=2000)
 
 
-def trained_model():
-    """Lesson 06's trained lenet: loaded from ``model_file()``, or trained as lesson 06 does
-    (and saved there) when the file is missing. Prints one line saying which."""
+def saved_model_path(fast=None):
+    """Where lesson 06 saves its trained lenet: mnist-lenet.npz (mnist-lenet-fast.npz in fast mode)
+    in ``minicnn_lessons.work_dir()``."""
+    fast = fast_mode() if fast is None else fast
+    return work_dir() / ("mnist-lenet-fast.npz" if fast else "mnist-lenet.npz")
+
+
+def trained_model(fast=None):
+    """Lesson 06's trained lenet (a ``minicnn.Sequential`` with ``.metadata``), read from
+    ``saved_model_path()``. If the file is missing (lesson 06 not run, or the file deleted), it is
+    trained first, as lesson 06 trains it: ``minicnn train`` with its defaults (in fast mode with
+    FAST_RUN's smaller data), which prints what it does; that takes minutes in normal mode."""
     import minicnn as mc
-    from minicnn.cli import DEFAULTS
-    from minicnn.cli_commands import SPLIT_SEED
-    from minicnn.data import MNIST_CLASSES, load_mnist, train_val_split
-    from minicnn.models import lenet
-    from minicnn.train import fit, linear_decay
+    from minicnn.cli import main as minicnn_command
 
-    path = model_file()
-    if path.exists():
-        model = mc.Sequential.load(path)
-        print(f"loaded lesson 06's network from {path}")
-        return model
-    settings = dict(DEFAULTS)
-    x_train, y_train, _, _ = load_mnist()
-    x_train, y_train, x_val, y_val = train_val_split(x_train, y_train, settings["val_size"], SPLIT_SEED)
-    if fast_mode():
-        x_train, y_train = x_train[:FAST_TRAINING_IMAGES], y_train[:FAST_TRAINING_IMAGES]
-        x_val, y_val = x_val[:1000], y_val[:1000]
-        settings["epochs"] = 1
-    print(f"{path} is missing (lesson 06 saves it), so the network is trained now, as lesson 06 "
-          f"does: lenet, {settings['epochs']} epochs on {len(x_train):,} images, batch "
-          f"{settings['batch_size']}, SGD lr {settings['lr']} decaying to 0, momentum "
-          f"{settings['momentum']}", flush=True)
-    mc.manual_seed(settings["seed"])
-    model = lenet()
-    history = fit(model, mc.NLLLoss(), mc.SGD(model.parameters(), lr=settings["lr"],
-                                              momentum=settings["momentum"]),
-                  x_train, y_train, epochs=settings["epochs"], batch_size=settings["batch_size"],
-                  validation=(x_val, y_val), seed=settings["seed"], progress=False,
-                  lr_schedule=linear_decay(settings["lr"]))
-    model.save(path, metadata=dict(
-        classes=list(MNIST_CLASSES), dataset="mnist", model="lenet", input_shape=[1, 28, 28],
-        epochs=history.epochs, train_images=len(x_train), val_size=settings["val_size"],
-        split_seed=SPLIT_SEED, val_accuracy=history.val_acc[-1], trained=True,
-        **{k: settings[k] for k in ("batch_size", "lr", "momentum", "schedule", "seed")}))
-    print(f"trained in {sum(history.seconds):.0f} s: validation accuracy {history.val_acc[-1]:.2%}; "
-          f"saved to {path}")
-    return model
+    fast = fast_mode() if fast is None else fast
+    path = saved_model_path(fast)
+    if not path.exists():
+        print(f"{path} is missing (it is saved by lesson 06): training it now with minicnn train, "
+              f"as lesson 06 does" + (" (fast mode: a small subset)" if fast else ""))
+        flags = ["train", "--out", str(path), "--no-progress"]
+        if fast:
+            flags += ["--limit", str(FAST_RUN["limit"]), "--val-size", str(FAST_RUN["val_size"]),
+                      "--epochs", str(FAST_RUN["epochs"]), "--test-limit", str(FAST_RUN["test_limit"])]
+        if minicnn_command(flags) != 0:
+            raise RuntimeError(f"training the model for {path} failed: see the message above")
+    return mc.Sequential.load(path)
 
 
 # ------------------------------------------------------------------------------------------------
