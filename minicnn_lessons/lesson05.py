@@ -183,7 +183,7 @@ def check_sgd_step(fn):
                            f"an array of the parameter's shape, passed back into the next step")
                 break
             got.append(np.array(new_param, dtype=np.float64))
-            got_v.append(velocity)
+            got_v.append(None if velocity is None else np.array(velocity, dtype=np.float64))
             if not close_to(new_param, expected[k - 1], **tol):
                 wrong = np.abs(got[-1] - expected[k - 1])
                 i = np.unravel_index(int(np.argmax(wrong)), wrong.shape)

@@ -105,6 +105,11 @@ def forgets_weight_decay(param, grad, velocity, lr, momentum=0.0, dampening=0.0,
     return lesson05.sgd_step(param, grad, velocity, lr, momentum, dampening, 0.0)
 
 
+def subtracts_weight_decay(param, grad, velocity, lr, momentum=0.0, dampening=0.0, weight_decay=0.0):
+    return lesson05.sgd_step(param, grad - 2 * weight_decay * param, velocity, lr, momentum, dampening,
+                             weight_decay)
+
+
 def steps_along_the_gradient(param, grad, velocity, lr, momentum=0.0, dampening=0.0, weight_decay=0.0):
     g = grad + weight_decay * param
     v = g if velocity is None else momentum * velocity + (1 - dampening) * g
@@ -156,6 +161,7 @@ def computes_in_float64(param, grad, velocity, lr, momentum=0.0, dampening=0.0, 
     (learning_rate_inside, "the learning rate inside the velocity"),
     (weight_decay_outside, "it belongs in the gradient"),
     (forgets_weight_decay, "Yours ignores weight_decay"),
+    (subtracts_weight_decay, "Yours subtracts the weight decay"),
     (steps_along_the_gradient, "Yours ignores the velocity"),
     (updates_param_in_place, "changed the caller's arrays in place (param"),
     (updates_velocity_in_place, "changed the caller's arrays in place (velocity"),
