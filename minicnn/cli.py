@@ -22,9 +22,12 @@ from .cli_commands import (AUGMENTATION, EXIT_INTERRUPTED, EXIT_USAGE,
 # for validation, never by the test set (scripts/sweep.py, its measurements in
 # scripts/results/sweep.txt; the default run's test accuracy in scripts/results/targets.txt).
 # The learning rate decays linearly to 0 over the run: the large early steps learn fast,
-# the small late ones settle into a minimum.
-DEFAULTS = dict(dataset="mnist", model="lenet", epochs=3, batch_size=32, lr=0.05, momentum=0.9,
-                schedule="linear", seed=0, backend="numpy", val_size=5000, augment=False)
+# the small late ones settle into a minimum. Six epochs with augmentation gave the best mean
+# validation accuracy of the settings tried (98.99% over 3 seeds; three epochs without it
+# 98.92%), a margin within the seed-to-seed spread; 330,000 training images fit the 60-second
+# budget at the 9,000 images/s that batch 32 reaches on 2 idle cores.
+DEFAULTS = dict(dataset="mnist", model="lenet", epochs=6, batch_size=32, lr=0.05, momentum=0.9,
+                schedule="linear", seed=0, backend="numpy", val_size=5000, augment=True)
 DATASETS = ("mnist", "fashion-mnist", "quickdraw")
 
 

@@ -53,7 +53,9 @@ def test_train_prints_validation_every_epoch_and_test_once_and_saves_the_setting
     assert meta["test_accuracy"] == pytest.approx(final / 100, abs=5e-5)
     assert meta["val_accuracy"] == pytest.approx(float(epochs[-1][1]) / 100, abs=5e-5)
     assert (meta["val_size"], meta["split_seed"], meta["train_images"]) == (500, 0, 2500)
-    assert meta["augment"] is None and meta["epochs"] == 2 and meta["lr"] == cli.DEFAULTS["lr"]
+    assert meta["augment"] == ({"degrees": 10.0, "translate": [0.1, 0.1]} if cli.DEFAULTS["augment"]
+                               else None)
+    assert meta["epochs"] == 2 and meta["lr"] == cli.DEFAULTS["lr"]
 
 
 def test_evaluate_prints_accuracy_per_class_and_confusion(trained_file, mnist, capsys):
@@ -102,18 +104,21 @@ def test_predict_a_png_of_a_real_test_digit(trained_file, mnist, tmp_path, capsy
     assert lines[0][1] == str(mnist[3][i]), out
 
 
-def test_train_on_quickdraw_uses_the_local_categories_and_can_augment(tmp_path, data_dir, capsys):
+@pytest.mark.parametrize("augment", [True, False])
+def test_train_on_quickdraw_uses_the_local_categories(tmp_path, data_dir, capsys, augment):
     out_file = tmp_path / "doodles.npz"
     code, out, err = run(capsys, "train", "--dataset", "quickdraw", "--max-per-class", 60,
-                         "--val-size", 80, "--augment", "--epochs", 1, "--out", out_file,
-                         "--no-progress", "--no-download")
+                         "--val-size", 80, "--augment" if augment else "--no-augment",
+                         "--epochs", 1, "--out", out_file, "--no-progress", "--no-download")
     assert code == 0, err
     assert "using the ten local ones" in out and ", ".join(QUICKDRAW_LOCAL_CATEGORIES) in out
     assert "400 training images, 80 validation images" in out and "120 test images" in out
-    assert "augmentation: RandomAffine(degrees=" in out
+    assert ("augmentation: RandomAffine(degrees=10, translate=(0.1, 0.1))" if augment
+            else "augmentation: none") in out
     meta = mc.Sequential.load(out_file).metadata
     assert meta["classes"] == list(QUICKDRAW_LOCAL_CATEGORIES) and meta["max_per_class"] == 60
-    assert meta["augment"] == {"degrees": 10.0, "translate": [0.1, 0.1]} and meta["val_size"] == 80
+    assert meta["val_size"] == 80
+    assert meta["augment"] == ({"degrees": 10.0, "translate": [0.1, 0.1]} if augment else None)
     code, out, err = run(capsys, "evaluate", out_file, "--no-download")
     assert code == 0, err
     assert "quickdraw test set (120 images)" in out and "penguin" in out
