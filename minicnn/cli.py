@@ -1,10 +1,10 @@
 """The ``minicnn`` command: train, evaluate, predict, bench.
 
     minicnn train                       # lenet on MNIST, the settings below: >= 99% test accuracy
-    minicnn train --augment --val-size 0  # random turns and shifts; no validation images
-    minicnn train --dataset fashion-mnist --model convnet --epochs 8 --out fashion.npz
-    minicnn evaluate mnist-lenet.npz    # accuracy, per-class accuracy, confusion matrix
-    minicnn predict mnist-lenet.npz digit.png
+    minicnn train --no-augment --val-size 0   # no random turns and shifts; all 60,000 to train on
+    minicnn train --dataset fashion-mnist --model convnet --epochs 12 --batch-size 64 --no-augment
+    minicnn evaluate runs/mnist-lenet.npz   # test accuracy, per class, confusion matrix
+    minicnn predict runs/mnist-lenet.npz digit.png
     minicnn bench --quick               # python -m benchmarks, from a checkout
 
 Every problem with a flag or a file ends the command with one line on stderr and

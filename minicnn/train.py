@@ -131,7 +131,7 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
                        leave=True) if tqdm else None
             try:
                 _train_epoch(stepper, loss, optimizer, loader, epoch, epochs, history, bar, sigint,
-                             lr_schedule, augment and (lambda xb: augment(xb, rng)))
+                             lr_schedule, None if augment is None else (lambda xb: augment(xb, rng)))
                 if hasattr(model, "metadata") and history.steps:
                     model.metadata["trained"] = True      # the drawing pad reads this
                 if history.stopped is None and validation is not None:

@@ -1,7 +1,8 @@
 """The drawing pad's check: MNIST test digits redrawn off-centre on a 280x280 pad, then preprocessed.
 
-    python scripts/drawn_digits.py MODEL.npz [MODEL.npz ...] [--n 2000] [--seed 0]
-    python scripts/drawn_digits.py runs/plain.npz runs/augmented.npz
+    python scripts/drawn_digits.py MODEL.npz [MODEL.npz ...] [--n 10000] [--seed 0]
+    python scripts/train_targets.py --keep runs/targets mnist mnist-no-augment   # the two models
+    python scripts/drawn_digits.py runs/targets/mnist.npz runs/targets/mnist-no-augment.npz
 
 Each of the first N MNIST test digits is scaled up (bicubic) to a random size between 90
 and 280 pixels and pasted at a random place on an empty 280x280 pad, as a drawing on
@@ -45,7 +46,7 @@ def redraw(digits, seed):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", nargs="+", metavar="MODEL", help="models saved by minicnn train")
-    parser.add_argument("--n", type=int, default=2000, help="how many test digits (the first N)")
+    parser.add_argument("--n", type=int, default=10000, help="how many test digits (the first N)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the sizes and places")
     args = parser.parse_args()
     _, _, x_test, y_test = load_mnist(download=False)

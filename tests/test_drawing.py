@@ -74,10 +74,10 @@ def ink_box(image):
 
 
 def test_mnist_center_of_mass_is_measured_from_mnist(mnist):
-    """The recorded centre is what the 10,000 real test digits have, and it is about (14, 14)."""
-    x_test = mnist[2].astype(np.float64)                          # (10000, 28, 28)
+    """The recorded centre is what the 60,000 real training digits have, and it is about (14, 14)."""
+    x_test = mnist[0].astype(np.float64)                          # (60000, 28, 28): training digits
     mass = x_test.sum(axis=(1, 2))
-    rows = (x_test.sum(axis=2) @ np.arange(28)) / mass            # (10000,)
+    rows = (x_test.sum(axis=2) @ np.arange(28)) / mass            # (60000,)
     cols = (x_test.sum(axis=1) @ np.arange(28)) / mass
     measured = (rows.mean(), cols.mean())
     assert np.allclose(measured, MNIST_CENTER_OF_MASS, atol=0.01), measured

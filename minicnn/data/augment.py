@@ -29,7 +29,9 @@ class RandomAffine:
     uniformly from the range that keeps its turned ink box (and the one pixel that bilinear
     sampling spreads it by) inside the image, and an image whose turned box would not fit at
     all stays upright: of MNIST's digits (a 20x20 box near the middle), none at 15 degrees,
-    1 in 270 at 30. rng: a NumPy Generator (default: minicnn's, see ``manual_seed``).
+    1 in 270 at 30. Images whose ink fills the frame barely move (Fashion-MNIST's clothes;
+    Quick, Draw!'s doodles here, whose salt noise reaches the borders).
+    rng: a NumPy Generator (default: minicnn's, see ``manual_seed``).
     """
 
     def __init__(self, degrees=10.0, translate=(0.1, 0.1)):
