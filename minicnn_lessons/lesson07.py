@@ -8,47 +8,10 @@ recognisable, and lists the cases that were right.
 """
 import numpy as np
 
-from . import Report, call, close_to, compare, fast_mode, whose, work_dir
+from . import Report, call, close_to, compare, whose
 
-# ------------------------------------------------------------------------------------------------
-# The network lesson 06 trains
-# ------------------------------------------------------------------------------------------------
-# A stand-in for lesson 06's helper while lesson 06 is being rewritten (on branch lessons-c): the same
-# names, files and recipe (``minicnn train`` with its defaults, which holds out 5,000 training images
-# for validation, split seed 0), so that switching is one import.
-
-# Fast mode (MINICNN_FAST=1): less data, the same code: the first 6,000 training images, of which
-# 1,000 are held out for validation, one epoch, and the first 2,000 test images.
-FAST_RUN = dict(limit=6000, val_size=1000, epochs=1, test_limit=2000)
-
-
-def saved_model_path(fast=None):
-    """Where lesson 06 saves its trained lenet: mnist-lenet.npz (mnist-lenet-fast.npz in fast mode)
-    in ``minicnn_lessons.work_dir()``."""
-    fast = fast_mode() if fast is None else fast
-    return work_dir() / ("mnist-lenet-fast.npz" if fast else "mnist-lenet.npz")
-
-
-def trained_model(fast=None):
-    """Lesson 06's trained lenet (a ``minicnn.Sequential`` with ``.metadata``), read from
-    ``saved_model_path()``. If the file is missing (lesson 06 not run, or the file deleted), it is
-    trained first, as lesson 06 trains it: ``minicnn train`` with its defaults (in fast mode with
-    FAST_RUN's smaller data), which prints what it does; that takes minutes in normal mode."""
-    import minicnn as mc
-    from minicnn.cli import main as minicnn_command
-
-    fast = fast_mode() if fast is None else fast
-    path = saved_model_path(fast)
-    if not path.exists():
-        print(f"{path} is missing (it is saved by lesson 06): training it now with minicnn train, "
-              f"as lesson 06 does" + (" (fast mode: a small subset)" if fast else ""))
-        flags = ["train", "--out", str(path), "--no-progress"]
-        if fast:
-            flags += ["--limit", str(FAST_RUN["limit"]), "--val-size", str(FAST_RUN["val_size"]),
-                      "--epochs", str(FAST_RUN["epochs"]), "--test-limit", str(FAST_RUN["test_limit"])]
-        if minicnn_command(flags) != 0:
-            raise RuntimeError(f"training the model for {path} failed: see the message above")
-    return mc.Sequential.load(path)
+# The network lesson 06 trains and saves (lessons 07-09 read it; it is trained first if missing)
+from .lesson06 import FAST_RUN, saved_model_path, trained_model  # noqa: E402,F401
 
 
 # ------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ with a hint where the mistake is recognisable, and lists the cases that were rig
 import numpy as np
 
 from . import Report, call, close_to, compare, whose
-from .lesson07 import trained_model  # noqa: F401  (lesson 06's network)
+from .lesson06 import trained_model  # noqa: F401  (lesson 06's network)
 
 # ------------------------------------------------------------------------------------------------
 # The solution

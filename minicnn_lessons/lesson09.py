@@ -9,7 +9,7 @@ import numpy as np
 from minicnn.drawing import MNIST_CENTER_OF_MASS, MNIST_SIZE
 
 from . import Report, call, compare, whose
-from .lesson07 import FAST_RUN, saved_model_path, trained_model  # noqa: F401  (lesson 06's network)
+from .lesson06 import FAST_RUN, saved_model_path, trained_model  # noqa: F401  (lesson 06's network)
 
 # ------------------------------------------------------------------------------------------------
 # The solution
