@@ -63,7 +63,8 @@ def cmd_train(args):
     import minicnn
     from .data import RandomAffine, train_val_split
     from .models import MODELS
-    from .train import _tqdm, evaluate, fit, linear_decay
+    from .optional import optional
+    from .train import evaluate, fit, linear_decay
 
     if args.dataset != "quickdraw" and (args.categories or args.max_per_class):
         raise UsageError("--categories and --max-per-class only apply to --dataset quickdraw")
@@ -118,7 +119,7 @@ def cmd_train(args):
               f"({h.images_per_second[-1]:,.0f} images/s)", flush=True)
 
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    progress = progress and _tqdm() is not None      # else fit's own lines would repeat report's
+    progress = progress and optional("tqdm.auto") is not None   # else fit's own lines would repeat report's
     start = time.perf_counter()
     history = fit(model, minicnn.NLLLoss(), optimizer, x_train, y_train, epochs=args.epochs,
                   batch_size=args.batch_size, validation=(x_val, y_val) if len(x_val) else None,

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .backend import get_array_module, is_gpu_array
 from .layers import AvgPool2d, Conv2d, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
 from .layers.module import Parameter
+from .optional import optional
 from .sequential import Sequential
 
 # Layers whose output for one sample depends on that sample alone, with no random numbers.
@@ -254,12 +255,8 @@ def _blas_controller():
     """threadpoolctl's handle on the loaded BLAS libraries, or None without threadpoolctl."""
     global _blas
     if _blas is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _blas = False
-        else:
-            _blas = ThreadpoolController()
+        threadpoolctl = optional("threadpoolctl")
+        _blas = threadpoolctl.ThreadpoolController() if threadpoolctl else False
     return _blas or None
 
 

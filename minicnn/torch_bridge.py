@@ -12,18 +12,12 @@ layout (Conv2d weight (C_out, C_in, KH, KW), Linear weight (out, in)), so each
 direction is one line per layer. PyTorch is imported only when one of these is called.
 """
 from .backend import asarray, to_numpy
+from .checkpoint import LAYER_TYPES
 from .layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
+from .optional import require
 from .sequential import Sequential
 
-SUPPORTED = "Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear, LogSoftmax, Dropout"
-
-
-def _torch(caller):
-    try:
-        import torch
-    except ImportError:
-        raise ImportError(f"minicnn.{caller} needs PyTorch, which is not installed: pip install torch") from None
-    return torch
+SUPPORTED = ", ".join(LAYER_TYPES)
 
 
 def to_torch(model, device="cpu"):
@@ -33,38 +27,24 @@ def to_torch(model, device="cpu"):
     "cuda", ...) and in the same train/eval mode. Parameter names match too:
     ``model.state_dict()`` and ``net.state_dict()`` have the same keys.
     """
-    torch = _torch("to_torch")
-    nn = torch.nn
+    torch = require("torch", "minicnn.to_torch", "pip install torch", "PyTorch")
     params = model.parameters()
     dtype = torch.float64 if params and str(params[0].data.dtype) == "float64" else torch.float32
     layers = []
     for i, layer in enumerate(model.layers):
-        if isinstance(layer, Conv2d):
-            twin = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
-                             layer.padding, bias=layer.bias is not None)
-        elif isinstance(layer, Linear):
-            twin = nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None)
-        elif isinstance(layer, MaxPool2d):
-            twin = nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding)
-        elif isinstance(layer, AvgPool2d):      # padded zeros count in the mean, in both
-            twin = nn.AvgPool2d(layer.kernel_size, layer.stride, layer.padding, count_include_pad=True)
-        elif isinstance(layer, ReLU):
-            twin = nn.ReLU()
-        elif isinstance(layer, Flatten):
-            twin = nn.Flatten()
-        elif isinstance(layer, LogSoftmax):
-            twin = nn.LogSoftmax(dim=layer.dim)
-        elif isinstance(layer, Dropout):
-            twin = nn.Dropout(layer.p)
-        else:
+        kind = next((name for name, cls in LAYER_TYPES.items() if isinstance(layer, cls)), None)
+        if kind is None:
             raise ValueError(f"to_torch: layer {i} ({type(layer).__name__}) has no PyTorch twin; "
                              f"expected one of {SUPPORTED}")
-        twin = twin.to(dtype)
+        # torch.nn's class of the same name takes the same arguments (AvgPool2d: padded zeros
+        # count in the mean, in both).
+        config = {k: tuple(v) if isinstance(v, list) else v for k, v in layer.config().items()}
+        twin = getattr(torch.nn, kind)(**config).to(dtype)
         with torch.no_grad():
             for name, p in layer.named_parameters():
                 getattr(twin, name).copy_(torch.from_numpy(to_numpy(p.data)))
         layers.append(twin)
-    return nn.Sequential(*layers).to(device).train(model.training)
+    return torch.nn.Sequential(*layers).to(device).train(model.training)
 
 
 def from_torch(net):
@@ -76,7 +56,7 @@ def from_torch(net):
     dtype (float32 or float64) and go to minicnn's active backend. Anything else
     raises one error naming the layer and what minicnn lacks.
     """
-    torch = _torch("from_torch")
+    torch = require("torch", "minicnn.from_torch", "pip install torch", "PyTorch")
     if not isinstance(net, torch.nn.Sequential):
         raise TypeError(f"from_torch expects a torch.nn.Sequential, received {type(net).__name__}")
     layers = []

@@ -31,6 +31,7 @@ import numpy as np
 
 from .backend import cpu_rng, to_numpy
 from .layers import LogSoftmax
+from .optional import optional
 
 
 class History:
@@ -121,14 +122,14 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
     loader = DataLoader(x, y, batch_size=batch_size, shuffle=True, seed=seed)
     rng = cpu_rng() if seed is None else np.random.default_rng((seed, 1))   # not the shuffling's
     history = History()
-    tqdm = _tqdm() if progress else None
+    tqdm = optional("tqdm.auto") if progress else None      # a notebook-aware bar, where installed
     stepper = _on_all_cores(model, workers, batch_size)
     if stepper is not model:
         print(stepper.describe(batch_size), flush=True)
     with _StopOnSigint() as sigint:
         for epoch in range(epochs):
-            bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
-                       leave=True) if tqdm else None
+            bar = tqdm.tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                            leave=True) if tqdm else None
             try:
                 _train_epoch(stepper, loss, optimizer, loader, epoch, epochs, history, bar, sigint,
                              lr_schedule, None if augment is None else (lambda xb: augment(xb, rng)))
@@ -311,15 +312,6 @@ def _check_count(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, received {value!r}")
     return int(value)
-
-
-def _tqdm():
-    """tqdm's notebook-aware bar, or None when tqdm is not installed."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm
 
 
 def _epoch_line(epoch, epochs, h):

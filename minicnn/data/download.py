@@ -16,6 +16,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from ..optional import optional
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 30.0   # seconds a socket may wait for the server before the mirror is skipped
@@ -52,18 +54,6 @@ def mirror_url(base, filename):
     return base + urllib.parse.quote(filename)
 
 
-def _progress_bar(total, desc, enabled):
-    """A tqdm byte counter if tqdm is installed and ``enabled``; otherwise None (no bar)."""
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:   # the progress bar is optional: pip install "minicnn[train]"
-        return None
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                leave=False)
-
-
 def _fetch_once(url, tmp_file, timeout, progress, desc):
     """Stream ``url`` into the open binary ``tmp_file``; return the md5 of what was written.
 
@@ -74,7 +64,9 @@ def _fetch_once(url, tmp_file, timeout, progress, desc):
     with urllib.request.urlopen(request, timeout=timeout) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length is not None and length.isdigit() else None
-        bar = _progress_bar(total, desc, progress)
+        tqdm = optional("tqdm.auto") if progress else None      # a byte counter, where tqdm is installed
+        bar = tqdm.tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+                        leave=False) if tqdm else None
         received = 0
         try:
             while True:

@@ -3,26 +3,18 @@ import contextlib
 
 import numpy as np
 
-from .preprocess import _require_pillow, preprocess_drawing
+from ..optional import require
+from .preprocess import preprocess_drawing
 
 NO_MODEL_MESSAGE = "train or load a model first"
 EMPTY_MESSAGE = "draw a digit first"
-
-
-def _require_widgets():
-    try:
-        import ipycanvas
-        import ipywidgets
-    except ImportError as e:
-        raise ImportError('DrawingPad needs ipycanvas and ipywidgets: '
-                          'pip install "minicnn[notebook]"') from e
-    return ipycanvas, ipywidgets
+NOTEBOOK = 'pip install "minicnn[notebook]"'
 
 
 def _png(gray, scale=1):
     """(H, W) array in [0, 1] -> grayscale PNG bytes, each pixel a scale x scale block."""
-    Image = _require_pillow()
     import io
+    from PIL import Image
     img = Image.fromarray(np.uint8(np.round(np.clip(gray, 0, 1) * 255)))      # mode "L"
     if scale != 1:
         img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
@@ -31,19 +23,12 @@ def _png(gray, scale=1):
     return buffer.getvalue()
 
 
-def _tile(maps, columns=8, gap=1):
-    """(C, H, W) maps -> one (rows*(H+gap), columns*(W+gap)) grid, each map scaled to [0, 1]."""
-    c, h, w = maps.shape
+def _grid(maps):
+    """(C, H, W) maps -> one grid image of 8 columns, each map scaled to [0, 1] on its own."""
+    from ..viz.filters import tile
     low = maps.min(axis=(1, 2), keepdims=True)
     high = maps.max(axis=(1, 2), keepdims=True)
-    maps = (maps - low) / np.where(high > low, high - low, 1.0)
-    columns = min(columns, c)
-    rows = -(-c // columns)
-    padded = np.zeros((rows * columns, h + gap, w + gap))
-    padded[:c, :h, :w] = maps
-    # (rows, columns, H+gap, W+gap) -> (rows, H+gap, columns, W+gap) -> grid
-    return padded.reshape(rows, columns, h + gap, w + gap).transpose(0, 2, 1, 3).reshape(
-        rows * (h + gap), columns * (w + gap))
+    return np.nan_to_num(tile((maps - low) / np.where(high > low, high - low, 1.0), ncols=8))
 
 
 class DrawingPad:
@@ -70,8 +55,9 @@ class DrawingPad:
     SIZE = 280
 
     def __init__(self, model, classes=None, brush=19, show_activations=False):
-        Image = _require_pillow()
-        ipycanvas, widgets = _require_widgets()
+        Image = require("PIL.Image", "DrawingPad", NOTEBOOK, "Pillow")
+        ipycanvas = require("ipycanvas", "DrawingPad", NOTEBOOK)
+        widgets = require("ipywidgets", "DrawingPad", NOTEBOOK)
         from PIL import ImageDraw
         if not 1 <= brush <= 60:
             raise ValueError(f"DrawingPad brush must be between 1 and 60 px; received {brush}")
@@ -244,39 +230,18 @@ class DrawingPad:
 
     def _forward(self, x):
         """(1, 28, 28) image -> class probabilities (K,) and [(layer name, (C, H, W) maps)]."""
-        from ..backend import get_array_module, to_numpy
         from ..layers import Conv2d
-        params = self.model.parameters()
-        if params:
-            xp = get_array_module(params[0].data)
-            batch = xp.asarray(x[None], dtype=params[0].data.dtype)     # (1, 1, 28, 28)
-        else:
-            from ..backend import asarray
-            batch = asarray(x[None])
-        was_training = getattr(self.model, "training", False)
-        self.model.eval()
+        from ..viz.probe import layer_outputs, probabilities
+        layers = self.model.layers
+        outputs = layer_outputs(self.model, x)                  # each layer's, without the batch axis
         activations = []
-        try:
-            layers = list(getattr(self.model, "layers", []))
-            if self.show_activations and layers:
-                out = batch
-                for i, layer in enumerate(layers):
-                    out = layer.forward(out)
-                    if isinstance(layer, Conv2d):    # its maps at full size, through its ReLU if any
-                        maps = to_numpy(out)[0]                                    # (C, H, W)
-                        if _relu_follows(layers, i):
-                            activations.append((f"{i} (Conv2d + ReLU)", np.maximum(maps, 0)))
-                        else:
-                            activations.append((f"{i} (Conv2d)", maps))
-                scores = out
-            else:
-                scores = self.model.forward(batch)
-        finally:
-            self.model.train(was_training)
-        scores = to_numpy(scores).astype(np.float64).reshape(-1)        # (K,)
-        # softmax works on raw scores and on log-probabilities alike
-        e = np.exp(scores - scores.max())
-        return e / e.sum(), activations
+        for i, (layer, maps) in enumerate(zip(layers, outputs)):
+            if self.show_activations and isinstance(layer, Conv2d):   # full size, through its ReLU
+                if _relu_follows(layers, i):
+                    activations.append((f"{i} (Conv2d + ReLU)", np.maximum(maps, 0)))
+                else:
+                    activations.append((f"{i} (Conv2d)", maps))
+        return probabilities(self.model, outputs[-1][None])[0], activations
 
     def _show(self, text, name, confidence, top3, network_input):
         self.prediction_text = text
@@ -291,10 +256,10 @@ class DrawingPad:
         seen = np.zeros((28, 28)) if network_input is None else network_input[0]
         self.network_image.value = _png(seen, 5)
         if self.show_activations:
-            _, widgets = _require_widgets()
+            import ipywidgets as widgets
             self.activation_box.children = [
                 widgets.VBox([widgets.HTML(f"<b>activations of layer {title}</b>"),
-                              widgets.Image(value=_png(_tile(maps), 3), format="png")])
+                              widgets.Image(value=_png(_grid(maps), 3), format="png")])
                 for title, maps in (self.activations if name is not None else [])]
 
     @staticmethod
