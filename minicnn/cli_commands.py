@@ -111,12 +111,8 @@ def cmd_train(args):
         from .allocator import keep_freed_memory
         keep_freed_memory()              # this process only trains: let it keep freed memory
 
-    def report(epoch, h):
-        val = (f", val loss {h.val_loss[-1]:.4f}, val accuracy {100 * h.val_acc[-1]:.2f}%"
-               if h.val_acc else "")
-        print(f"epoch {epoch + 1}/{args.epochs}: train loss {h.train_loss[-1]:.4f}, train "
-              f"accuracy {100 * h.train_acc[-1]:.2f}%{val}, {h.seconds[-1]:.1f} s "
-              f"({h.images_per_second[-1]:,.0f} images/s)", flush=True)
+    def report(epoch, history):
+        print(history.epoch_line(args.epochs), flush=True)
 
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     progress = progress and optional("tqdm.auto") is not None   # else fit's own lines would repeat report's

@@ -63,6 +63,14 @@ class History:
         """Number of optimisation steps taken."""
         return len(self.step_loss)
 
+    def epoch_line(self, epochs):
+        """One line on the last completed epoch (of ``epochs``): losses, accuracies, time, speed."""
+        line = (f"epoch {self.epochs}/{epochs}: train loss {self.train_loss[-1]:.4f}, "
+                f"train accuracy {100 * self.train_acc[-1]:.2f}%")
+        if self.val_acc:
+            line += f", val loss {self.val_loss[-1]:.4f}, val accuracy {100 * self.val_acc[-1]:.2f}%"
+        return line + f", {self.seconds[-1]:.1f} s ({self.images_per_second[-1]:,.0f} images/s)"
+
     def as_dict(self):
         return {k: list(v) if isinstance(v, list) else v for k, v in vars(self).items()}
 
@@ -154,7 +162,7 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
             if history.stopped is not None:
                 break
             if progress and tqdm is None:
-                print(_epoch_line(epoch, epochs, history), flush=True)
+                print(history.epoch_line(epochs), flush=True)
             try:
                 for cb in callbacks:
                     cb(epoch, history)
@@ -312,14 +320,6 @@ def _check_count(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, received {value!r}")
     return int(value)
-
-
-def _epoch_line(epoch, epochs, h):
-    line = (f"epoch {epoch + 1}/{epochs}: train loss {h.train_loss[-1]:.4f}, "
-            f"train acc {100 * h.train_acc[-1]:.2f}%")
-    if h.val_acc:
-        line += f", val loss {h.val_loss[-1]:.4f}, val acc {100 * h.val_acc[-1]:.2f}%"
-    return line + f", {h.seconds[-1]:.1f} s, {h.images_per_second[-1]:.0f} images/s"
 
 
 class _StopOnSigint:

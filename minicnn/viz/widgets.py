@@ -176,20 +176,14 @@ class TrainingPanel(widgets.VBox):
             self.history = fit(self.model, loss, optimizer, self.x, self.y, epochs=epochs,
                                batch_size=self.batch_size_slider.value, validation=self.validation,
                                seed=self.seed, progress=False,
-                               callbacks=[lambda epoch, history: self._after_epoch(epoch, history, epochs)])
+                               callbacks=[lambda epoch, history: self._after_epoch(history, epochs)])
         finally:
             self.train_button.disabled = False
-        done = f"done: {self.status.value}"
-        if getattr(self.history, "stopped", None):
-            done += f" (stopped early: {self.history.stopped})"
-        self.status.value = done
+        stopped = f" (stopped early: {self.history.stopped})" if self.history.stopped else ""
+        self.status.value = f"done: {self.status.value}{stopped}"
         return self.history
 
-    def _after_epoch(self, epoch, history, epochs):
-        text = (f"epoch {epoch + 1}/{epochs}: loss {history.train_loss[-1]:.4f}, "
-                f"accuracy {history.train_acc[-1]:.1%}")
-        if getattr(history, "val_acc", None):
-            text += f"; validation loss {history.val_loss[-1]:.4f}, accuracy {history.val_acc[-1]:.1%}"
-        self.status.value = text
+    def _after_epoch(self, history, epochs):
+        self.status.value = history.epoch_line(epochs)
         plot_training_curves(history, fig=self.figure)
         self.image.value = figure_png(self.figure)
