@@ -168,20 +168,18 @@ def load_quickdraw(categories=None, max_per_class=None, root=None, download=True
     train_x, train_y, test_x, test_y = [], [], [], []
     for label, category in enumerate(categories):
         path = folder / f"{category}.npy"
+        bitmaps = None
         if path.is_file():
             try:
                 bitmaps = _open_bitmaps(path)
             except ValueError:
                 if not download:
-                    raise
-                bitmaps = None           # a corrupt cached file: fetch it again
+                    raise                # else a corrupt cached file: fetch it again
         elif not download:
             raise FileNotFoundError(
                 f"Quick, Draw! category {category!r} is not in {folder} (no {category}.npy); "
                 f"categories present there: {_present_categories(folder)} "
                 f"(call with download=True to fetch it)")
-        else:
-            bitmaps = None
         if bitmaps is None:
             download_file(f"{category}.npy", folder, mirrors, check=_open_bitmaps,
                           timeout=timeout, progress=progress,
@@ -206,8 +204,3 @@ def load_quickdraw(categories=None, max_per_class=None, root=None, download=True
         out += [x[order], y[order]]
     return (*out, categories)
 
-
-__all__ = ["load_mnist", "load_fashion_mnist", "load_quickdraw",
-           "MNIST_CLASSES", "FASHION_MNIST_CLASSES", "QUICKDRAW_ARTICLE_CATEGORIES",
-           "QUICKDRAW_LOCAL_CATEGORIES", "MNIST_MIRRORS", "FASHION_MNIST_MIRRORS",
-           "QUICKDRAW_MIRRORS", "MNIST_FILES", "FASHION_MNIST_FILES"]
