@@ -28,11 +28,6 @@ def image_batch(image, dtype=np.float32):
     return as_batch(image).astype(dtype, copy=False)
 
 
-def images_batch(images, dtype=np.float32):
-    """Many images (N, H, W) or (N, C, H, W) as a (N, C, H, W) batch of ``dtype`` in [0, 1]."""
-    return as_batch(images).astype(dtype, copy=False)
-
-
 def model_dtype(model):
     """The dtype of the model's first parameter (inputs must match it), float32 if it has none."""
     for layer in model.layers:
@@ -87,7 +82,7 @@ def layer_activations(model, images, layer, batch_size=500):
     chunks = []
     with eval_mode(model):
         for start in range(0, len(images), batch_size):
-            x = images_batch(images[start:start + batch_size], dtype)
+            x = as_batch(images[start:start + batch_size]).astype(dtype, copy=False)  # (B, C, H, W)
             for lay in model.layers[:stop]:
                 x = lay.forward(x)
             chunks.append(to_numpy(x).reshape(len(x), -1))  # (B, D)
