@@ -45,12 +45,11 @@ FASHION_MNIST_FILES = {
 }
 
 
-def _ensure_verified_files(title, folder, files, download, mirrors, timeout, progress):
-    """Make sure every file of ``files`` ({name: md5}) is in ``folder`` with the right md5.
-
-    A missing or corrupt file is downloaded (if ``download``) or reported.
-    """
-    names = ", ".join(files)
+def _load_idx_dataset(title, folder_name, files, root, download, mirrors, timeout, progress):
+    """The four arrays of ``files`` ({name: md5}); a missing or corrupt file is downloaded
+    (if ``download``) or reported."""
+    folder = data_root(root) / folder_name
+    mirrors = list(mirrors)                                      # tried again for every file
     for name, md5 in files.items():
         path = folder / name
         if path.is_file():
@@ -70,13 +69,7 @@ def _ensure_verified_files(title, folder, files, download, mirrors, timeout, pro
                                     f"(call with download=True, or put the files there){hint}")
         download_file(name, folder, mirrors, md5=md5, timeout=timeout, progress=progress,
                       what=f"{title} file {name}",
-                      hint=f"\n{title} needs these files in that folder: {names}.")
-
-
-def _load_idx_dataset(title, folder_name, files, root, download, mirrors, timeout, progress):
-    folder = data_root(root) / folder_name
-    mirrors = list(mirrors)
-    _ensure_verified_files(title, folder, files, download, mirrors, timeout, progress)
+                      hint=f"\n{title} needs these files in that folder: {', '.join(files)}.")
     train_x, train_y, test_x, test_y = (folder / name for name in files)
     out = []
     for images_path, labels_path in ((train_x, train_y), (test_x, test_y)):

@@ -47,13 +47,6 @@ def file_md5(path):
     return h.hexdigest()
 
 
-def mirror_url(base, filename):
-    """``base`` + the URL-quoted file name: ".../mnist/" + "t10k-labels-idx1-ubyte.gz"."""
-    if not base.endswith("/"):
-        base += "/"
-    return base + urllib.parse.quote(filename)
-
-
 def _fetch_once(url, tmp_file, timeout, progress, desc):
     """Stream ``url`` into the open binary ``tmp_file``; return the md5 of what was written.
 
@@ -116,7 +109,7 @@ def download_file(filename, folder, mirrors, md5=None, check=None, timeout=DEFAU
         raise DownloadError(f"cannot create the folder {folder} for {what}: {e}") from e
     failures = []
     for base in mirrors:
-        url = mirror_url(base, filename)
+        url = base + ("" if base.endswith("/") else "/") + urllib.parse.quote(filename)
         # The temporary file sits beside the final one, so os.replace is an atomic rename.
         fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
         tmp = Path(tmp_name)
