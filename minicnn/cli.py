@@ -232,12 +232,9 @@ def main(argv=None):
     prog = f"minicnn {args.command}"
     try:
         return COMMANDS[args.command](args)
-    except UsageError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except (FileNotFoundError, ValueError, OSError, ImportError) as e:
-        # Missing data files, a failed download, a corrupt file, a missing optional library:
-        # what they say is one sentence meant for the user, so it is passed on as is.
+    except (UsageError, FileNotFoundError, ValueError, OSError, ImportError) as e:
+        # A bad flag value, missing data files, a failed download, a corrupt file, a missing
+        # optional library: what they say is one sentence meant for the user, passed on as is.
         print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -68,11 +68,6 @@ class DrawingPad:
         self.raster = Image.new("L", (self.SIZE, self.SIZE), 0)   # white ink on black, 280x280
         self._raster_draw = ImageDraw.Draw(self.raster)
         self._last_point = None                                    # None when no stroke is active
-        self.prediction_text = ""
-        self.prediction = None
-        self.confidence = None
-        self.top3 = []
-        self.network_input = None
         self.activations = []
 
         size = f"{self.SIZE}px"
@@ -95,12 +90,12 @@ class DrawingPad:
         self.predict_button.on_click(lambda _: self._predict_and_show_errors())
         self.clear_button.on_click(lambda _: self.clear())
 
-        self.message = widgets.HTML(value=self._message_html(""))
+        self.message = widgets.HTML()
         self.message.add_class("minicnn-prediction")
         self.bars = [(widgets.Label(layout=widgets.Layout(width="90px")),
                       widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="150px")),
                       widgets.Label(layout=widgets.Layout(width="50px"))) for _ in range(3)]
-        self.network_image = widgets.Image(value=_png(np.zeros((28, 28)), 5), format="png",
+        self.network_image = widgets.Image(format="png",
                                            layout=widgets.Layout(width="140px", height="140px"))
         self.activation_box = widgets.VBox()
         side = widgets.VBox([
@@ -115,7 +110,7 @@ class DrawingPad:
             widgets.HBox([self.predict_button, self.clear_button]),
             self.activation_box,
         ])
-        self._redraw_canvas()
+        self.clear()                      # paints the canvas and sets the prediction state
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
@@ -244,6 +239,7 @@ class DrawingPad:
         return probabilities(self.model, outputs[-1][None])[0], activations
 
     def _show(self, text, name, confidence, top3, network_input):
+        """Set the prediction state and show it in the widgets."""
         self.prediction_text = text
         self.prediction = name
         self.confidence = confidence
