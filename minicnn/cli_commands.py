@@ -109,15 +109,13 @@ def cmd_train(args):
         from .allocator import keep_freed_memory
         keep_freed_memory()              # this process only trains: let it keep freed memory
 
-    def report(epoch, history):
-        print(history.epoch_line(args.epochs), flush=True)
-
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    progress = progress and optional("tqdm.auto") is not None   # else fit's own lines would repeat report's
+    progress = progress and optional("tqdm.auto") is not None  # else fit's own lines would repeat ours
     start = time.perf_counter()
     history = fit(model, minicnn.NLLLoss(), optimizer, x_train, y_train, epochs=args.epochs,
                   batch_size=args.batch_size, validation=(x_val, y_val) if len(x_val) else None,
-                  seed=args.seed, progress=progress, callbacks=[report], lr_schedule=schedule,
+                  seed=args.seed, progress=progress, lr_schedule=schedule,
+                  callbacks=[lambda epoch, history: print(history.epoch_line(args.epochs), flush=True)],
                   workers=args.workers, augment=augment)
     wall = time.perf_counter() - start
 
@@ -150,6 +148,7 @@ def cmd_train(args):
 def cmd_evaluate(args):
     from .sequential import Sequential
     from .train import evaluate
+    from .viz.confusion import confusion_matrix
 
     _set_backend(args.backend)
     model = Sequential.load(args.model_file)          # a missing or bad file: main reports it
@@ -173,9 +172,8 @@ def cmd_evaluate(args):
                          f"classes")
 
     loss, accuracy, predictions = evaluate(model, x_test, y_test, batch_size=args.batch_size)
-    y = np.asarray(y_test, dtype=np.int64)
-    confusion = np.bincount(y * k + predictions, minlength=k * k).reshape(k, k)  # (true, predicted)
-    print(f"{args.model_file} on the {dataset} test set ({len(y):,} images): accuracy "
+    confusion = confusion_matrix(y_test, predictions, k)                   # (true, predicted)
+    print(f"{args.model_file} on the {dataset} test set ({len(y_test):,} images): accuracy "
           f"{100 * accuracy:.2f}%, loss {loss:.4f}")
     print("", format_per_class(classes, confusion), "", format_confusion(classes, confusion), sep="\n")
     return 0
