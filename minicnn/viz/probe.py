@@ -36,6 +36,14 @@ def model_dtype(model):
     return np.dtype(np.float32)
 
 
+def layer_index(model, layer):
+    """``layer`` as an index 0..len(model) - 1 into ``model.layers``; negative counts from the end."""
+    n = len(model.layers)
+    if not -n <= int(layer) < n:
+        raise ValueError(f"layer index {layer} is out of range for a model of {n} layers")
+    return int(layer) % n
+
+
 @contextmanager
 def eval_mode(model):
     """Run ``model`` in eval mode (Dropout off) and restore each layer's mode afterwards."""
@@ -74,10 +82,7 @@ def layer_activations(model, images, layer, batch_size=500):
 
     images: (N, H, W) or (N, C, H, W)  ->  (N, D) NumPy array, each output flattened.
     """
-    n_layers = len(model.layers)
-    if not -n_layers <= int(layer) < n_layers:
-        raise ValueError(f"layer index {layer} is out of range for a model of {n_layers} layers")
-    stop = int(layer) % n_layers + 1
+    stop = layer_index(model, layer) + 1
     dtype = model_dtype(model)
     chunks = []
     with eval_mode(model):
