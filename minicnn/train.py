@@ -26,10 +26,11 @@ import time
 
 import numpy as np
 
-from .backend import cpu_rng, to_numpy
+from .backend import cpu_rng, get_backend, to_numpy
 from .data.loader import DataLoader, as_batch, check_count, check_images
 from .layers import LogSoftmax
 from .optional import optional
+from .sequential import Sequential
 
 
 class History:
@@ -219,9 +220,6 @@ def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, si
 
 def _on_all_cores(model, workers, batch_size):
     """``model`` wrapped in DataParallel where that splits a batch of ``batch_size``, else ``model``."""
-    from .backend import get_backend
-    from .sequential import Sequential
-
     if workers == 1 or type(model) is not Sequential or get_backend() != "numpy":
         return model
     from .parallel import DataParallel

@@ -3,11 +3,9 @@ import numpy as np
 
 from ..optional import require
 
-# MNIST's recipe (LeCun et al.): the ink is scaled to fit a 20x20 box, keeping its
-# aspect ratio, then placed in a 28x28 field so that its centre of mass sits at the
-# field's centre. The centre below was measured over the 60,000 MNIST training digits
-# (mean of the per-image centres of mass, (row, column), counting from 0; spread
-# 0.29 px): a choice made on training data only. tests/test_drawing.py measures it again.
+# MNIST places each digit's centre of mass at the field's centre (preprocess_drawing says the
+# whole recipe): the mean over the 60,000 training digits, (row, column) counting from 0, a
+# choice made on training data only; tests/test_drawing.py measures it again.
 MNIST_CENTER_OF_MASS = (14.00, 14.01)
 MNIST_SIZE = 28
 MNIST_BOX = 20
