@@ -226,7 +226,7 @@ class DrawingPad:
     def _forward(self, x):
         """(1, 28, 28) image -> class probabilities (K,) and [(layer name, (C, H, W) maps)]."""
         from ..layers import Conv2d
-        from ..viz.probe import layer_outputs, probabilities
+        from ..viz.probe import layer_outputs
         layers = self.model.layers
         outputs = layer_outputs(self.model, x)                  # each layer's, without the batch axis
         activations = []
@@ -236,7 +236,9 @@ class DrawingPad:
                     activations.append((f"{i} (Conv2d + ReLU)", np.maximum(maps, 0)))
                 else:
                     activations.append((f"{i} (Conv2d)", maps))
-        return probabilities(self.model, outputs[-1][None])[0], activations
+        scores = outputs[-1].astype(np.float64)                 # (K,) log-probabilities or scores
+        e = np.exp(scores - scores.max())                        # a softmax suits both
+        return e / e.sum(), activations
 
     def _show(self, text, name, confidence, top3, network_input):
         """Set the prediction state and show it in the widgets."""

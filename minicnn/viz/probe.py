@@ -8,7 +8,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..data import as_batch
-from ..layers import LogSoftmax
+from ..train import predict_proba
 
 
 def image_batch(image, dtype=np.float32):
@@ -94,16 +94,6 @@ def layer_activations(model, images, layer, batch_size=500):
     return np.concatenate(chunks)
 
 
-def probabilities(model, output):
-    """Class probabilities (N, K) from the model's last output: exp of log-probabilities
-    if the model ends in LogSoftmax, else a softmax of the scores."""
-    out = to_numpy(output).astype(np.float64)
-    if not isinstance(model.layers[-1], LogSoftmax):
-        out = LogSoftmax(dim=-1).forward(out)
-    return np.exp(out)
-
-
 def predict_image(model, image):
     """Class probabilities (K,) for one image."""
-    with eval_mode(model):
-        return probabilities(model, model.forward(image_batch(image, model_dtype(model))))[0]
+    return predict_proba(model, image_batch(image, model_dtype(model)))[0]
