@@ -22,15 +22,11 @@ __all__ = ["asarray", "get_array_module", "get_backend", "manual_seed", "set_bac
 
 
 def __getattr__(name):
-    # Lazy re-exports: the core never imports DataParallel's module, the drawing pad
-    # pulls in optional extras only when asked for, and the PyTorch bridge imports torch
-    # only when called.
+    # Lazy re-exports: the core never imports DataParallel's module, and the PyTorch
+    # bridge's module is loaded only when asked for.
     if name == "DataParallel":
         from .parallel import DataParallel
         return DataParallel
-    if name == "preprocess_drawing":
-        from .drawing import preprocess_drawing
-        return preprocess_drawing
     if name in ("to_torch", "from_torch"):
         from . import torch_bridge
         return getattr(torch_bridge, name)

@@ -86,10 +86,6 @@ def asarray(x, dtype=None):
     return mod.asarray(x, dtype=dtype)
 
 
-def device_of(x):
-    return "gpu" if is_gpu_array(x) else "cpu"
-
-
 def move(x, device):
     """Move one array to "cpu" (NumPy) or "gpu" (CuPy)."""
     if device == "cpu":

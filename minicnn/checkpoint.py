@@ -85,12 +85,7 @@ def load(path):
     for name, p in model.named_parameters():  # keep the saved dtype (float64 stays float64)
         if name in state and state[name].dtype.kind == "f":
             p.data = p.data.astype(state[name].dtype)
-    try:
-        model.load_state_dict(state)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from e
-    model.metadata = header.get("metadata", {})
-    return model
+    return _fill(model, path, header, state)
 
 
 def load_weights(model, path):
@@ -103,6 +98,11 @@ def load_weights(model, path):
         if a != b:
             raise ValueError(f"{path}: layer {i} is {_describe(b)} in the checkpoint "
                              f"but {_describe(a)} in the model")
+    return _fill(model, path, header, state)
+
+
+def _fill(model, path, header, state):
+    """Copy the saved weights and metadata into ``model``; a mismatch names the file."""
     try:
         model.load_state_dict(state)
     except ValueError as e:

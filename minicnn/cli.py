@@ -21,13 +21,9 @@ from .cli_commands import (AUGMENTATION, EXIT_INTERRUPTED, EXIT_USAGE,
                            cmd_train)
 
 # The defaults of `minicnn train`, chosen by the accuracy on 5,000 training images held out
-# for validation, never by the test set (scripts/sweep.py, its measurements in
-# scripts/results/sweep.txt; the default run's test accuracy in scripts/results/targets.txt).
-# The learning rate decays linearly to 0 over the run: the large early steps learn fast,
-# the small late ones settle into a minimum. Six epochs with augmentation gave the best mean
-# validation accuracy of the settings tried (98.99% over 3 seeds; three epochs without it
-# 98.92%), a margin within the seed-to-seed spread; 330,000 training images fit the 60-second
-# budget at the 9,000 images/s that batch 32 reaches on 2 idle cores.
+# for validation, never by the test set (scripts/sweep.py; the measurements are in
+# scripts/results/ and README.md). The learning rate decays linearly to 0 over the run: the
+# large early steps learn fast, the small late ones settle into a minimum.
 DEFAULTS = dict(dataset="mnist", model="lenet", epochs=6, batch_size=32, lr=0.05, momentum=0.9,
                 schedule="linear", seed=0, backend="numpy", val_size=5000, augment=True)
 DATASETS = ("mnist", "fashion-mnist", "quickdraw")
@@ -153,7 +149,11 @@ def build_parser():
                             "quick try)")
     train.add_argument("--test-limit", type=_positive_int, default=None,
                        help="test on only the first N test images")
-    _progress_flags(train)
+    progress = train.add_mutually_exclusive_group()
+    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
+                          help="show a progress bar per epoch (default: when stderr is a terminal)")
+    progress.add_argument("--no-progress", dest="progress", action="store_false",
+                          help="no progress bar, only one line per epoch")
 
     evaluate = sub.add_parser(
         "evaluate", help="accuracy, per-class accuracy and confusion matrix of a saved model",
@@ -195,14 +195,6 @@ def _data_flags(p):
                    help="fail instead of downloading missing data files")
 
 
-def _progress_flags(p):
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--progress", dest="progress", action="store_true", default=None,
-                       help="show a progress bar per epoch (default: when stderr is a terminal)")
-    group.add_argument("--no-progress", dest="progress", action="store_false",
-                       help="no progress bar, only one line per epoch")
-
-
 # -- commands -------------------------------------------------------------------------------
 
 def benchmarks_root():
@@ -240,21 +232,14 @@ def main(argv=None):
     prog = f"minicnn {args.command}"
     try:
         return COMMANDS[args.command](args)
-    except UsageError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except (FileNotFoundError, ValueError, OSError) as e:
-        # Missing data files, a failed download, a corrupt file: what the loaders say is one
-        # sentence meant for the user, so it is passed on as is.
-        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+    except (UsageError, FileNotFoundError, ValueError, OSError, ImportError) as e:
+        # A bad flag value, missing data files, a failed download, a corrupt file, a missing
+        # optional library: what they say is one sentence meant for the user, passed on as is.
+        print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-def _one_line(error):
-    return " ".join(str(error).split())
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ def cmd_train(args):
     import minicnn
     from .data import RandomAffine, train_val_split
     from .models import MODELS
-    from .train import _tqdm, evaluate, fit, linear_decay
+    from .optional import optional
+    from .train import evaluate, fit, linear_decay
 
     if args.dataset != "quickdraw" and (args.categories or args.max_per_class):
         raise UsageError("--categories and --max-per-class only apply to --dataset quickdraw")
@@ -80,10 +81,8 @@ def cmd_train(args):
     x_train, y_train, x_test, y_test, classes = _load(args.dataset, args.data_dir,
                                                       not args.no_download, categories,
                                                       max_per_class)
-    if args.limit:
-        x_train, y_train = x_train[:args.limit], y_train[:args.limit]
-    if args.test_limit:
-        x_test, y_test = x_test[:args.test_limit], y_test[:args.test_limit]
+    x_train, y_train = x_train[:args.limit], y_train[:args.limit]           # [:None] keeps all
+    x_test, y_test = x_test[:args.test_limit], y_test[:args.test_limit]
     if len(x_test) == 0:
         raise UsageError(f"the {args.dataset} test set is empty with these settings")
     if args.val_size >= len(x_train):
@@ -110,19 +109,13 @@ def cmd_train(args):
         from .allocator import keep_freed_memory
         keep_freed_memory()              # this process only trains: let it keep freed memory
 
-    def report(epoch, h):
-        val = (f", val loss {h.val_loss[-1]:.4f}, val accuracy {100 * h.val_acc[-1]:.2f}%"
-               if h.val_acc else "")
-        print(f"epoch {epoch + 1}/{args.epochs}: train loss {h.train_loss[-1]:.4f}, train "
-              f"accuracy {100 * h.train_acc[-1]:.2f}%{val}, {h.seconds[-1]:.1f} s "
-              f"({h.images_per_second[-1]:,.0f} images/s)", flush=True)
-
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    progress = progress and _tqdm() is not None      # else fit's own lines would repeat report's
+    progress = progress and optional("tqdm.auto") is not None  # else fit's own lines would repeat ours
     start = time.perf_counter()
     history = fit(model, minicnn.NLLLoss(), optimizer, x_train, y_train, epochs=args.epochs,
                   batch_size=args.batch_size, validation=(x_val, y_val) if len(x_val) else None,
-                  seed=args.seed, progress=progress, callbacks=[report], lr_schedule=schedule,
+                  seed=args.seed, progress=progress, lr_schedule=schedule,
+                  callbacks=[lambda epoch, history: print(history.epoch_line(args.epochs), flush=True)],
                   workers=args.workers, augment=augment)
     wall = time.perf_counter() - start
 
@@ -152,19 +145,13 @@ def cmd_train(args):
     return EXIT_INTERRUPTED if history.stopped else 0
 
 
-def _load_model(path):
-    import minicnn
-    try:
-        return minicnn.Sequential.load(path)
-    except (FileNotFoundError, ValueError) as e:
-        raise UsageError(str(e)) from None
-
-
 def cmd_evaluate(args):
+    from .sequential import Sequential
     from .train import evaluate
+    from .viz.confusion import confusion_matrix
 
     _set_backend(args.backend)
-    model = _load_model(args.model_file)
+    model = Sequential.load(args.model_file)          # a missing or bad file: main reports it
     meta = model.metadata
     dataset = args.dataset or meta.get("dataset") or "mnist"
     if meta.get("dataset") and dataset != meta["dataset"]:
@@ -178,22 +165,17 @@ def cmd_evaluate(args):
         max_per_class = meta.get("max_per_class", QUICKDRAW_DEFAULT_MAX_PER_CLASS)
     _, _, x_test, y_test, classes = _load(dataset, args.data_dir, not args.no_download,
                                           categories, max_per_class)
-    if args.limit:
-        x_test, y_test = x_test[:args.limit], y_test[:args.limit]
+    x_test, y_test = x_test[:args.limit], y_test[:args.limit]               # [:None] keeps all
     k = _num_outputs(model, x_test.shape[1:])
     if k != len(classes):
         raise UsageError(f"{args.model_file} has {k} outputs but {dataset} has {len(classes)} "
                          f"classes")
 
     loss, accuracy, predictions = evaluate(model, x_test, y_test, batch_size=args.batch_size)
-    y = np.asarray(y_test, dtype=np.int64)
-    confusion = np.bincount(y * k + predictions, minlength=k * k).reshape(k, k)  # (true, predicted)
-    print(f"{args.model_file} on the {dataset} test set ({len(y):,} images): accuracy "
+    confusion = confusion_matrix(y_test, predictions, k)                   # (true, predicted)
+    print(f"{args.model_file} on the {dataset} test set ({len(y_test):,} images): accuracy "
           f"{100 * accuracy:.2f}%, loss {loss:.4f}")
-    print()
-    print(format_per_class(classes, confusion))
-    print()
-    print(format_confusion(classes, confusion))
+    print("", format_per_class(classes, confusion), "", format_confusion(classes, confusion), sep="\n")
     return 0
 
 
@@ -236,21 +218,20 @@ def _num_outputs(model, image_shape):
 
 
 def cmd_predict(args):
+    from .drawing import preprocess_drawing
+    from .optional import require
+    from .sequential import Sequential
     from .train import predict_proba
 
-    model = _load_model(args.model_file)
+    model = Sequential.load(args.model_file)
     if not os.path.isfile(args.image):
         raise UsageError(f"image file {args.image} does not exist")
-    try:
-        from PIL import Image, UnidentifiedImageError
-        from .drawing import preprocess_drawing
-    except ImportError:
-        raise UsageError('minicnn predict needs Pillow: pip install "minicnn[viz]"') from None
+    Image = require("PIL.Image", "minicnn predict", 'pip install "minicnn[viz]"', "Pillow")
     try:
         with Image.open(args.image) as img:
             img.load()
             picture = preprocess_drawing(img)                  # (1, 28, 28) or None
-    except (UnidentifiedImageError, OSError) as e:
+    except OSError as e:                                       # PIL's UnidentifiedImageError is one
         raise UsageError(f"cannot read {args.image} as an image ({e})") from None
     except ValueError as e:
         raise UsageError(f"{args.image}: {e}") from None
@@ -262,7 +243,7 @@ def cmd_predict(args):
         raise UsageError(f"{args.model_file} expects images of shape {tuple(shape)}, but the "
                          f"image was prepared as {picture.shape}")
     probs = predict_proba(model, picture[None])[0]             # (K,)
-    classes = model.metadata.get("classes") or [str(i) for i in range(len(probs))]
+    classes = model.metadata.get("classes") or []
     if len(classes) != len(probs):
         classes = [str(i) for i in range(len(probs))]
     top = np.argsort(-probs)[:args.top]

@@ -1,6 +1,7 @@
 """NLLLoss and CrossEntropyLoss: the mean over the batch, forward and backward."""
 from .backend import get_array_module
 from .layers.activation import LogSoftmax
+from .layers.module import Module
 
 
 def _check_target(name, scores, target):
@@ -22,14 +23,11 @@ def _check_target(name, scores, target):
     return target
 
 
-class NLLLoss:
+class NLLLoss(Module):
     """Negative log-likelihood: loss = -mean_i log_probs[i, target[i]].
 
     forward(log_probs (N, K), target (N,)) -> float;  backward() -> (N, K)
     """
-
-    def __call__(self, log_probs, target):
-        return self.forward(log_probs, target)
 
     def forward(self, log_probs, target):
         xp = get_array_module(log_probs)
@@ -39,10 +37,7 @@ class NLLLoss:
         return float(-log_probs[xp.arange(n), target].mean())
 
     def backward(self):
-        cache = getattr(self, "_cache", None)
-        if cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward was called before forward")
-        target, shape, dtype = cache
+        target, shape, dtype = self._need_cache()
         xp = get_array_module(target)
         grad = xp.zeros(shape, dtype=dtype)                             # (N, K)
         grad[xp.arange(shape[0]), target] = -1.0 / shape[0]
@@ -64,10 +59,7 @@ class CrossEntropyLoss(NLLLoss):
         return float(-log_probs[xp.arange(n), target].mean())
 
     def backward(self):
-        cache = getattr(self, "_cache", None)
-        if cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward was called before forward")
-        target, log_probs = cache
+        target, log_probs = self._need_cache()
         xp = get_array_module(log_probs)
         n = log_probs.shape[0]
         grad = xp.exp(log_probs)                                        # softmax, (N, K)

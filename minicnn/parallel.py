@@ -4,20 +4,15 @@
     out = model.forward(xb)              # the plain model's numbers, on every core
     model.backward(loss.backward())
 
-Why it helps: NumPy runs an elementwise operation (a ReLU, a pooling step, the
-im2col copy) on one core; only its matrix multiplies use several, and each of
-those waits for its slowest thread. PyTorch runs every operation on every core.
-DataParallel cuts a batch into one chunk per core and runs the leading layers
-that treat every sample on its own (convolution, pooling, ReLU, Flatten,
-Linear, LogSoftmax) on each chunk in a thread of its own. NumPy releases
-Python's lock (the GIL) while it computes, so the chunks really run at the same
-time; meanwhile OpenBLAS is held to one thread per chunk (threadpoolctl), so the
-cores are not asked to do the work twice over. From the first other layer on (a
-Dropout, a layer of your own) the whole batch runs as one, so random numbers
-are drawn exactly as in the plain model.
-
-The chunks' weight gradients are added into ``.grad``: the result is the plain
-model's up to float rounding, and gradients accumulate as they do there.
+Why it helps: NumPy runs an elementwise operation (a ReLU, the im2col copy) on one
+core; only matrix multiplies use several. DataParallel runs the leading layers that
+treat every sample on its own (PER_SAMPLE) on one chunk of the batch per thread:
+NumPy releases Python's lock (the GIL) while it computes, so the chunks run at the
+same time, and OpenBLAS is held to one thread per chunk (threadpoolctl), so the cores
+are not asked to do the work twice over. From the first other layer on (a Dropout,
+a layer of your own) the whole batch runs as one, so random numbers are drawn as in
+the plain model. The chunks' weight gradients add up in ``.grad``: the plain model's
+result up to float rounding.
 """
 import contextlib
 import copy
@@ -28,20 +23,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .backend import get_array_module, is_gpu_array
 from .layers import AvgPool2d, Conv2d, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
-from .layers.module import Parameter
+from .layers.module import Module, Parameter
+from .optional import optional
 from .sequential import Sequential
 
 # Layers whose output for one sample depends on that sample alone, with no random numbers.
 # Exact types: a subclass (a learner's) may compute something else, so it runs on the whole batch.
 PER_SAMPLE = (Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear, LogSoftmax)
-# Samples per chunk, at least: below this, handing work to a thread costs more than it saves
-# (on 2 cores a batch of 32 split in two ran slower than on one thread).
+# Samples per chunk, at least: below this, handing work to a thread costs more than it saves.
 MIN_CHUNK = 32
 # Chunks per batch, at most: a 64-core machine does not start 63 threads for one batch.
 MAX_CHUNKS = 8
 
 
-class DataParallel:
+class DataParallel(Module):
     """Wrap a Sequential so that each batch runs as one chunk per core; the numbers stay the same.
 
     module   the Sequential to run (``.module`` afterwards)
@@ -61,25 +56,13 @@ class DataParallel:
         self._pool, self._pool_size = None, 0
         self._last = None        # (bounds, per-chunk layer lists) of the last split forward
 
-    # -- what a model offers, passed on to the wrapped one ---------------------------------
-    def __call__(self, x):
-        return self.forward(x)
-
-    def parameters(self):
-        return self.module.parameters()
-
+    # -- what a model offers, passed on to the wrapped one (Module adds parameters, eval, ...) --
     def named_parameters(self):
         return self.module.named_parameters()
-
-    def zero_grad(self):
-        self.module.zero_grad()
 
     def train(self, mode=True):
         self.module.train(mode)
         return self
-
-    def eval(self):
-        return self.train(False)
 
     @property
     def training(self):
@@ -254,12 +237,8 @@ def _blas_controller():
     """threadpoolctl's handle on the loaded BLAS libraries, or None without threadpoolctl."""
     global _blas
     if _blas is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _blas = False
-        else:
-            _blas = ThreadpoolController()
+        threadpoolctl = optional("threadpoolctl")
+        _blas = threadpoolctl.ThreadpoolController() if threadpoolctl else False
     return _blas or None
 
 

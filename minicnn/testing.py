@@ -13,6 +13,7 @@ from . import backend
 from .backend import get_array_module, to_numpy
 from .gradcheck import compare, gradcheck, same_random_numbers
 from .layers.module import Module, Parameter
+from .optional import optional
 
 # An error is reported at its last line outside these files: theirs say nothing about the layer's bug.
 _MACHINERY = (os.path.dirname(np.__file__) + os.sep, __file__, backend.__file__,
@@ -246,9 +247,8 @@ def _torch_twin(torch_module, layer, name):
     """(the PyTorch module, None), or (None, why the check is skipped). A mismatch is an error."""
     if torch_module is None:
         return None, "no torch_module given"
-    try:
-        import torch
-    except ImportError:
+    torch = optional("torch")
+    if torch is None:
         return None, "PyTorch is not installed (pip install torch)"
     if callable(torch_module) and not isinstance(torch_module, torch.nn.Module):
         torch_module = torch_module(torch.nn)

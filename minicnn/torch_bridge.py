@@ -12,18 +12,18 @@ layout (Conv2d weight (C_out, C_in, KH, KW), Linear weight (out, in)), so each
 direction is one line per layer. PyTorch is imported only when one of these is called.
 """
 from .backend import asarray, to_numpy
-from .layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
+from .checkpoint import LAYER_TYPES
+from .layers import Conv2d, Dropout, Linear, LogSoftmax
+from .optional import require
 from .sequential import Sequential
 
-SUPPORTED = "Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear, LogSoftmax, Dropout"
-
-
-def _torch(caller):
-    try:
-        import torch
-    except ImportError:
-        raise ImportError(f"minicnn.{caller} needs PyTorch, which is not installed: pip install torch") from None
-    return torch
+SUPPORTED = ", ".join(LAYER_TYPES)
+# The settings of PyTorch's layers that minicnn's lack, each with the one value minicnn computes
+# with: from_torch refuses a layer where one has another value.
+FIXED = {"Conv2d": dict(dilation=1, groups=1, padding_mode="zeros"),
+         "MaxPool2d": dict(dilation=1, ceil_mode=False, return_indices=False),
+         "AvgPool2d": dict(ceil_mode=False, count_include_pad=True, divisor_override=None),
+         "Flatten": dict(start_dim=1, end_dim=-1)}
 
 
 def to_torch(model, device="cpu"):
@@ -33,38 +33,24 @@ def to_torch(model, device="cpu"):
     "cuda", ...) and in the same train/eval mode. Parameter names match too:
     ``model.state_dict()`` and ``net.state_dict()`` have the same keys.
     """
-    torch = _torch("to_torch")
-    nn = torch.nn
+    torch = require("torch", "minicnn.to_torch", "pip install torch", "PyTorch")
     params = model.parameters()
     dtype = torch.float64 if params and str(params[0].data.dtype) == "float64" else torch.float32
     layers = []
     for i, layer in enumerate(model.layers):
-        if isinstance(layer, Conv2d):
-            twin = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
-                             layer.padding, bias=layer.bias is not None)
-        elif isinstance(layer, Linear):
-            twin = nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None)
-        elif isinstance(layer, MaxPool2d):
-            twin = nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding)
-        elif isinstance(layer, AvgPool2d):      # padded zeros count in the mean, in both
-            twin = nn.AvgPool2d(layer.kernel_size, layer.stride, layer.padding, count_include_pad=True)
-        elif isinstance(layer, ReLU):
-            twin = nn.ReLU()
-        elif isinstance(layer, Flatten):
-            twin = nn.Flatten()
-        elif isinstance(layer, LogSoftmax):
-            twin = nn.LogSoftmax(dim=layer.dim)
-        elif isinstance(layer, Dropout):
-            twin = nn.Dropout(layer.p)
-        else:
+        kind = next((name for name, cls in LAYER_TYPES.items() if isinstance(layer, cls)), None)
+        if kind is None:
             raise ValueError(f"to_torch: layer {i} ({type(layer).__name__}) has no PyTorch twin; "
                              f"expected one of {SUPPORTED}")
-        twin = twin.to(dtype)
+        # torch.nn's class of the same name takes the same arguments (AvgPool2d: padded zeros
+        # count in the mean, in both).
+        config = {k: tuple(v) if isinstance(v, list) else v for k, v in layer.config().items()}
+        twin = getattr(torch.nn, kind)(**config).to(dtype)
         with torch.no_grad():
             for name, p in layer.named_parameters():
                 getattr(twin, name).copy_(torch.from_numpy(to_numpy(p.data)))
         layers.append(twin)
-    return nn.Sequential(*layers).to(device).train(model.training)
+    return torch.nn.Sequential(*layers).to(device).train(model.training)
 
 
 def from_torch(net):
@@ -76,7 +62,7 @@ def from_torch(net):
     dtype (float32 or float64) and go to minicnn's active backend. Anything else
     raises one error naming the layer and what minicnn lacks.
     """
-    torch = _torch("from_torch")
+    torch = require("torch", "minicnn.from_torch", "pip install torch", "PyTorch")
     if not isinstance(net, torch.nn.Sequential):
         raise TypeError(f"from_torch expects a torch.nn.Sequential, received {type(net).__name__}")
     layers = []
@@ -102,54 +88,28 @@ def _leaves(net, sequential, prefix=""):
 
 
 def _twin_of(name, m, nn):
-    kind = type(m).__name__
-
-    def refuse(setting):
-        return ValueError(f"from_torch: layer {name} ({kind}) uses {setting}, which minicnn's {kind} "
-                          "does not support")
-
-    if isinstance(m, nn.Conv2d):
-        if tuple(m.dilation) != (1, 1):
-            raise refuse(f"dilation={m.dilation}")
-        if m.groups != 1:
-            raise refuse(f"groups={m.groups}")
-        if m.padding_mode != "zeros":
-            raise refuse(f"padding_mode={m.padding_mode!r}")
-        padding = m.padding
-        if isinstance(padding, str):            # "valid" is no padding; "same" depends on the input
-            if padding != "valid":
-                raise refuse(f"padding={padding!r}")
-            padding = 0
+    kind = next((k for k in LAYER_TYPES if isinstance(m, getattr(nn, k))), None)
+    if kind is None:
+        raise ValueError(f"from_torch: layer {name} is a {type(m).__name__}, which has no minicnn "
+                         f"twin; expected one of {SUPPORTED}")
+    unsupported = [f"{k}={getattr(m, k)!r}" for k, v in FIXED.get(kind, {}).items()
+                   if getattr(m, k) not in (v, (v, v))]             # an int setting may be a pair
+    if kind == "Conv2d" and isinstance(m.padding, str) and m.padding != "valid":
+        unsupported.append(f"padding={m.padding!r}")                # "same" depends on the input
+    if kind == "LogSoftmax" and m.dim is None:
+        unsupported.append("dim=None (give the dimension, e.g. nn.LogSoftmax(dim=1))")
+    if unsupported:
+        raise ValueError(f"from_torch: layer {name} ({type(m).__name__}) uses {unsupported[0]}, "
+                         f"which minicnn's {kind} does not support")
+    if kind == "Conv2d":
+        padding = 0 if m.padding == "valid" else m.padding
         return Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, padding, bias=m.bias is not None)
-    if isinstance(m, nn.MaxPool2d):
-        if m.dilation not in (1, (1, 1)):
-            raise refuse(f"dilation={m.dilation}")
-        if m.ceil_mode:
-            raise refuse("ceil_mode=True")
-        if m.return_indices:
-            raise refuse("return_indices=True")
-        return MaxPool2d(m.kernel_size, m.stride, m.padding)
-    if isinstance(m, nn.AvgPool2d):
-        if m.ceil_mode:
-            raise refuse("ceil_mode=True")
-        if not m.count_include_pad:
-            raise refuse("count_include_pad=False")
-        if m.divisor_override is not None:
-            raise refuse(f"divisor_override={m.divisor_override}")
-        return AvgPool2d(m.kernel_size, m.stride, m.padding)
-    if isinstance(m, nn.ReLU):
-        return ReLU()
-    if isinstance(m, nn.Flatten):
-        if (m.start_dim, m.end_dim) != (1, -1):
-            raise refuse(f"start_dim={m.start_dim}, end_dim={m.end_dim} (minicnn flattens all but the batch)")
-        return Flatten()
-    if isinstance(m, nn.Linear):
+    if kind == "Linear":
         return Linear(m.in_features, m.out_features, bias=m.bias is not None)
-    if isinstance(m, nn.LogSoftmax):
-        if m.dim is None:
-            raise refuse("dim=None (give the dimension, e.g. nn.LogSoftmax(dim=1))")
+    if kind in ("MaxPool2d", "AvgPool2d"):
+        return LAYER_TYPES[kind](m.kernel_size, m.stride, m.padding)
+    if kind == "LogSoftmax":
         return LogSoftmax(dim=m.dim)
-    if isinstance(m, nn.Dropout):
+    if kind == "Dropout":
         return Dropout(m.p)
-    raise ValueError(f"from_torch: layer {name} is a {kind}, which has no minicnn twin; "
-                     f"expected one of {SUPPORTED}")
+    return LAYER_TYPES[kind]()                                      # ReLU, Flatten

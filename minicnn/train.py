@@ -12,14 +12,11 @@ Images ``x`` may be uint8 (N, H, W) / (N, 1, H, W) as the loaders return them, o
 float batches (N, C, H, W); they are converted one batch at a time, so a whole
 data set never sits in memory as float32.
 
-How training stops early, all without raising, so the weights and the history
-so far are always handed back:
-- Ctrl-C (SIGINT): the current step finishes, then ``fit`` returns. A second
-  Ctrl-C interrupts at once.
-- A NaN or infinite loss: that batch is not back-propagated, a message naming
-  the epoch and step is printed to stderr, and ``fit`` returns.
-- A callback sets ``history.stopped`` to a reason string.
-In each case ``history.stopped`` says why; it stays None after a complete run.
+Training stops early without raising, so the weights and the history so far are
+always handed back, and ``history.stopped`` says why (None after a complete run):
+Ctrl-C lets the current step finish (a second Ctrl-C interrupts at once); a NaN or
+infinite loss is not back-propagated and is reported on stderr; a callback may set
+``history.stopped`` to a reason.
 """
 import math
 import signal
@@ -29,8 +26,11 @@ import time
 
 import numpy as np
 
-from .backend import cpu_rng, to_numpy
+from .backend import cpu_rng, get_backend, to_numpy
+from .data.loader import DataLoader, as_batch, check_count, check_images
 from .layers import LogSoftmax
+from .optional import optional
+from .sequential import Sequential
 
 
 class History:
@@ -62,6 +62,14 @@ class History:
         """Number of optimisation steps taken."""
         return len(self.step_loss)
 
+    def epoch_line(self, epochs):
+        """One line on the last completed epoch (of ``epochs``): losses, accuracies, time, speed."""
+        line = (f"epoch {self.epochs}/{epochs}: train loss {self.train_loss[-1]:.4f}, "
+                f"train accuracy {100 * self.train_acc[-1]:.2f}%")
+        if self.val_acc:
+            line += f", val loss {self.val_loss[-1]:.4f}, val accuracy {100 * self.val_acc[-1]:.2f}%"
+        return line + f", {self.seconds[-1]:.1f} s ({self.images_per_second[-1]:,.0f} images/s)"
+
     def as_dict(self):
         return {k: list(v) if isinstance(v, list) else v for k, v in vars(self).items()}
 
@@ -88,26 +96,22 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
                  epoch; one may set ``history.stopped`` to a reason to end training
     lr_schedule  optional function (step, total_steps) -> learning rate, applied to
                  ``optimizer.lr`` before every step; see ``linear_decay``
-    workers      CPU cores per batch: None runs the training steps of a Sequential on
-                 ``DataParallel`` where that splits a batch (64 or more images on a
-                 multi-core CPU; the numbers are the same) and prints a line saying
-                 so; 1 never does
-    augment      optional ``augment(xb, rng) -> xb`` applied to every training batch (float
-                 (B, C, H, W)), e.g. ``data.RandomAffine()``; rng is a NumPy Generator seeded
-                 from ``seed``, a stream of its own. Validation never sees it, nor ``evaluate``
+    workers      CPU cores per batch: None runs a Sequential's training steps on
+                 ``DataParallel`` where that splits a batch (64+ images, several cores;
+                 the same numbers) and says so; 1 never does
+    augment      optional ``augment(xb, rng) -> xb`` for every training batch (float
+                 (B, C, H, W)), e.g. ``data.RandomAffine()``; rng is seeded from ``seed``,
+                 a stream of its own. Neither validation nor ``evaluate`` sees it
 
-    Returns with the model in eval mode. Never raises for a diverging loss or
-    Ctrl-C: see the module docstring and ``History.stopped``.
+    Returns with the model in eval mode; never raises for a diverging loss or Ctrl-C.
     """
-    from .data import DataLoader
-
-    epochs, batch_size = _check_count("epochs", epochs, minimum=0), _check_count("batch_size", batch_size)
-    _check_pair("fit", x, y)
+    epochs, batch_size = check_count("epochs", epochs, minimum=0), check_count("batch_size", batch_size)
+    _check_images("fit", x, y)
     if validation is not None:
         if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
             raise ValueError("fit expected validation=(x_val, y_val), received "
                              f"{type(validation).__name__}")
-        _check_pair("fit validation", *validation)
+        _check_images("fit validation", *validation)
     callbacks = list(callbacks or [])
     for cb in callbacks:
         if not callable(cb):
@@ -121,14 +125,14 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
     loader = DataLoader(x, y, batch_size=batch_size, shuffle=True, seed=seed)
     rng = cpu_rng() if seed is None else np.random.default_rng((seed, 1))   # not the shuffling's
     history = History()
-    tqdm = _tqdm() if progress else None
+    tqdm = optional("tqdm.auto") if progress else None      # a notebook-aware bar, where installed
     stepper = _on_all_cores(model, workers, batch_size)
     if stepper is not model:
         print(stepper.describe(batch_size), flush=True)
     with _StopOnSigint() as sigint:
         for epoch in range(epochs):
-            bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
-                       leave=True) if tqdm else None
+            bar = tqdm.tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                            leave=True) if tqdm else None
             try:
                 _train_epoch(stepper, loss, optimizer, loader, epoch, epochs, history, bar, sigint,
                              lr_schedule, None if augment is None else (lambda xb: augment(xb, rng)))
@@ -153,7 +157,7 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
             if history.stopped is not None:
                 break
             if progress and tqdm is None:
-                print(_epoch_line(epoch, epochs, history), flush=True)
+                print(history.epoch_line(epochs), flush=True)
             try:
                 for cb in callbacks:
                     cb(epoch, history)
@@ -216,9 +220,6 @@ def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, si
 
 def _on_all_cores(model, workers, batch_size):
     """``model`` wrapped in DataParallel where that splits a batch of ``batch_size``, else ``model``."""
-    from .backend import get_backend
-    from .sequential import Sequential
-
     if workers == 1 or type(model) is not Sequential or get_backend() != "numpy":
         return model
     from .parallel import DataParallel
@@ -233,7 +234,7 @@ def evaluate(model, x, y, batch_size=1000):
     model ending in LogSoftmax; raw scores are log-softmaxed first). Accuracy is
     a fraction in [0, 1]; predictions are a NumPy int64 array (N,).
     """
-    _check_pair("evaluate", x, y)
+    _check_images("evaluate", x, y)
     labels = np.asarray(to_numpy(y)).astype(np.int64, copy=False)
     loss_sum, predictions = 0.0, []
     for start, log_probs in _log_prob_batches(model, x, batch_size, "evaluate"):
@@ -250,9 +251,7 @@ def evaluate(model, x, y, batch_size=1000):
 
 def predict_proba(model, x, batch_size=1000):
     """Class probabilities, a NumPy array (N, K) whose rows sum to 1."""
-    n = _length(x, "predict_proba")
-    if n == 0:
-        raise ValueError("predict_proba received no images (an empty array)")
+    _check_images("predict_proba", x)
     rows = [np.exp(to_numpy(lp).astype(np.float64)) for _, lp in
             _log_prob_batches(model, x, batch_size, "predict_proba")]
     return np.concatenate(rows)
@@ -270,14 +269,12 @@ def linear_decay(lr, final_fraction=0.0):
 
 def _log_prob_batches(model, x, batch_size, who):
     """Yield (start index, log-probabilities (B, K)) with the model in eval mode."""
-    from .data import as_batch
-
-    batch_size = _check_count(f"{who} batch_size", batch_size)
+    batch_size = check_count(f"{who} batch_size", batch_size)
     was_training = getattr(model, "training", False)
     model.eval()
     try:
         ends_in_log_softmax = isinstance(getattr(model, "layers", [None])[-1], LogSoftmax)
-        for start in range(0, _length(x, who), batch_size):
+        for start in range(0, len(x), batch_size):
             out = model.forward(as_batch(x[start:start + batch_size]))    # (B, K)
             if getattr(out, "ndim", 0) != 2:
                 raise ValueError(f"{who} expected the model to output scores of shape "
@@ -287,47 +284,10 @@ def _log_prob_batches(model, x, batch_size, who):
         model.train(was_training)
 
 
-def _length(x, who):
-    if not hasattr(x, "shape") or len(x.shape) not in (3, 4):
-        raise ValueError(f"{who} expected images of shape (N, H, W) or (N, C, H, W), received "
-                         f"{getattr(x, 'shape', type(x).__name__)}")
-    return int(x.shape[0])
-
-
-def _check_pair(who, x, y):
-    n = _length(x, who)
-    if not hasattr(y, "shape") or len(y.shape) != 1:
-        raise ValueError(f"{who} expected labels of shape (N,), received "
-                         f"{getattr(y, 'shape', type(y).__name__)}")
-    if getattr(y, "dtype", np.dtype(float)).kind not in "ui":
-        raise ValueError(f"{who} expected integer class labels, received dtype {y.dtype}")
-    if int(y.shape[0]) != n:
-        raise ValueError(f"{who} received {n} images but {int(y.shape[0])} labels")
-    if n == 0:
+def _check_images(who, x, y=None):
+    """``data.loader.check_images``, and there must be at least one image."""
+    if check_images(who, x, y) == 0:
         raise ValueError(f"{who} received no images (an empty array)")
-
-
-def _check_count(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, received {value!r}")
-    return int(value)
-
-
-def _tqdm():
-    """tqdm's notebook-aware bar, or None when tqdm is not installed."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm
-
-
-def _epoch_line(epoch, epochs, h):
-    line = (f"epoch {epoch + 1}/{epochs}: train loss {h.train_loss[-1]:.4f}, "
-            f"train acc {100 * h.train_acc[-1]:.2f}%")
-    if h.val_acc:
-        line += f", val loss {h.val_loss[-1]:.4f}, val acc {100 * h.val_acc[-1]:.2f}%"
-    return line + f", {h.seconds[-1]:.1f} s, {h.images_per_second[-1]:.0f} images/s"
 
 
 class _StopOnSigint:

@@ -308,12 +308,12 @@ def test_loader_real_mnist_epoch(mnist, backend):
 
 @pytest.mark.parametrize("args, kwargs, message", [
     ((np.zeros((4, 28, 28), np.uint8), np.zeros(3, np.int64)), {},
-     "x holds 4 images but y holds 3 labels"),
-    ((np.zeros((4, 28, 28), np.uint8), np.zeros(4)), {}, "y must be integer class labels"),
+     "DataLoader received 4 images but 3 labels"),
+    ((np.zeros((4, 28, 28), np.uint8), np.zeros(4)), {}, "DataLoader expected integer class labels"),
     ((np.zeros((4, 784), np.uint8), np.zeros(4, np.int64)), {},
      r"received uint8 array of shape \(4, 784\)"),
     ((np.zeros((4, 28, 28), np.uint8), np.zeros(4, np.int64)), {"batch_size": 0},
-     "batch_size must be a positive integer, received 0"),
+     "DataLoader batch_size must be an integer >= 1, received 0"),
 ])
 def test_loader_bad_input(args, kwargs, message):
     with pytest.raises(ValueError, match=message):

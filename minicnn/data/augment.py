@@ -26,11 +26,9 @@ class RandomAffine:
     translate  (horizontal, vertical) as fractions of the width and height, as in torchvision:
                (0.1, 0.1) shifts by up to 2.8 pixels each way on a 28x28 image
     Unlike torchvision, no ink is pushed out of the frame: each image's shifts are drawn
-    uniformly from the range that keeps its turned ink box (and the one pixel that bilinear
+    uniformly from the range that keeps its turned ink box (grown by the pixel that bilinear
     sampling spreads it by) inside the image, and an image whose turned box would not fit at
-    all stays upright: of MNIST's digits (a 20x20 box near the middle), none at 15 degrees,
-    1 in 270 at 30. Images whose ink fills the frame barely move (Fashion-MNIST's clothes;
-    Quick, Draw!'s doodles here, whose salt noise reaches the borders).
+    all stays upright. Images whose ink fills the frame barely move (Fashion-MNIST's clothes).
     rng: a NumPy Generator (default: minicnn's, see ``manual_seed``).
     """
 

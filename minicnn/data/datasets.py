@@ -45,12 +45,11 @@ FASHION_MNIST_FILES = {
 }
 
 
-def _ensure_verified_files(title, folder, files, download, mirrors, timeout, progress):
-    """Make sure every file of ``files`` ({name: md5}) is in ``folder`` with the right md5.
-
-    A missing or corrupt file is downloaded (if ``download``) or reported.
-    """
-    names = ", ".join(files)
+def _load_idx_dataset(title, folder_name, files, root, download, mirrors, timeout, progress):
+    """The four arrays of ``files`` ({name: md5}); a missing or corrupt file is downloaded
+    (if ``download``) or reported."""
+    folder = data_root(root) / folder_name
+    mirrors = list(mirrors)                                      # tried again for every file
     for name, md5 in files.items():
         path = folder / name
         if path.is_file():
@@ -70,13 +69,7 @@ def _ensure_verified_files(title, folder, files, download, mirrors, timeout, pro
                                     f"(call with download=True, or put the files there){hint}")
         download_file(name, folder, mirrors, md5=md5, timeout=timeout, progress=progress,
                       what=f"{title} file {name}",
-                      hint=f"\n{title} needs these files in that folder: {names}.")
-
-
-def _load_idx_dataset(title, folder_name, files, root, download, mirrors, timeout, progress):
-    folder = data_root(root) / folder_name
-    mirrors = list(mirrors)
-    _ensure_verified_files(title, folder, files, download, mirrors, timeout, progress)
+                      hint=f"\n{title} needs these files in that folder: {', '.join(files)}.")
     train_x, train_y, test_x, test_y = (folder / name for name in files)
     out = []
     for images_path, labels_path in ((train_x, train_y), (test_x, test_y)):
@@ -168,20 +161,18 @@ def load_quickdraw(categories=None, max_per_class=None, root=None, download=True
     train_x, train_y, test_x, test_y = [], [], [], []
     for label, category in enumerate(categories):
         path = folder / f"{category}.npy"
+        bitmaps = None
         if path.is_file():
             try:
                 bitmaps = _open_bitmaps(path)
             except ValueError:
                 if not download:
-                    raise
-                bitmaps = None           # a corrupt cached file: fetch it again
+                    raise                # else a corrupt cached file: fetch it again
         elif not download:
             raise FileNotFoundError(
                 f"Quick, Draw! category {category!r} is not in {folder} (no {category}.npy); "
                 f"categories present there: {_present_categories(folder)} "
                 f"(call with download=True to fetch it)")
-        else:
-            bitmaps = None
         if bitmaps is None:
             download_file(f"{category}.npy", folder, mirrors, check=_open_bitmaps,
                           timeout=timeout, progress=progress,
@@ -206,8 +197,3 @@ def load_quickdraw(categories=None, max_per_class=None, root=None, download=True
         out += [x[order], y[order]]
     return (*out, categories)
 
-
-__all__ = ["load_mnist", "load_fashion_mnist", "load_quickdraw",
-           "MNIST_CLASSES", "FASHION_MNIST_CLASSES", "QUICKDRAW_ARTICLE_CATEGORIES",
-           "QUICKDRAW_LOCAL_CATEGORIES", "MNIST_MIRRORS", "FASHION_MNIST_MIRRORS",
-           "QUICKDRAW_MIRRORS", "MNIST_FILES", "FASHION_MNIST_FILES"]

@@ -16,6 +16,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from ..optional import optional
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 30.0   # seconds a socket may wait for the server before the mirror is skipped
@@ -45,25 +47,6 @@ def file_md5(path):
     return h.hexdigest()
 
 
-def mirror_url(base, filename):
-    """``base`` + the URL-quoted file name: ".../mnist/" + "t10k-labels-idx1-ubyte.gz"."""
-    if not base.endswith("/"):
-        base += "/"
-    return base + urllib.parse.quote(filename)
-
-
-def _progress_bar(total, desc, enabled):
-    """A tqdm byte counter if tqdm is installed and ``enabled``; otherwise None (no bar)."""
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:   # the progress bar is optional: pip install "minicnn[train]"
-        return None
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                leave=False)
-
-
 def _fetch_once(url, tmp_file, timeout, progress, desc):
     """Stream ``url`` into the open binary ``tmp_file``; return the md5 of what was written.
 
@@ -74,7 +57,9 @@ def _fetch_once(url, tmp_file, timeout, progress, desc):
     with urllib.request.urlopen(request, timeout=timeout) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length is not None and length.isdigit() else None
-        bar = _progress_bar(total, desc, progress)
+        tqdm = optional("tqdm.auto") if progress else None      # a byte counter, where tqdm is installed
+        bar = tqdm.tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+                        leave=False) if tqdm else None
         received = 0
         try:
             while True:
@@ -124,7 +109,7 @@ def download_file(filename, folder, mirrors, md5=None, check=None, timeout=DEFAU
         raise DownloadError(f"cannot create the folder {folder} for {what}: {e}") from e
     failures = []
     for base in mirrors:
-        url = mirror_url(base, filename)
+        url = base + ("" if base.endswith("/") else "/") + urllib.parse.quote(filename)
         # The temporary file sits beside the final one, so os.replace is an atomic rename.
         fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
         tmp = Path(tmp_name)

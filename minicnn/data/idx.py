@@ -25,20 +25,9 @@ _IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2")
                0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
-def _read_exactly(f, n):
-    """Read up to ``n`` bytes, looping because one read() may return fewer."""
-    chunks, got = [], 0
-    while got < n:
-        chunk = f.read(n - got)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
 def _readinto_exactly(f, buffer):
-    """Fill ``buffer`` (a writable memoryview of bytes); return how many bytes were read."""
+    """Fill ``buffer`` (a writable memoryview of bytes), looping because one readinto() may
+    read fewer; return how many bytes were read (fewer only at the end of the file)."""
     got = 0
     while got < len(buffer):
         n = f.readinto(buffer[got:])
@@ -46,6 +35,12 @@ def _readinto_exactly(f, buffer):
             break
         got += n
     return got
+
+
+def _read_exactly(f, n):
+    """Up to ``n`` bytes (fewer only at the end of the file)."""
+    buffer = bytearray(n)
+    return bytes(buffer[:_readinto_exactly(f, memoryview(buffer))])
 
 
 def read_idx(path, expected_magic=None):

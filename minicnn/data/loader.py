@@ -63,20 +63,9 @@ class DataLoader:
     """
 
     def __init__(self, x, y, batch_size=64, shuffle=True, seed=None):
-        if not hasattr(x, "shape") or len(x.shape) not in (3, 4):
-            raise ValueError(f"DataLoader: x must be images shaped (N, H, W) or (N, C, H, W), "
-                             f"received {_describe(x)}")
-        if not hasattr(y, "shape") or len(y.shape) != 1 or y.dtype.kind not in "ui":
-            raise ValueError(f"DataLoader: y must be integer class labels shaped (N,), "
-                             f"received {_describe(y)}")
-        if len(x) != len(y):
-            raise ValueError(f"DataLoader: x holds {len(x)} images but y holds {len(y)} labels")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive integer, "
-                             f"received {batch_size!r}")
+        check_images("DataLoader", x, y)
         self.x, self.y = x, y
-        self.batch_size = int(batch_size)
+        self.batch_size = check_count("DataLoader batch_size", batch_size)
         self.shuffle = bool(shuffle)
         self.seed = seed
         self._rng = None if seed is None else np.random.default_rng(seed)
@@ -98,6 +87,27 @@ class DataLoader:
             xb = as_batch(self.x[x_mod.asarray(idx)])     # (B, 1, H, W) float32
             yb = asarray(self.y[y_mod.asarray(idx)], dtype=np.int64)   # (B,)
             yield xb, yb
+
+
+def check_images(who, x, y=None):
+    """N, after checking that ``x`` holds (N, H, W) or (N, C, H, W) images and ``y`` (if given)
+    N integer class labels; each error names ``who`` (the function that was called)."""
+    if not hasattr(x, "shape") or len(x.shape) not in (3, 4):
+        raise ValueError(f"{who} expected images of shape (N, H, W) or (N, C, H, W), "
+                         f"received {_describe(x)}")
+    if y is not None and (not hasattr(y, "shape") or len(y.shape) != 1
+                          or getattr(y, "dtype", np.dtype(float)).kind not in "ui"):
+        raise ValueError(f"{who} expected integer class labels of shape (N,), received {_describe(y)}")
+    if y is not None and len(y) != len(x):
+        raise ValueError(f"{who} received {len(x)} images but {len(y)} labels")
+    return int(x.shape[0])
+
+
+def check_count(name, value, minimum=1):
+    """``value`` as an int, after checking that it is a whole number >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, received {value!r}")
+    return int(value)
 
 
 def _describe(a):

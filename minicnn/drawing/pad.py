@@ -3,26 +3,18 @@ import contextlib
 
 import numpy as np
 
-from .preprocess import _require_pillow, preprocess_drawing
+from ..optional import require
+from .preprocess import preprocess_drawing
 
 NO_MODEL_MESSAGE = "train or load a model first"
 EMPTY_MESSAGE = "draw a digit first"
-
-
-def _require_widgets():
-    try:
-        import ipycanvas
-        import ipywidgets
-    except ImportError as e:
-        raise ImportError('DrawingPad needs ipycanvas and ipywidgets: '
-                          'pip install "minicnn[notebook]"') from e
-    return ipycanvas, ipywidgets
+NOTEBOOK = 'pip install "minicnn[notebook]"'
 
 
 def _png(gray, scale=1):
     """(H, W) array in [0, 1] -> grayscale PNG bytes, each pixel a scale x scale block."""
-    Image = _require_pillow()
     import io
+    from PIL import Image
     img = Image.fromarray(np.uint8(np.round(np.clip(gray, 0, 1) * 255)))      # mode "L"
     if scale != 1:
         img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
@@ -31,19 +23,12 @@ def _png(gray, scale=1):
     return buffer.getvalue()
 
 
-def _tile(maps, columns=8, gap=1):
-    """(C, H, W) maps -> one (rows*(H+gap), columns*(W+gap)) grid, each map scaled to [0, 1]."""
-    c, h, w = maps.shape
+def _grid(maps):
+    """(C, H, W) maps -> one grid image of 8 columns, each map scaled to [0, 1] on its own."""
+    from ..viz.filters import tile
     low = maps.min(axis=(1, 2), keepdims=True)
     high = maps.max(axis=(1, 2), keepdims=True)
-    maps = (maps - low) / np.where(high > low, high - low, 1.0)
-    columns = min(columns, c)
-    rows = -(-c // columns)
-    padded = np.zeros((rows * columns, h + gap, w + gap))
-    padded[:c, :h, :w] = maps
-    # (rows, columns, H+gap, W+gap) -> (rows, H+gap, columns, W+gap) -> grid
-    return padded.reshape(rows, columns, h + gap, w + gap).transpose(0, 2, 1, 3).reshape(
-        rows * (h + gap), columns * (w + gap))
+    return np.nan_to_num(tile((maps - low) / np.where(high > low, high - low, 1.0), ncols=8))
 
 
 class DrawingPad:
@@ -70,8 +55,9 @@ class DrawingPad:
     SIZE = 280
 
     def __init__(self, model, classes=None, brush=19, show_activations=False):
-        Image = _require_pillow()
-        ipycanvas, widgets = _require_widgets()
+        Image = require("PIL.Image", "DrawingPad", NOTEBOOK, "Pillow")
+        ipycanvas = require("ipycanvas", "DrawingPad", NOTEBOOK)
+        widgets = require("ipywidgets", "DrawingPad", NOTEBOOK)
         from PIL import ImageDraw
         if not 1 <= brush <= 60:
             raise ValueError(f"DrawingPad brush must be between 1 and 60 px; received {brush}")
@@ -82,11 +68,6 @@ class DrawingPad:
         self.raster = Image.new("L", (self.SIZE, self.SIZE), 0)   # white ink on black, 280x280
         self._raster_draw = ImageDraw.Draw(self.raster)
         self._last_point = None                                    # None when no stroke is active
-        self.prediction_text = ""
-        self.prediction = None
-        self.confidence = None
-        self.top3 = []
-        self.network_input = None
         self.activations = []
 
         size = f"{self.SIZE}px"
@@ -109,12 +90,12 @@ class DrawingPad:
         self.predict_button.on_click(lambda _: self._predict_and_show_errors())
         self.clear_button.on_click(lambda _: self.clear())
 
-        self.message = widgets.HTML(value=self._message_html(""))
+        self.message = widgets.HTML()
         self.message.add_class("minicnn-prediction")
         self.bars = [(widgets.Label(layout=widgets.Layout(width="90px")),
                       widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="150px")),
                       widgets.Label(layout=widgets.Layout(width="50px"))) for _ in range(3)]
-        self.network_image = widgets.Image(value=_png(np.zeros((28, 28)), 5), format="png",
+        self.network_image = widgets.Image(format="png",
                                            layout=widgets.Layout(width="140px", height="140px"))
         self.activation_box = widgets.VBox()
         side = widgets.VBox([
@@ -129,7 +110,7 @@ class DrawingPad:
             widgets.HBox([self.predict_button, self.clear_button]),
             self.activation_box,
         ])
-        self._redraw_canvas()
+        self.clear()                      # paints the canvas and sets the prediction state
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
@@ -244,41 +225,23 @@ class DrawingPad:
 
     def _forward(self, x):
         """(1, 28, 28) image -> class probabilities (K,) and [(layer name, (C, H, W) maps)]."""
-        from ..backend import get_array_module, to_numpy
         from ..layers import Conv2d
-        params = self.model.parameters()
-        if params:
-            xp = get_array_module(params[0].data)
-            batch = xp.asarray(x[None], dtype=params[0].data.dtype)     # (1, 1, 28, 28)
-        else:
-            from ..backend import asarray
-            batch = asarray(x[None])
-        was_training = getattr(self.model, "training", False)
-        self.model.eval()
+        from ..viz.probe import layer_outputs
+        layers = self.model.layers
+        outputs = layer_outputs(self.model, x)                  # each layer's, without the batch axis
         activations = []
-        try:
-            layers = list(getattr(self.model, "layers", []))
-            if self.show_activations and layers:
-                out = batch
-                for i, layer in enumerate(layers):
-                    out = layer.forward(out)
-                    if isinstance(layer, Conv2d):    # its maps at full size, through its ReLU if any
-                        maps = to_numpy(out)[0]                                    # (C, H, W)
-                        if _relu_follows(layers, i):
-                            activations.append((f"{i} (Conv2d + ReLU)", np.maximum(maps, 0)))
-                        else:
-                            activations.append((f"{i} (Conv2d)", maps))
-                scores = out
-            else:
-                scores = self.model.forward(batch)
-        finally:
-            self.model.train(was_training)
-        scores = to_numpy(scores).astype(np.float64).reshape(-1)        # (K,)
-        # softmax works on raw scores and on log-probabilities alike
-        e = np.exp(scores - scores.max())
+        for i, (layer, maps) in enumerate(zip(layers, outputs)):
+            if self.show_activations and isinstance(layer, Conv2d):   # full size, through its ReLU
+                if _relu_follows(layers, i):
+                    activations.append((f"{i} (Conv2d + ReLU)", np.maximum(maps, 0)))
+                else:
+                    activations.append((f"{i} (Conv2d)", maps))
+        scores = outputs[-1].astype(np.float64)                 # (K,) log-probabilities or scores
+        e = np.exp(scores - scores.max())                        # a softmax suits both
         return e / e.sum(), activations
 
     def _show(self, text, name, confidence, top3, network_input):
+        """Set the prediction state and show it in the widgets."""
         self.prediction_text = text
         self.prediction = name
         self.confidence = confidence
@@ -291,10 +254,10 @@ class DrawingPad:
         seen = np.zeros((28, 28)) if network_input is None else network_input[0]
         self.network_image.value = _png(seen, 5)
         if self.show_activations:
-            _, widgets = _require_widgets()
+            import ipywidgets as widgets
             self.activation_box.children = [
                 widgets.VBox([widgets.HTML(f"<b>activations of layer {title}</b>"),
-                              widgets.Image(value=_png(_tile(maps), 3), format="png")])
+                              widgets.Image(value=_png(_grid(maps), 3), format="png")])
                 for title, maps in (self.activations if name is not None else [])]
 
     @staticmethod

@@ -1,25 +1,17 @@
 """From any drawing (a canvas, a photo, a PIL image) to the 28x28 picture MNIST's digits are made of."""
 import numpy as np
 
-# MNIST's recipe (LeCun et al.): the ink is scaled to fit a 20x20 box, keeping its
-# aspect ratio, then placed in a 28x28 field so that its centre of mass sits at the
-# field's centre. The centre below was measured over the 60,000 MNIST training digits
-# (mean of the per-image centres of mass, (row, column), counting from 0; spread
-# 0.29 px): a choice made on training data only. tests/test_drawing.py measures it again.
+from ..optional import require
+
+# MNIST places each digit's centre of mass at the field's centre (preprocess_drawing says the
+# whole recipe): the mean over the 60,000 training digits, (row, column) counting from 0, a
+# choice made on training data only; tests/test_drawing.py measures it again.
 MNIST_CENTER_OF_MASS = (14.00, 14.01)
 MNIST_SIZE = 28
 MNIST_BOX = 20
 # A pixel counts as ink above this level (0 = background, 1 = full ink); fainter
 # pixels are the anti-aliased fringe or sensor noise and do not stretch the crop.
 INK_THRESHOLD = 0.1
-
-
-def _require_pillow():
-    try:
-        from PIL import Image
-    except ImportError as e:
-        raise ImportError('preprocess_drawing needs Pillow: pip install "minicnn[viz]"') from e
-    return Image
 
 
 def center_of_mass(image):
@@ -100,7 +92,7 @@ def preprocess_drawing(image):
     20x20 keeping the aspect ratio (anti-aliased), and place it in 28x28 with
     its centre of mass at ``MNIST_CENTER_OF_MASS``.
     """
-    Image = _require_pillow()
+    Image = require("PIL.Image", "preprocess_drawing", 'pip install "minicnn[viz]"', "Pillow")
     ink = _ink_image(image)                               # (H, W), 1 = ink
     rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
     cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))

@@ -5,7 +5,7 @@ takes dL/d(output) and returns dL/d(input), adding dL/d(param) into
 ``param.grad`` on the way (``param.accumulate(grad)``), as PyTorch does.
 There is no autograd: every backward is written out by hand.
 """
-from ..backend import asarray, cpu_rng, move, to_numpy
+from ..backend import asarray, cpu_rng, move
 
 
 class Parameter:
@@ -135,6 +135,3 @@ def init_uniform(shape, bound, dtype="float32"):
     """
     w = cpu_rng().uniform(-bound, bound, size=shape)
     return asarray(w.astype(dtype))
-
-
-__all__ = ["Parameter", "Module", "init_uniform", "to_numpy"]

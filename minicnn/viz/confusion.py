@@ -114,18 +114,25 @@ def plot_misclassified(images, y_true, probs, classes=None, n=24, ncols=8, fig=N
         raise ValueError(f"images has {len(images)} entries but probs has {len(probs)} rows")
     order = misclassified(y_true, probs)[:n]
     y_true = to_numpy(y_true)
-    rows = max(1, math.ceil(len(order) / ncols))
-    fig = clear_figure(fig, (1.4 * ncols, 1.7 * rows + 0.5))
-    if len(order) == 0:
-        fig.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
-    axes = fig.subplots(rows, ncols, squeeze=False).ravel() if len(order) else []
-    for ax, i in zip(axes, order):
-        pred = int(probs[i].argmax())
-        ax.imshow(images[i].reshape(images.shape[-2:]), cmap="gray")
-        ax.set_title(f"true {class_label(classes, int(y_true[i]))}\n"
-                     f"pred {class_label(classes, pred)} {probs[i, pred]:.0%}", fontsize=8)
-    for ax in axes:
-        ax.set_axis_off()
+    titles = [f"true {class_label(classes, int(y_true[i]))}\n"
+              f"pred {class_label(classes, int(probs[i].argmax()))} {probs[i].max():.0%}" for i in order]
+    fig = image_grid(clear_figure(fig), images[order], titles, ncols, "no misclassified images")
     fig.suptitle(f"{len(order)} most confident mistakes (of {len(misclassified(y_true, probs))})")
     fig.indices = order
+    return fig
+
+
+def image_grid(fig, images, titles, ncols, empty):
+    """Draw ``images`` (n, H, W) or (n, 1, H, W) with their titles, ``ncols`` to a row, on
+    ``fig`` (cleared and sized to fit); ``empty`` is what it says when there are none."""
+    fig.clear()
+    rows = math.ceil(len(images) / ncols)
+    fig.set_size_inches(1.4 * ncols, 1.7 * max(rows, 1) + 0.5)
+    if rows == 0:
+        fig.text(0.5, 0.5, empty, ha="center", va="center")
+    for j, (image, title) in enumerate(zip(images, titles)):
+        ax = fig.add_subplot(rows, ncols, j + 1)
+        ax.imshow(image.reshape(image.shape[-2:]), cmap="gray")
+        ax.set_title(title, fontsize=8)
+        ax.set_axis_off()
     return fig

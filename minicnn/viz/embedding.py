@@ -10,8 +10,8 @@ import numpy as np
 
 from ..backend import to_numpy
 from .confusion import class_label
-from .extras import clear_figure, tsne_class
-from .probe import layer_activations
+from .extras import clear_figure, colormap, tsne_class
+from .probe import layer_activations, layer_index
 
 PCAResult = namedtuple("PCAResult", "embedding explained_variance explained_variance_ratio components mean")
 TSNE_PCA_DIMS = 50   # t-SNE runs on the top 50 principal components, as scikit-learn's docs advise
@@ -84,7 +84,7 @@ def features(images, model=None, layer=None):
 def _source_name(model, layer, n_features):
     if layer is None:
         return f"raw pixels ({n_features})"
-    i = int(layer) % len(model.layers)
+    i = layer_index(model, layer)
     return f"layer {i} {type(model.layers[i]).__name__} ({n_features} activations)"
 
 
@@ -105,7 +105,7 @@ def plot_embedding(images, labels, classes=None, model=None, layers=None, method
     fig = clear_figure(fig, (5.2 * len(layers) + 1.6, 5))
     axes = np.atleast_1d(fig.subplots(1, len(layers)))
     k = int(labels.max()) + 1
-    cmap = "tab10" if k <= 10 else "tab20"
+    cmap = colormap("tab10" if k <= 10 else "tab20")
     fig.embeddings = []
     for ax, layer in zip(axes, layers):
         x = features(images, model, layer)                   # (N, D)
@@ -121,15 +121,10 @@ def plot_embedding(images, labels, classes=None, model=None, layers=None, method
         fig.embeddings.append(points)
         for c in np.unique(labels):
             mine = labels == c
-            ax.scatter(points[mine, 0], points[mine, 1], s=6, alpha=0.7, color=_color(cmap, c),
+            ax.scatter(points[mine, 0], points[mine, 1], s=6, alpha=0.7, color=cmap(int(c) % cmap.N),
                        label=class_label(classes, int(c)))
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
     axes[-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=2.5, fontsize=8)
     return fig
-
-
-def _color(cmap, c):
-    import matplotlib
-    return matplotlib.colormaps[cmap](int(c) % matplotlib.colormaps[cmap].N)

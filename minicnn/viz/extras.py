@@ -1,16 +1,11 @@
-"""The optional libraries viz draws with, imported only when a function needs them.
-
-``minicnn`` itself depends on NumPy alone; plotting needs the ``viz`` extra
-(matplotlib, scikit-learn) and the interactive pieces the ``notebook`` extra
-(ipywidgets). Each import below fails with one sentence saying what to install.
-"""
+"""The figures viz draws into, and the optional libraries it draws with: plotting needs the
+``viz`` extra (matplotlib, scikit-learn), the interactive pieces the ``notebook`` extra (ipywidgets)."""
 import io
 import sys
 
+from ..optional import require
 
-def _missing(library, what, extra):
-    return ImportError(f"{what} needs {library}, which is not installed: "
-                       f'install it with `pip install "minicnn[{extra}]"`')
+VIZ, NOTEBOOK = 'pip install "minicnn[viz]"', 'pip install "minicnn[notebook]"'
 
 
 def new_figure(figsize, **kwargs):
@@ -19,10 +14,7 @@ def new_figure(figsize, **kwargs):
     Returned as a cell's last value it is shown exactly once in Jupyter, and
     it is freed as soon as nothing refers to it (no ``plt.close`` needed).
     """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise _missing("matplotlib", "minicnn.viz plotting", "viz") from None
+    Figure = require("matplotlib.figure", "minicnn.viz plotting", VIZ).Figure
     _show_figures_in_jupyter(Figure)
     return Figure(figsize=figsize, layout="constrained", **kwargs)
 
@@ -60,19 +52,11 @@ def clear_figure(fig, figsize=None):
 
 
 def tsne_class():
-    try:
-        from sklearn.manifold import TSNE
-    except ImportError:
-        raise _missing("scikit-learn", "t-SNE embeddings", "viz") from None
-    return TSNE
+    return require("sklearn.manifold", "t-SNE embeddings", VIZ, "scikit-learn").TSNE
 
 
 def ipywidgets():
-    try:
-        import ipywidgets
-    except ImportError:
-        raise _missing("ipywidgets", "the interactive minicnn.viz widgets", "notebook") from None
-    return ipywidgets
+    return require("ipywidgets", "the interactive minicnn.viz widgets", NOTEBOOK)
 
 
 def colormap(name, bad="white"):

@@ -6,6 +6,7 @@ import numpy as np
 from ..backend import to_numpy
 from ..layers import Conv2d
 from .extras import clear_figure, colormap
+from .probe import layer_index
 
 
 def tile(images, ncols, pad=1):
@@ -29,15 +30,12 @@ def conv_layer(model, layer):
     """The Conv2d at index ``layer`` of a Sequential (or ``model`` itself if it is a Conv2d)."""
     if isinstance(model, Conv2d):
         return model, "Conv2d"
-    n = len(model.layers)
-    if not -n <= int(layer) < n:
-        raise ValueError(f"layer index {layer} is out of range for a model of {n} layers")
-    found = model.layers[layer]
+    found = model.layers[layer_index(model, layer)]
     if not isinstance(found, Conv2d):
         convs = [i for i, lay in enumerate(model.layers) if isinstance(lay, Conv2d)]
         raise ValueError(f"layer {layer} is {type(found).__name__}, not a Conv2d; the model's "
                          f"Conv2d layers are at indices {convs}")
-    return found, f"layer {int(layer) % n} Conv2d"
+    return found, f"layer {layer_index(model, layer)} Conv2d"
 
 
 def plot_filters(model, layer=0, mode="channels", fig=None):

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..data import as_batch
-from ..layers import LogSoftmax
+from ..train import predict_proba
 
 
 def image_batch(image, dtype=np.float32):
@@ -28,17 +28,20 @@ def image_batch(image, dtype=np.float32):
     return as_batch(image).astype(dtype, copy=False)
 
 
-def images_batch(images, dtype=np.float32):
-    """Many images (N, H, W) or (N, C, H, W) as a (N, C, H, W) batch of ``dtype`` in [0, 1]."""
-    return as_batch(images).astype(dtype, copy=False)
-
-
 def model_dtype(model):
     """The dtype of the model's first parameter (inputs must match it), float32 if it has none."""
     for layer in model.layers:
         for p in layer.parameters():
             return p.data.dtype
     return np.dtype(np.float32)
+
+
+def layer_index(model, layer):
+    """``layer`` as an index 0..len(model) - 1 into ``model.layers``; negative counts from the end."""
+    n = len(model.layers)
+    if not -n <= int(layer) < n:
+        raise ValueError(f"layer index {layer} is out of range for a model of {n} layers")
+    return int(layer) % n
 
 
 @contextmanager
@@ -79,31 +82,18 @@ def layer_activations(model, images, layer, batch_size=500):
 
     images: (N, H, W) or (N, C, H, W)  ->  (N, D) NumPy array, each output flattened.
     """
-    n_layers = len(model.layers)
-    if not -n_layers <= int(layer) < n_layers:
-        raise ValueError(f"layer index {layer} is out of range for a model of {n_layers} layers")
-    stop = int(layer) % n_layers + 1
+    stop = layer_index(model, layer) + 1
     dtype = model_dtype(model)
     chunks = []
     with eval_mode(model):
         for start in range(0, len(images), batch_size):
-            x = images_batch(images[start:start + batch_size], dtype)
+            x = as_batch(images[start:start + batch_size]).astype(dtype, copy=False)  # (B, C, H, W)
             for lay in model.layers[:stop]:
                 x = lay.forward(x)
             chunks.append(to_numpy(x).reshape(len(x), -1))  # (B, D)
     return np.concatenate(chunks)
 
 
-def probabilities(model, output):
-    """Class probabilities (N, K) from the model's last output: exp of log-probabilities
-    if the model ends in LogSoftmax, else a softmax of the scores."""
-    out = to_numpy(output).astype(np.float64)
-    if not isinstance(model.layers[-1], LogSoftmax):
-        out = LogSoftmax(dim=-1).forward(out)
-    return np.exp(out)
-
-
 def predict_image(model, image):
     """Class probabilities (K,) for one image."""
-    with eval_mode(model):
-        return probabilities(model, model.forward(image_batch(image, model_dtype(model))))[0]
+    return predict_proba(model, image_batch(image, model_dtype(model)))[0]

@@ -1,13 +1,10 @@
 """Interactive pieces for Jupyter (the ``notebook`` extra): each is an ipywidgets VBox.
 
-Every widget draws with the plain functions of ``minicnn.viz`` into its own
-Figure (``.figure``) and shows it as a PNG in an ``ipywidgets.Image``, which
-works the same in JupyterLab, Notebook 7, VS Code and Colab, whatever
-matplotlib backend is active. Their handlers are ordinary methods
-(``select``, ``show``, ``train``), so they can be driven without a browser.
-They use only ipywidgets' own controls, which VS Code (Jupyter extension) and Colab
-display without setup; Colab's ``output.enable_custom_widget_manager()`` is needed
-only for third-party widgets such as the drawing pad's ipycanvas.
+Every widget draws with the plain functions of ``minicnn.viz`` into its own Figure
+(``.figure``) and shows it as a PNG in an ``ipywidgets.Image``, and uses only
+ipywidgets' own controls: that works the same in JupyterLab, Notebook 7, VS Code and
+Colab, whatever matplotlib backend is active. The handlers are ordinary methods
+(``select``, ``show``, ``train``), so the widgets can be driven without a browser.
 """
 import numpy as np
 
@@ -16,7 +13,7 @@ from ..layers import LogSoftmax
 from ..losses import CrossEntropyLoss, NLLLoss
 from ..optim import SGD
 from ..train import fit
-from .confusion import class_label, plot_confusion_matrix
+from .confusion import class_label, image_grid, plot_confusion_matrix
 from .curves import plot_training_curves
 from .extras import figure_png, ipywidgets, new_figure
 from .prediction import plot_prediction
@@ -75,20 +72,9 @@ class ConfusionExplorer(widgets.VBox):
         what = f"true {class_label(self.classes, t)}, predicted {class_label(self.classes, p)}"
         more = f" (the first {len(shown)} shown)" if len(shown) < len(self.indices) else ""
         self.caption.value = f"<b>{len(self.indices)}</b> images with {what}{more}"
-        fig = self.cell_figure
-        fig.clear()
-        if len(shown) == 0:
-            fig.set_size_inches(1.2 * self.ncols, 0.6)
-            fig.text(0.5, 0.5, f"no images with {what}", ha="center", va="center")
-        else:
-            rows = -(-len(shown) // self.ncols)
-            fig.set_size_inches(1.2 * self.ncols, 1.35 * rows)
-            for j, i in enumerate(shown):
-                ax = fig.add_subplot(rows, self.ncols, j + 1)
-                ax.imshow(self.images[i].reshape(self.images.shape[-2:]), cmap="gray")
-                ax.set_title(f"#{i}", fontsize=8)
-                ax.set_axis_off()
-        self.cell_image.value = figure_png(fig)
+        image_grid(self.cell_figure, self.images[shown], [f"#{i}" for i in shown], self.ncols,
+                   f"no images with {what}")
+        self.cell_image.value = figure_png(self.cell_figure)
 
 
 class PredictionExplorer(widgets.VBox):
@@ -176,20 +162,14 @@ class TrainingPanel(widgets.VBox):
             self.history = fit(self.model, loss, optimizer, self.x, self.y, epochs=epochs,
                                batch_size=self.batch_size_slider.value, validation=self.validation,
                                seed=self.seed, progress=False,
-                               callbacks=[lambda epoch, history: self._after_epoch(epoch, history, epochs)])
+                               callbacks=[lambda epoch, history: self._after_epoch(history, epochs)])
         finally:
             self.train_button.disabled = False
-        done = f"done: {self.status.value}"
-        if getattr(self.history, "stopped", None):
-            done += f" (stopped early: {self.history.stopped})"
-        self.status.value = done
+        stopped = f" (stopped early: {self.history.stopped})" if self.history.stopped else ""
+        self.status.value = f"done: {self.status.value}{stopped}"
         return self.history
 
-    def _after_epoch(self, epoch, history, epochs):
-        text = (f"epoch {epoch + 1}/{epochs}: loss {history.train_loss[-1]:.4f}, "
-                f"accuracy {history.train_acc[-1]:.1%}")
-        if getattr(history, "val_acc", None):
-            text += f"; validation loss {history.val_loss[-1]:.4f}, accuracy {history.val_acc[-1]:.1%}"
-        self.status.value = text
+    def _after_epoch(self, history, epochs):
+        self.status.value = history.epoch_line(epochs)
         plot_training_curves(history, fig=self.figure)
         self.image.value = figure_png(self.figure)

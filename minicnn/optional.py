@@ -1,0 +1,20 @@
+"""The optional libraries (Pillow, matplotlib, ipywidgets, tqdm, PyTorch, ...), each imported
+only when a function needs it: minicnn itself depends on NumPy alone."""
+import importlib
+
+
+def require(module, who, install, library=None):
+    """The imported ``module``, or an ImportError saying who needs it and how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"{who} needs {library or module.split('.')[0]}, which is not installed: "
+                          f"{install}") from None
+
+
+def optional(module):
+    """The imported ``module``, or None where it is not installed (a progress bar, say)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
