@@ -85,24 +85,6 @@ def load(path):
     for name, p in model.named_parameters():  # keep the saved dtype (float64 stays float64)
         if name in state and state[name].dtype.kind == "f":
             p.data = p.data.astype(state[name].dtype)
-    return _fill(model, path, header, state)
-
-
-def load_weights(model, path):
-    """Load the weights saved in ``path`` into ``model``; the architectures must match."""
-    header, state = read(path)
-    mine, theirs = architecture(model), header["architecture"]
-    for i in range(max(len(mine), len(theirs))):
-        a = mine[i] if i < len(mine) else None
-        b = theirs[i] if i < len(theirs) else None
-        if a != b:
-            raise ValueError(f"{path}: layer {i} is {_describe(b)} in the checkpoint "
-                             f"but {_describe(a)} in the model")
-    return _fill(model, path, header, state)
-
-
-def _fill(model, path, header, state):
-    """Copy the saved weights and metadata into ``model``; a mismatch names the file."""
     try:
         model.load_state_dict(state)
     except ValueError as e:
@@ -142,9 +124,3 @@ def _umask():
     os.umask(mask)
     return mask
 
-
-def _describe(spec):
-    if spec is None:
-        return "absent"
-    args = ", ".join(f"{k}={v}" for k, v in spec.get("config", {}).items())
-    return f"{spec.get('type')}({args})"

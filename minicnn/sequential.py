@@ -109,11 +109,6 @@ class Sequential(Module):
         from .checkpoint import load
         return load(path)
 
-    def load_weights(self, path):
-        """Load a checkpoint's weights into this model; the architectures must match."""
-        from .checkpoint import load_weights
-        return load_weights(self, path)
-
     def summary_rows(self, input_shape):
         """[(name, output shape, parameter count, forward FLOPs per sample)], one per layer."""
         from .summary import summary_rows

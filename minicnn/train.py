@@ -70,9 +70,6 @@ class History:
             line += f", val loss {self.val_loss[-1]:.4f}, val accuracy {100 * self.val_acc[-1]:.2f}%"
         return line + f", {self.seconds[-1]:.1f} s ({self.images_per_second[-1]:,.0f} images/s)"
 
-    def as_dict(self):
-        return {k: list(v) if isinstance(v, list) else v for k, v in vars(self).items()}
-
     def __repr__(self):
         last = (f", last train_acc={self.train_acc[-1]:.4f}" if self.train_acc else "")
         last += (f", val_acc={self.val_acc[-1]:.4f}" if self.val_acc else "")

@@ -331,18 +331,6 @@ def test_wrong_number_of_class_names_is_reported(saved_model):
 
 
 @needs_widgets
-def test_activation_maps_of_every_convolution(saved_model):
-    pad = DrawingPad(saved_model, show_activations=True)
-    stroke(pad, ONE)
-    assert [(title, maps.shape) for title, maps in pad.activations] == [
-        ("0 (Conv2d + ReLU)", (24, 24, 24)), ("3 (Conv2d + ReLU)", (24, 8, 8))]
-    assert all(maps.min() >= 0 for _, maps in pad.activations)       # after the ReLU
-    assert len(pad.activation_box.children) == 2
-    pad.clear()
-    assert pad.activation_box.children == ()
-
-
-@needs_widgets
 def test_bad_brush_is_refused():
     with pytest.raises(ValueError, match="brush must be between 1 and 60 px; received 0"):
         DrawingPad(None, brush=0)

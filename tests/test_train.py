@@ -83,7 +83,7 @@ def test_history_records_every_epoch(mnist):
     assert seen_by_callback == [(0, 1), (1, 2), (2, 3)]
     assert model.metadata["trained"] is True
     assert model.training is False                                    # fit returns in eval mode
-    assert set(history.as_dict()) >= {"train_loss", "val_acc", "stopped", "step_loss"}
+    assert set(vars(history)) >= {"train_loss", "val_acc", "stopped", "step_loss"}
 
 
 def test_validation_lists_stay_empty_without_validation(mnist):

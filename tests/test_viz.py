@@ -73,35 +73,16 @@ def test_training_curves_accept_a_dict_without_validation():
         viz.plot_training_curves({"train_loss": []})
 
 
-# -- filters and activations ----------------------------------------------------------------
+# -- mosaic and activations ----------------------------------------------------------------
 
-def test_first_layer_filters_are_drawn_as_images(trained_lenet):
-    fig = viz.plot_filters(trained_lenet, 0)
-    assert isinstance(fig, Figure)
-    grid = np.asarray(fig.axes[0].images[0].get_array())
-    w = minicnn.to_numpy(trained_lenet[0].weight.data)               # (24, 1, 5, 5)
-    np.testing.assert_allclose(grid[0:5, 0:5], w[0, 0], rtol=1e-6)   # first tile: filter 0
-    np.testing.assert_allclose(grid[0:5, 6:11], w[1, 0], rtol=1e-6)  # after a 1-pixel gap: filter 1
-    assert "24 filters of 5x5" in fig.axes[0].get_title()
-
-
-@pytest.mark.parametrize("mode, shape, stated", [
-    ("channels", (24 * 6 - 1, 24 * 6 - 1), "row = filter, column = input channel"),
-    ("mean", (4 * 6 - 1, 6 * 6 - 1), "averaged over its 24 input channels"),
-])
-def test_deeper_filters_per_channel_or_averaged(trained_lenet, mode, shape, stated):
-    fig = viz.plot_filters(trained_lenet, 3, mode=mode)
-    grid = np.asarray(fig.axes[0].images[0].get_array())
-    assert grid.shape == shape
-    assert stated in fig.axes[0].get_title()
-    w = minicnn.to_numpy(trained_lenet[3].weight.data)               # (24, 24, 5, 5)
-    expected = w[0, 1] if mode == "channels" else w[1].mean(axis=0)
-    np.testing.assert_allclose(grid[0:5, 6:11], expected, rtol=1e-5, atol=1e-7)
-
-
-def test_filters_of_a_layer_that_is_not_a_convolution_is_a_clear_error(trained_lenet):
-    with pytest.raises(ValueError, match=r"layer 2 is ReLU, not a Conv2d; .* indices \[0, 3\]"):
-        viz.plot_filters(trained_lenet, 2)
+def test_tile_lays_small_images_out_with_one_pixel_gaps(trained_lenet):
+    w = minicnn.to_numpy(trained_lenet[0].weight.data)[:, 0]       # (24, 5, 5)
+    grid = viz.tile(w, ncols=8)
+    assert grid.shape == (3 * 6 - 1, 8 * 6 - 1)
+    np.testing.assert_array_equal(grid[0:5, 0:5], w[0])             # first tile: filter 0
+    np.testing.assert_array_equal(grid[0:5, 6:11], w[1])            # after a 1-pixel gap: filter 1
+    np.testing.assert_array_equal(grid[6:11, 0:5], w[8])            # the second row starts at filter 8
+    assert np.isnan(grid[5]).all() and np.isnan(grid[:, 5]).all()   # the gaps
 
 
 def test_activation_maps_of_every_layer(trained_lenet, test_set, backend):
@@ -242,49 +223,6 @@ def test_layer_activations_are_the_layers_outputs(trained_lenet, test_set, backe
         viz.layer_activations(model, images, 11)
 
 
-# -- saliency -----------------------------------------------------------------------------
-
-def test_saliency_equals_finite_differences(trained_lenet, test_set, backend):
-    model = on_backend(trained_lenet, backend, np.float64)
-    image = (test_set[0][0] / np.float32(255)).astype(np.float64)     # (28, 28), exact in float32 too
-    grad, target = viz.saliency(model, image)
-    assert grad.shape == (1, 28, 28)
-    scores = model.forward(minicnn.asarray(image[None, None]))
-    assert target == int(minicnn.to_numpy(scores).argmax())
-
-    def score(x):          # the target's score before the LogSoftmax
-        out = minicnn.asarray(x[None, None])
-        for layer in model.layers[:-1]:
-            out = layer.forward(out)
-        return float(minicnn.to_numpy(out)[0, target])
-
-    eps = 1e-5
-    strongest = np.argsort(np.abs(grad[0]).ravel())[-3:]
-    for flat in strongest:
-        i, j = np.unravel_index(flat, (28, 28))
-        plus, minus = image.copy(), image.copy()
-        plus[i, j] += eps
-        minus[i, j] -= eps
-        numeric = (score(plus) - score(minus)) / (2 * eps)
-        assert grad[0, i, j] == pytest.approx(numeric, rel=1e-5, abs=1e-8), (i, j)
-
-
-def test_saliency_leaves_parameter_gradients_alone_and_plots(trained_lenet, test_set):
-    before = [p.grad for p in trained_lenet.parameters()]
-    fig = viz.plot_saliency(trained_lenet, test_set[0][1])
-    assert isinstance(fig, Figure)
-    assert [p.grad is g for p, g in zip(trained_lenet.parameters(), before)] == [True] * len(before)
-    assert fig.saliency.shape == (1, 28, 28) and np.abs(fig.saliency).max() > 0
-    assert "score before LogSoftmax" in fig.axes[1].get_title()
-    with pytest.raises(ValueError, match="target class 12 is outside the model's 10 classes"):
-        viz.saliency(trained_lenet, test_set[0][1], target=12)
-
-
-def test_a_badly_shaped_image_is_a_clear_error(trained_lenet):
-    with pytest.raises(ValueError, match=r"expected one image .* received shape \(2, 1, 28, 28\)"):
-        viz.plot_prediction(trained_lenet, np.zeros((2, 1, 28, 28), np.uint8))
-
-
 # -- widgets -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -368,7 +306,7 @@ def test_training_panel_shows_a_failure_instead_of_raising(widgets, mnist):
 def test_missing_matplotlib_names_the_extra(monkeypatch, trained_lenet):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r'pip install "minicnn\[viz\]"'):
-        viz.plot_filters(trained_lenet, 0)
+        viz.plot_activations(trained_lenet, np.zeros((28, 28), np.uint8))
 
 
 def test_missing_ipywidgets_and_sklearn_name_the_extra(monkeypatch):

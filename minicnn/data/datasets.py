@@ -18,7 +18,7 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", 
 # The ten categories of the Quick, Draw! CNN article: the loader's default.
 QUICKDRAW_ARTICLE_CATEGORIES = ("cloud", "sun", "pants", "umbrella", "table", "ladder",
                                 "eyeglasses", "clock", "scissors", "cup")
-# Ten categories that exist in the local Quick, Draw! folder of the development machines.
+# Ten categories of the 20-category subset that the offline tests use (its README says what it is).
 QUICKDRAW_LOCAL_CATEGORIES = ("eyeglasses", "banana", "chair", "hat", "keyboard", "laptop",
                               "penguin", "pig", "snowman", "spider")
 

@@ -23,27 +23,17 @@ def _png(gray, scale=1):
     return buffer.getvalue()
 
 
-def _grid(maps):
-    """(C, H, W) maps -> one grid image of 8 columns, each map scaled to [0, 1] on its own."""
-    from ..viz.filters import tile
-    low = maps.min(axis=(1, 2), keepdims=True)
-    high = maps.max(axis=(1, 2), keepdims=True)
-    return np.nan_to_num(tile((maps - low) / np.where(high > low, high - low, 1.0), ncols=8))
-
-
 class DrawingPad:
     """A 280x280 canvas to draw a digit on, with a live prediction after every stroke.
 
     model: a trained minicnn model (``model.metadata["trained"]`` is True, as set by
     ``minicnn.train.fit`` and kept in saved checkpoints), or None for now; set
     ``pad.model`` later. classes: names of the outputs (default: the model's
-    ``metadata["classes"]``, else "0", "1", ...). show_activations: also show the
-    activation maps of every convolution for the drawing.
+    ``metadata["classes"]``, else "0", "1", ...).
 
-    Display it as the last expression of a notebook cell. It works in JupyterLab and
-    Jupyter Notebook 7. In VS Code, install the Jupyter extension and have ipywidgets
-    in the kernel's environment. In Colab, first run
-    ``from google.colab import output; output.enable_custom_widget_manager()``.
+    Display it as the last expression of a notebook cell: JupyterLab, Notebook 7,
+    VS Code with the Jupyter extension, or Colab with its custom widget manager on
+    (the lessons' setup cell turns it on).
 
     The strokes are also drawn with Pillow on a Python-side raster (``pad.raster``,
     the same brush), so predicting never reads the canvas's pixels back from the
@@ -54,7 +44,7 @@ class DrawingPad:
 
     SIZE = 280
 
-    def __init__(self, model, classes=None, brush=19, show_activations=False):
+    def __init__(self, model, classes=None, brush=19):
         Image = require("PIL.Image", "DrawingPad", NOTEBOOK, "Pillow")
         ipycanvas = require("ipycanvas", "DrawingPad", NOTEBOOK)
         widgets = require("ipywidgets", "DrawingPad", NOTEBOOK)
@@ -64,11 +54,9 @@ class DrawingPad:
         self.model = model
         self.classes = None if classes is None else [str(c) for c in classes]
         self.brush = brush
-        self.show_activations = show_activations
         self.raster = Image.new("L", (self.SIZE, self.SIZE), 0)   # white ink on black, 280x280
         self._raster_draw = ImageDraw.Draw(self.raster)
         self._last_point = None                                    # None when no stroke is active
-        self.activations = []
 
         size = f"{self.SIZE}px"
         self.canvas = ipycanvas.Canvas(width=self.SIZE, height=self.SIZE,
@@ -97,7 +85,6 @@ class DrawingPad:
                       widgets.Label(layout=widgets.Layout(width="50px"))) for _ in range(3)]
         self.network_image = widgets.Image(format="png",
                                            layout=widgets.Layout(width="140px", height="140px"))
-        self.activation_box = widgets.VBox()
         side = widgets.VBox([
             self.message,
             widgets.HTML("<b>top 3</b>"),
@@ -108,7 +95,6 @@ class DrawingPad:
         self.widget = widgets.VBox([
             widgets.HBox([self.canvas, side]),
             widgets.HBox([self.predict_button, self.clear_button]),
-            self.activation_box,
         ])
         self.clear()                      # paints the canvas and sets the prediction state
 
@@ -211,7 +197,7 @@ class DrawingPad:
         if x is None:
             self._show(EMPTY_MESSAGE, None, None, [], None)
             return None
-        probs, activations = self._forward(x)                           # (K,)
+        probs = self._probabilities(x)                                  # (K,)
         classes = self.classes or metadata.get("classes") or [str(i) for i in range(len(probs))]
         if len(classes) != len(probs):
             raise ValueError(f"DrawingPad has {len(classes)} class names but the model gives "
@@ -219,26 +205,15 @@ class DrawingPad:
         order = np.argsort(probs)[::-1][:3]
         top3 = [(str(classes[i]), float(probs[i])) for i in order]
         name, confidence = top3[0]
-        self.activations = activations
         self._show(f"Prediction: {name} ({confidence:.1%})", name, confidence, top3, x)
         return name
 
-    def _forward(self, x):
-        """(1, 28, 28) image -> class probabilities (K,) and [(layer name, (C, H, W) maps)]."""
-        from ..layers import Conv2d
+    def _probabilities(self, x):
+        """(1, 28, 28) image -> class probabilities (K,)."""
         from ..viz.probe import layer_outputs
-        layers = self.model.layers
-        outputs = layer_outputs(self.model, x)                  # each layer's, without the batch axis
-        activations = []
-        for i, (layer, maps) in enumerate(zip(layers, outputs)):
-            if self.show_activations and isinstance(layer, Conv2d):   # full size, through its ReLU
-                if _relu_follows(layers, i):
-                    activations.append((f"{i} (Conv2d + ReLU)", np.maximum(maps, 0)))
-                else:
-                    activations.append((f"{i} (Conv2d)", maps))
-        scores = outputs[-1].astype(np.float64)                 # (K,) log-probabilities or scores
-        e = np.exp(scores - scores.max())                        # a softmax suits both
-        return e / e.sum(), activations
+        scores = layer_outputs(self.model, x)[-1].astype(np.float64)   # (K,) log-probabilities or scores
+        e = np.exp(scores - scores.max())                               # a softmax suits both
+        return e / e.sum()
 
     def _show(self, text, name, confidence, top3, network_input):
         """Set the prediction state and show it in the widgets."""
@@ -253,23 +228,9 @@ class DrawingPad:
             label.value, bar.value, percent.value = cls, p, (f"{p:.0%}" if cls else "")
         seen = np.zeros((28, 28)) if network_input is None else network_input[0]
         self.network_image.value = _png(seen, 5)
-        if self.show_activations:
-            import ipywidgets as widgets
-            self.activation_box.children = [
-                widgets.VBox([widgets.HTML(f"<b>activations of layer {title}</b>"),
-                              widgets.Image(value=_png(_grid(maps), 3), format="png")])
-                for title, maps in (self.activations if name is not None else [])]
 
     @staticmethod
     def _message_html(text):
         import html
         return f'<div style="font-size:1.4em; min-height:1.6em">{html.escape(text)}</div>'
 
-
-def _relu_follows(layers, i):
-    """Whether a ReLU comes right after layer i, or after a MaxPool2d that follows it
-    (the two commute: relu(maxpool(x)) == maxpool(relu(x)))."""
-    from ..layers import MaxPool2d, ReLU
-    after = layers[i + 1:i + 3]
-    return (len(after) > 0 and isinstance(after[0], ReLU)) or (
-        len(after) == 2 and isinstance(after[0], MaxPool2d) and isinstance(after[1], ReLU))

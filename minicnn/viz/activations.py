@@ -6,7 +6,7 @@ import numpy as np
 from ..backend import to_numpy
 from ..layers import LogSoftmax
 from .extras import clear_figure, colormap
-from .filters import tile
+from .mosaic import tile
 from .probe import image_batch, layer_outputs
 
 BARS_UP_TO = 64      # flat outputs up to this length are drawn as bars, longer ones as a grid
