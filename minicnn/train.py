@@ -1,9 +1,12 @@
 """The training loop: fit a model, evaluate it, predict class probabilities.
 
     from minicnn.train import fit, evaluate
+    from minicnn.data import RandomAffine, train_val_split
+    x_train, y_train, x_val, y_val = train_val_split(x, y, val_size=5000)
     history = fit(model, mc.NLLLoss(), mc.SGD(model.parameters(), lr=0.03, momentum=0.9),
-                  x_train, y_train, epochs=3, batch_size=64, validation=(x_test, y_test))
-    loss, accuracy, predictions = evaluate(model, x_test, y_test)
+                  x_train, y_train, epochs=3, batch_size=64, validation=(x_val, y_val),
+                  augment=RandomAffine(degrees=10, translate=(0.1, 0.1)))
+    loss, accuracy, predictions = evaluate(model, x_test, y_test)     # once, at the end
 
 Images ``x`` may be uint8 (N, H, W) / (N, 1, H, W) as the loaders return them, or
 float batches (N, C, H, W); they are converted one batch at a time, so a whole
@@ -26,7 +29,7 @@ import time
 
 import numpy as np
 
-from .backend import to_numpy
+from .backend import cpu_rng, to_numpy
 from .layers import LogSoftmax
 
 
@@ -69,15 +72,16 @@ class History:
 
 
 def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=None,
-        progress=True, callbacks=None, lr_schedule=None, workers=None):
+        progress=True, callbacks=None, lr_schedule=None, workers=None, augment=None):
     """Train ``model`` with mini-batch SGD; return a History.
 
     model        a Sequential (or any Module with forward/backward/train/eval)
     loss         e.g. NLLLoss() for a model ending in LogSoftmax
     optimizer    e.g. SGD(model.parameters(), lr=0.03, momentum=0.9)
     x, y         images (N, H, W) or (N, C, H, W), uint8 or float; labels (N,) integers
-    validation   optional (x_val, y_val), evaluated after every epoch
-    seed         seeds the shuffling (the same seed gives the same batches)
+    validation   optional (x_val, y_val), evaluated after every epoch: held out of the
+                 training set (``data.train_val_split``), never the test set
+    seed         seeds the shuffling and the augmentation (the same seed, the same batches)
     progress     a tqdm bar per epoch with the running loss and accuracy (then the
                  validation accuracy); without tqdm installed, one printed line per epoch
     callbacks    functions called as ``callback(epoch_index, history)`` after every
@@ -88,6 +92,9 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
                  ``DataParallel`` where that splits a batch (64 or more images on a
                  multi-core CPU; the numbers are the same) and prints a line saying
                  so; 1 never does
+    augment      optional ``augment(xb, rng) -> xb`` applied to every training batch (float
+                 (B, C, H, W)), e.g. ``data.RandomAffine()``; rng is a NumPy Generator seeded
+                 from ``seed``, a stream of its own. Validation never sees it, nor ``evaluate``
 
     Returns with the model in eval mode. Never raises for a diverging loss or
     Ctrl-C: see the module docstring and ``History.stopped``.
@@ -109,7 +116,10 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
         raise ValueError(f"fit lr_schedule needs an optimizer with an 'lr' attribute, "
                          f"received {type(optimizer).__name__}")
 
+    if augment is not None and not callable(augment):
+        raise ValueError(f"fit augment must be a callable augment(xb, rng), received {augment!r}")
     loader = DataLoader(x, y, batch_size=batch_size, shuffle=True, seed=seed)
+    rng = cpu_rng() if seed is None else np.random.default_rng((seed, 1))   # not the shuffling's
     history = History()
     tqdm = _tqdm() if progress else None
     stepper = _on_all_cores(model, workers, batch_size)
@@ -121,7 +131,7 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
                        leave=True) if tqdm else None
             try:
                 _train_epoch(stepper, loss, optimizer, loader, epoch, epochs, history, bar, sigint,
-                             lr_schedule)
+                             lr_schedule, augment and (lambda xb: augment(xb, rng)))
                 if hasattr(model, "metadata") and history.steps:
                     model.metadata["trained"] = True      # the drawing pad reads this
                 if history.stopped is None and validation is not None:
@@ -157,7 +167,8 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
     return history
 
 
-def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, sigint, lr_schedule):
+def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, sigint, lr_schedule,
+                 augment):
     """One pass over ``loader``; appends the epoch's train metrics to ``history``
     unless it stops early (then only ``history.stopped`` and ``step_loss`` change)."""
     model.train()
@@ -168,6 +179,8 @@ def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, si
     for step, (xb, yb) in enumerate(loader):
         if lr_schedule is not None:
             optimizer.lr = float(lr_schedule(history.steps, total_steps))
+        if augment is not None:
+            xb = augment(xb)
         optimizer.zero_grad()
         out = model.forward(xb)                                   # (B, K) log-probabilities
         value = loss.forward(out, yb)

@@ -10,9 +10,12 @@ the machine (CPU count, load average before and after: these machines are shared
 the wall time depends on what else runs).
 
 Targets:
-    mnist      `minicnn train` with no flags: >= 99.0% test accuracy (lenet, NumPy, SGD + momentum)
+    mnist      `minicnn train` with no flags: >= 99.0% test accuracy (lenet, NumPy, SGD + momentum),
+               aiming at 99.3% within 60 s of training
     quickdraw  lenet on the ten local Quick, Draw! categories: the test accuracy is reported
-    fashion    convnet on Fashion-MNIST: >= 90% test accuracy
+    fashion    convnet on Fashion-MNIST: >= 91% test accuracy
+Each command holds out 5,000 training images for validation (its settings were chosen on
+those) and measures the test accuracy once, after training.
 """
 import argparse
 import datetime
@@ -26,8 +29,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from minicnn.benchmark import cpu_name
-
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "scripts" / "results" / "targets.txt"
 
@@ -36,8 +37,20 @@ TARGETS = {
     "mnist": ([], 99.0),
     "quickdraw": (["--dataset", "quickdraw", "--model", "lenet", "--epochs", "5"], None),
     "fashion": (["--dataset", "fashion-mnist", "--model", "convnet", "--epochs", "8",
-                 "--batch-size", "64"], 90.0),
+                 "--batch-size", "64"], 91.0),
 }
+
+
+def cpu_name():
+    """The CPU's model name from /proc/cpuinfo (Linux), else what platform says."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def machine():
@@ -76,7 +89,7 @@ def run_target(name, log):
             lines.append(line)
         code = proc.wait()
         wall = time.perf_counter() - start
-    match = re.search(r"final test accuracy: ([\d.]+)%", "".join(lines))
+    match = re.search(r"test accuracy, measured once after training: ([\d.]+)%", "".join(lines))
     accuracy = float(match.group(1)) if match else None
     verdict = ("no accuracy printed" if accuracy is None else
                "reported" if goal is None else

@@ -20,24 +20,30 @@ def run(capsys, *argv):
 
 @pytest.fixture(scope="module")
 def trained_file(tmp_path_factory, data_dir):
-    """`minicnn train` on 3,000 MNIST digits, 1 epoch, tested on 500: the saved file and output."""
+    """`minicnn train` on 3,000 MNIST digits (500 of them held out for validation), 2 epochs,
+    tested on 500: the saved file and output."""
     path = tmp_path_factory.mktemp("cli") / "digits.npz"
     proc = subprocess.run(
-        [sys.executable, "-m", "minicnn", "train", "--limit", "3000", "--test-limit", "500",
-         "--epochs", "1", "--batch-size", "32", "--out", str(path), "--no-download",
+        [sys.executable, "-m", "minicnn", "train", "--limit", "3000", "--val-size", "500",
+         "--test-limit", "500", "--epochs", "2", "--batch-size", "32", "--out", str(path), "--no-download",
          "--data-dir", str(data_dir), "--no-progress"],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return path, proc.stdout
 
 
-def test_train_prints_progress_and_saves_a_model_with_metadata(trained_file):
+def test_train_prints_validation_every_epoch_and_test_once_and_saves_the_settings(trained_file):
     path, out = trained_file
-    assert "training lenet on mnist: 3,000 training images, 500 test images, 10 classes" in out
-    assert re.search(r"epoch 1/1: train loss [\d.]+, train accuracy [\d.]+%, test loss [\d.]+, "
-                     r"test accuracy [\d.]+%", out)
-    final = float(re.search(r"final test accuracy: ([\d.]+)%", out).group(1))
+    assert ("training lenet on mnist: 2,500 training images, 500 validation images (held out of "
+            "the training set, split seed 0), 500 test images, 10 classes") in out
+    epochs = re.findall(r"^epoch (\d)/2: train loss [\d.]+, train accuracy [\d.]+%, val loss "
+                        r"[\d.]+, val accuracy ([\d.]+)%, [\d.]+ s \([\d,]+ images/s\)$", out, re.M)
+    assert [e for e, _ in epochs] == ["1", "2"], out
+    assert out.count("test accuracy") == 1 and out.count("test loss") == 0
+    final = float(re.search(r"^test accuracy, measured once after training: ([\d.]+)% "
+                            r"\(500 test images\)$", out, re.M).group(1))
     assert final > 85.0, out
+    assert out.index("test accuracy") > out.index("epoch 2/2")
     assert f"saved the model to {path}" in out
     model = mc.Sequential.load(path)
     meta = model.metadata
@@ -45,13 +51,16 @@ def test_train_prints_progress_and_saves_a_model_with_metadata(trained_file):
     assert meta["dataset"] == "mnist" and meta["model"] == "lenet"
     assert meta["input_shape"] == [1, 28, 28] and meta["trained"] is True
     assert meta["test_accuracy"] == pytest.approx(final / 100, abs=5e-5)
+    assert meta["val_accuracy"] == pytest.approx(float(epochs[-1][1]) / 100, abs=5e-5)
+    assert (meta["val_size"], meta["split_seed"], meta["train_images"]) == (500, 0, 2500)
+    assert meta["augment"] is None and meta["epochs"] == 2 and meta["lr"] == cli.DEFAULTS["lr"]
 
 
 def test_evaluate_prints_accuracy_per_class_and_confusion(trained_file, mnist, capsys):
     path, train_out = trained_file
     code, out, err = run(capsys, "evaluate", path, "--limit", 500, "--no-download")
     assert code == 0, err
-    final = re.search(r"final test accuracy: ([\d.]+)%", train_out).group(1)
+    final = re.search(r"test accuracy, measured once after training: ([\d.]+)%", train_out).group(1)
     assert f"accuracy {final}%" in out                       # the same 500 test digits
     per_class = re.findall(r"^\s*(\d) +([\d.]+)% +(\d+)$", out, flags=re.M)
     assert [int(c) for c, _, _ in per_class] == list(range(10))
@@ -93,15 +102,18 @@ def test_predict_a_png_of_a_real_test_digit(trained_file, mnist, tmp_path, capsy
     assert lines[0][1] == str(mnist[3][i]), out
 
 
-def test_train_on_quickdraw_uses_the_local_categories(tmp_path, data_dir, capsys):
+def test_train_on_quickdraw_uses_the_local_categories_and_can_augment(tmp_path, data_dir, capsys):
     out_file = tmp_path / "doodles.npz"
     code, out, err = run(capsys, "train", "--dataset", "quickdraw", "--max-per-class", 60,
-                         "--epochs", 1, "--out", out_file, "--no-progress", "--no-download")
+                         "--val-size", 80, "--augment", "--epochs", 1, "--out", out_file,
+                         "--no-progress", "--no-download")
     assert code == 0, err
     assert "using the ten local ones" in out and ", ".join(QUICKDRAW_LOCAL_CATEGORIES) in out
-    assert "480 training images, 120 test images, 10 classes" in out
+    assert "400 training images, 80 validation images" in out and "120 test images" in out
+    assert "augmentation: RandomAffine(degrees=" in out
     meta = mc.Sequential.load(out_file).metadata
     assert meta["classes"] == list(QUICKDRAW_LOCAL_CATEGORIES) and meta["max_per_class"] == 60
+    assert meta["augment"] == {"degrees": 10.0, "translate": [0.1, 0.1]} and meta["val_size"] == 80
     code, out, err = run(capsys, "evaluate", out_file, "--no-download")
     assert code == 0, err
     assert "quickdraw test set (120 images)" in out and "penguin" in out
@@ -130,6 +142,9 @@ def test_help_explains_every_flag(capsys):
     (["train", "--lr", "nan"], "--lr: must be a number greater than 0"),
     (["train", "--momentum", "1.5"], "--momentum: must be in [0, 1)"),
     (["train", "--batch-size", "0"], "--batch-size: must be at least 1"),
+    (["train", "--val-size", "-1"], "--val-size: must be 0 or more, received -1"),
+    (["train", "--limit", "100", "--val-size", "100", "--no-download"],
+     "--val-size 100 leaves no training images: the training set has 100 (use at most 99, or 0)"),
     (["train", "--dataset", "cifar10"], "invalid choice: 'cifar10'"),
     (["train", "--model", "resnet"], "invalid choice: 'resnet'"),
     (["train", "--categories", "cat,dog"], "--categories and --max-per-class only apply"),
@@ -207,8 +222,8 @@ def test_ctrl_c_during_train_saves_the_weights_so_far(tmp_path, data_dir):
     import signal
     out_file = tmp_path / "interrupted.npz"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "minicnn", "train", "--limit", "640", "--test-limit", "100",
-         "--epochs", "1000", "--out", str(out_file), "--no-progress", "--no-download",
+        [sys.executable, "-m", "minicnn", "train", "--limit", "640", "--val-size", "0",
+         "--test-limit", "100", "--epochs", "1000", "--out", str(out_file), "--no-progress", "--no-download",
          "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
@@ -221,6 +236,8 @@ def test_ctrl_c_during_train_saves_the_weights_so_far(tmp_path, data_dir):
     out = "".join(lines) + rest
     assert proc.returncode == 130, err
     assert "training stopped early: interrupted (Ctrl-C)" in out and "Traceback" not in err
+    assert "no validation set (--val-size 0)" in out and "val accuracy" not in out
+    assert "test accuracy, measured once after training: " in out
     assert f"saved the model to {out_file}" in out
     meta = mc.Sequential.load(out_file).metadata
     assert meta["trained"] is True and 1 <= meta["epochs"] < 1000
@@ -234,7 +251,8 @@ def test_train_saves_under_runs_with_the_usual_permissions_and_says_how_a_batch_
     for workers in (None, 1):
         folder = tmp_path / f"workers-{workers}"
         folder.mkdir()
-        argv = [sys.executable, "-m", "minicnn", "train", "--limit", "256", "--test-limit", "100",
+        argv = [sys.executable, "-m", "minicnn", "train", "--limit", "320", "--val-size", "64",
+                "--test-limit", "100",
                 "--epochs", "1", "--batch-size", "64", "--no-download", "--data-dir", str(data_dir),
                 "--no-progress"] + ([] if workers is None else ["--workers", str(workers)])
         proc = subprocess.run(["bash", "-c", 'umask 022 && exec "$@"', "bash", *argv], cwd=folder,

@@ -1,0 +1,39 @@
+"""Hold out a validation set: ``train_val_split``.
+
+Settings (epochs, learning rate, augmentation) are chosen by the accuracy on
+images the model never trained on. That cannot be the test set: once it has
+chosen anything, its accuracy is no longer an honest estimate. So the training
+set is split once more, and the test set is touched once, at the very end.
+"""
+import numpy as np
+
+
+def train_val_split(x, y, val_size, seed=0):
+    """Split images ``x`` and labels ``y`` into ``(x_train, y_train, x_val, y_val)``.
+
+    x: (N, ...) images; y: (N,) integer class labels; val_size: how many go to the
+    validation part, 0 <= val_size < N. Stratified: each class gets its share of
+    ``val_size`` (rounded so the shares add up), so both parts keep the class mix.
+    Seeded: one seed gives the same split on every call. Both parts keep the
+    original order of the images; every image lands in exactly one part.
+    """
+    n = len(y)
+    if isinstance(val_size, bool) or not isinstance(val_size, (int, np.integer)) \
+            or not 0 <= val_size < n:
+        raise ValueError(f"train_val_split: val_size must be a whole number from 0 to {n - 1} "
+                         f"(the training part keeps at least one of the {n:,} images), "
+                         f"received {val_size!r}")
+    labels = np.asarray(y)
+    counts = np.bincount(labels)                                  # (K,) images per class
+    quota = counts * (val_size / n)                               # (K,) each class's exact share
+    share = np.floor(quota).astype(np.int64)
+    # The largest fractional parts get the images the rounding down left over.
+    share[np.argsort(share - quota, kind="stable")[:val_size - share.sum()]] += 1
+
+    order = np.random.default_rng(seed).permutation(n)            # (N,) a random order...
+    order = order[np.argsort(labels[order], kind="stable")]      # ...grouped by class
+    first = np.cumsum(counts) - counts                            # (K,) where each class starts
+    rank = np.arange(n) - np.repeat(first, counts)                # (N,) position within its class
+    is_val = np.zeros(n, dtype=bool)
+    is_val[order[rank < np.repeat(share, counts)]] = True         # the first `share` of each class
+    return x[~is_val], y[~is_val], x[is_val], y[is_val]
