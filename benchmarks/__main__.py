@@ -1,4 +1,5 @@
-"""python -m benchmarks [--quick] [--models ...] [--batch-sizes ...] [--repeats N] [--steps N] [--out DIR] [--no-memory]"""
-from minicnn.benchmark import main
+"""python -m benchmarks [--quick] [--models ...] [--batch-sizes ...] [--repeats N] [--steps N]
+[--contenders ...] [--baseline DIR] [--out DIR] [--no-memory]"""
+from .run import main
 
 raise SystemExit(main())

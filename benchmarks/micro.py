@@ -1,21 +1,20 @@
 """The small speed choices inside the layers, each timed against the plain alternative.
 
-    python benchmarks/micro.py          # a few seconds, one thread (NumPy and BLAS)
+    python -m benchmarks.micro          # a few seconds, one thread (NumPy and BLAS)
 
 Each "why" comment in the layers that says one way is faster than another points
 here. Shapes are those of lenet/convnet at batch 64. Median of many calls, both
 ways interleaved; results to stdout and appended to benchmarks/results/micro.txt.
 """
 import time
-from pathlib import Path
 
 import numpy as np
 
-from minicnn.benchmark import append_results, results_header
 from minicnn.windows import im2col
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results" / "micro.txt"
+from . import results_log
+
+OUT = results_log.RESULTS / "micro.txt"
 
 
 def _median_ms(fns, calls=200, rounds=5):
@@ -34,13 +33,13 @@ def _median_ms(fns, calls=200, rounds=5):
 
 def cases():
     rng = np.random.default_rng(0)
-    # ReLU of lenet's first convolution: (64, 24, 24, 24), an NCHW view of NHWC memory
-    x = rng.standard_normal((64, 24, 24, 24), dtype=np.float32).transpose(0, 3, 1, 2)
+    # lenet's first ReLU, after the pooling: (64, 24, 12, 12), an NCHW view of NHWC memory
+    x = rng.standard_normal((64, 12, 12, 24), dtype=np.float32).transpose(0, 3, 1, 2)
 
     def relu_zeros():
         y = np.zeros_like(x)
         return np.maximum(x, y, out=y)
-    yield "ReLU forward, (64, 24, 24, 24)", {"np.maximum(x, 0)": lambda: np.maximum(x, 0),
+    yield "ReLU forward, (64, 24, 12, 12)", {"np.maximum(x, 0)": lambda: np.maximum(x, 0),
                                              "maximum against zeros_like(x)": relu_zeros}
     # bias gradient of a convolution without the ones column: g is (M, C_out)
     for m, c in ((4096, 24), (7744, 64)):
@@ -79,7 +78,7 @@ def main():
         limit = threadpool_limits(limits=1)
     except ImportError:
         limit = None
-    lines = [results_header("python benchmarks/micro.py", f"NumPy {np.__version__}, BLAS on one thread")]
+    lines = [results_log.header("python -m benchmarks.micro", f"NumPy {np.__version__}, BLAS on one thread")]
     try:
         for title, fns in cases():
             ms = _median_ms(fns)
@@ -90,7 +89,7 @@ def main():
     finally:
         if limit is not None:
             limit.restore_original_limits()
-    return append_results(OUT, lines)
+    return results_log.append(OUT, lines)
 
 
 if __name__ == "__main__":

@@ -1,67 +1,92 @@
-"""Page faults and kernel time per training step, with and without minicnn's allocator setting.
+"""Page faults and kernel time per training step, with and without minicnn's allocator call.
 
-    python benchmarks/page_faults.py            # lenet, batch 64; about 30 s
-    python benchmarks/page_faults.py --model convnet --steps 50
+    python -m benchmarks.page_faults                    # lenet, batch 64; about 20 s
+    python -m benchmarks.page_faults --model convnet --batch 256 --steps 20
 
-Why it exists: minicnn.backend.keep_freed_memory() asks glibc to keep freed
-memory instead of handing it back to the operating system. This measures what
-that is worth: each setting runs in a fresh process (the setting is made at
-import), with one thread (MINICNN_NUM_THREADS=1) and with the batch in chunks
-on two threads (MINICNN_CHUNK_ENGINE=threads: a worker process has a heap of its
-own, and its faults would not be counted here), and reports minor page faults, kernel (system) time and wall
-time per training step. Results go to stdout and benchmarks/results/page_faults.txt.
+Why it exists: the benchmark's minicnn processes (and ``minicnn train``) call
+``minicnn.allocator.keep_freed_memory()``, which asks glibc to keep freed memory
+instead of handing it back to the operating system. This measures what the call is
+worth: every setting runs in a fresh process (the call changes the whole process),
+the plain model and DataParallel (whose threads the call also puts on the main
+heap), and reports minor page faults, kernel (system) time and wall time per
+training step. Results go to stdout and are appended to benchmarks/results/page_faults.txt.
 """
 import argparse
-import os
-from pathlib import Path
+import json
+import resource
+import subprocess
+import sys
+import time
 
-from minicnn.benchmark import append_results, results_header, run_json_child
+import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results" / "page_faults.txt"
+from . import results_log
 
-CHILD = r"""
-import json, resource, sys, time
-import minicnn
-from minicnn import benchmark
-model_name, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-c = benchmark.make_contender("minicnn-numpy")
-c.setup(*benchmark.make_problem(model_name, batch))
-c.set_training(True)
-for _ in range(10):
-    c.train_step()
-r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-for _ in range(steps):
-    c.train_step()
-wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps(dict(kept=minicnn.backend.KEPT_FREED_MEMORY, threads=minicnn.get_num_threads(),
-                      faults=(r1.ru_minflt - r0.ru_minflt) / steps,
-                      sys_ms=1e3 * (r1.ru_stime - r0.ru_stime) / steps, wall_ms=1e3 * wall / steps)))
-"""
+OUT = results_log.RESULTS / "page_faults.txt"
+ENGINES = ("eager", "DataParallel")
+
+
+def measure(keep, engine, model_name, batch, steps):
+    """In this (fresh) process: per-step faults, kernel ms and wall ms of ``steps`` training steps."""
+    import minicnn as mc
+    from minicnn.allocator import keep_freed_memory
+    from minicnn.models import MODELS
+    kept = keep_freed_memory() if keep else False
+    mc.manual_seed(0)
+    model = MODELS[model_name]()
+    if engine == "DataParallel":
+        model = mc.DataParallel(model)
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, batch)
+    loss, opt = mc.NLLLoss(), mc.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        loss.forward(model.forward(x), y)
+        model.backward(loss.backward(), input_grad=False)
+        opt.step()
+
+    for _ in range(10):          # warm-up: the first steps fault in memory whatever the setting
+        step()
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    for _ in range(steps):
+        step()
+    wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+    return dict(kept=kept, faults=(r1.ru_minflt - r0.ru_minflt) / steps,
+                sys_ms=1e3 * (r1.ru_stime - r0.ru_stime) / steps, wall_ms=1e3 * wall / steps)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.page_faults", description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="lenet", choices=("lenet", "convnet"))
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--out", type=Path, default=OUT, help=f"file the table is appended to (default {OUT.relative_to(ROOT)})")
+    ap.add_argument("--out", default=OUT, help="file the table is appended to (default: benchmarks/results/page_faults.txt)")
+    ap.add_argument("--child", nargs=2, metavar=("KEEP", "ENGINE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    lines = [results_header(f"python benchmarks/page_faults.py --model {args.model} --batch {args.batch} "
-                            f"--steps {args.steps}"),
-             f"{'keep freed memory':18s} {'threads':>7s} {'faults/step':>12s} {'kernel ms/step':>15s} "
+    if args.child:               # one setting, in the fresh process the parent started
+        keep, engine = args.child
+        print(json.dumps(measure(keep == "yes", engine, args.model, args.batch, args.steps)))
+        return None
+    lines = [results_log.header(f"python -m benchmarks.page_faults --model {args.model} --batch {args.batch} "
+                                f"--steps {args.steps}"),
+             f"{'allocator call':15s} {'engine':>12s} {'faults/step':>12s} {'kernel ms/step':>15s} "
              f"{'wall ms/step':>13s}"]
     print("\n".join(lines), flush=True)
-    for keep in ("0", "1"):
-        for threads in ("1", "2"):
-            env = dict(os.environ, MINICNN_KEEP_MEMORY=keep, MINICNN_NUM_THREADS=threads,
-                       MINICNN_CHUNK_ENGINE="threads")    # what it measures: threads sharing one heap
-            r = run_json_child(CHILD, [args.model, args.batch, args.steps], env=env, cwd=ROOT)
-            line = (f"{'yes' if r['kept'] else 'no':18s} {r['threads']:7d} {r['faults']:12.0f} "
-                    f"{r['sys_ms']:15.2f} {r['wall_ms']:13.2f}")
+    for keep in ("no", "yes"):
+        for engine in ENGINES:
+            proc = subprocess.run([sys.executable, "-m", "benchmarks.page_faults", "--child", keep, engine,
+                                   "--model", args.model, "--batch", str(args.batch), "--steps", str(args.steps)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise SystemExit(f"the measuring process failed:\n{proc.stderr}")
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            line = (f"{keep + ('' if r['kept'] or keep == 'no' else ' (refused)'):15s} {engine:>12s} "
+                    f"{r['faults']:12.0f} {r['sys_ms']:15.2f} {r['wall_ms']:13.2f}")
             lines.append(line)
             print(line, flush=True)
-    return append_results(args.out, lines)
+    return results_log.append(args.out, lines)
 
 
 if __name__ == "__main__":

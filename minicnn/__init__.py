@@ -18,16 +18,20 @@ __version__ = "0.1.0"
 __all__ = ["asarray", "get_array_module", "get_backend", "manual_seed", "set_backend", "to_numpy",
            "xp", "GradcheckResult", "gradcheck", "AvgPool2d", "Conv2d", "Dropout", "Flatten",
            "Linear", "LogSoftmax", "MaxPool2d", "Module", "Parameter", "ReLU", "CrossEntropyLoss",
-           "NLLLoss", "SGD", "Sequential", "DataParallel"]
+           "NLLLoss", "SGD", "Sequential", "DataParallel", "to_torch", "from_torch"]
 
 
 def __getattr__(name):
-    # Lazy re-exports: the core never imports DataParallel's module, and the drawing
-    # pad pulls in optional extras only when asked for.
+    # Lazy re-exports: the core never imports DataParallel's module, the drawing pad
+    # pulls in optional extras only when asked for, and the PyTorch bridge imports torch
+    # only when called.
     if name == "DataParallel":
         from .parallel import DataParallel
         return DataParallel
     if name == "preprocess_drawing":
         from .drawing import preprocess_drawing
         return preprocess_drawing
+    if name in ("to_torch", "from_torch"):
+        from . import torch_bridge
+        return getattr(torch_bridge, name)
     raise AttributeError(f"module 'minicnn' has no attribute {name!r}")

@@ -15,7 +15,8 @@ _rng = np.random.default_rng()  # CPU generator: weights are drawn here on every
 _seed = None
 
 
-_INSTALL = 'install CuPy for CUDA 12 with `pip install "minicnn[gpu]"` on a machine with an NVIDIA GPU'
+_INSTALL = ('install CuPy on a machine with an NVIDIA GPU: `pip install "minicnn[gpu]"` for CUDA 12, '
+            '`pip install "minicnn[gpu-cuda13]"` for CUDA 13')
 
 
 def _import_cupy():

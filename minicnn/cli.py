@@ -12,7 +12,9 @@ exit status 2, as argparse does for an unknown flag; never with a traceback.
 """
 import argparse
 import math
+import subprocess
 import sys
+from pathlib import Path
 
 from .cli_commands import (AUGMENTATION, EXIT_INTERRUPTED, EXIT_USAGE,
                            QUICKDRAW_DEFAULT_MAX_PER_CLASS, UsageError, cmd_evaluate, cmd_predict,
@@ -177,7 +179,8 @@ def build_parser():
     predict.add_argument("--top", type=_positive_int, default=3, help="how many classes to print")
 
     sub.add_parser("bench", add_help=False,
-                   help="time the layers and a training step (flags: minicnn bench --help)")
+                   help="minicnn against PyTorch, JAX and Keras: python -m benchmarks in a checkout "
+                        "(flags: minicnn bench --help)")
     return parser
 
 
@@ -199,13 +202,23 @@ def _progress_flags(p):
 
 # -- commands -------------------------------------------------------------------------------
 
+def benchmarks_root():
+    """The checkout minicnn runs from, if it holds benchmarks/; None for an installed package."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "benchmarks" / "__main__.py").is_file() else None
+
+
 def cmd_bench(argv):
-    try:
-        from .benchmark import main as bench_main
-    except ImportError as e:
-        print(f"minicnn bench: error: the benchmark module is not available ({e})", file=sys.stderr)
+    """``python -m benchmarks`` with the same flags, run in the checkout by this interpreter."""
+    root = benchmarks_root()
+    if root is None:
+        print("minicnn bench: error: the benchmarks are not part of the installed package: clone "
+              "minicnn's repository and run `python -m benchmarks` in it", file=sys.stderr)
         return EXIT_USAGE
-    return bench_main(argv)
+    try:
+        return subprocess.run([sys.executable, "-m", "benchmarks", *argv], cwd=root).returncode
+    except KeyboardInterrupt:                          # the benchmark got the Ctrl-C too and stops
+        return EXIT_INTERRUPTED
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}

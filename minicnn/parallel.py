@@ -216,52 +216,35 @@ def cpu_quota(cgroup_root="/sys/fs/cgroup", proc_cgroup="/proc/self/cgroup"):
     cpu.cfs_quota_us (-1: unlimited) and cpu.cfs_period_us. Every level from the
     process's own cgroup up to the root is read, and the smallest limit wins.
     """
+    try:
+        with open(proc_cgroup) as f:   # "0::/user.slice" (v2), "4:cpu,cpuacct:/docker/x" (v1)
+            lines = [line.rstrip("\n").split(":", 2) for line in f if line.count(":") >= 2]
+    except OSError:
+        lines = []
+    paths = [path for _, controllers, path in lines if controllers in ("", "cpu") or "cpu," in controllers]
     limits = []
-    for folder in _cgroup_folders(cgroup_root, proc_cgroup):
-        v2 = _read_numbers(os.path.join(folder, "cpu.max"))
-        if v2 and len(v2) == 2 and v2[0] is not None and v2[1]:
-            limits.append(v2[0] / v2[1])
-        quota = _read_numbers(os.path.join(folder, "cpu.cfs_quota_us"))
-        period = _read_numbers(os.path.join(folder, "cpu.cfs_period_us"))
-        if quota and period and quota[0] is not None and quota[0] > 0 and period[0]:
-            limits.append(quota[0] / period[0])
+    for base in (cgroup_root, os.path.join(cgroup_root, "cpu"), os.path.join(cgroup_root, "cpu,cpuacct")):
+        for path in paths or ["/"]:
+            parts = [p for p in path.split("/") if p]
+            for k in range(len(parts), -1, -1):                     # this cgroup, then each parent
+                folder = os.path.join(base, *parts[:k])
+                v2 = _numbers(os.path.join(folder, "cpu.max"))
+                v1 = (_numbers(os.path.join(folder, "cpu.cfs_quota_us"))[0],
+                      _numbers(os.path.join(folder, "cpu.cfs_period_us"))[0])
+                for quota, period in (v2, v1):
+                    if quota is not None and quota > 0 and period:
+                        limits.append(quota / period)
     return min(limits) if limits else None
 
 
-def _cgroup_folders(root, proc_cgroup):
-    """The cgroup folders that may limit this process, its own first, then each parent."""
-    paths = {"/"}
-    try:
-        with open(proc_cgroup) as f:
-            for line in f:                     # "0::/user.slice" (v2), "4:cpu,cpuacct:/docker/x" (v1)
-                _, controllers, path = line.rstrip("\n").split(":", 2)
-                if controllers == "" or "cpu" in controllers.split(","):
-                    paths.add(path or "/")
-    except (OSError, ValueError):
-        pass
-    bases = [root] + [os.path.join(root, d) for d in ("cpu", "cpu,cpuacct", "cpuacct,cpu")]
-    folders = []
-    for base in bases:
-        for path in paths:
-            parts = [p for p in path.split("/") if p]
-            for k in range(len(parts), -1, -1):
-                folder = os.path.join(base, *parts[:k])
-                if folder not in folders and os.path.isdir(folder):
-                    folders.append(folder)
-    return folders
-
-
-def _read_numbers(path):
-    """The whitespace-separated numbers of a small file ("max" reads as None); None if absent."""
+def _numbers(path):
+    """The first two numbers of a cgroup file ("max" reads as None); Nones if absent or unreadable."""
     try:
         with open(path) as f:
-            words = f.read().split()
-    except OSError:
-        return None
-    try:
-        return [None if w == "max" else int(w) for w in words]
-    except ValueError:
-        return None
+            words = f.read().split() + ["max", "max"]
+        return tuple(None if w == "max" else int(w) for w in words[:2])
+    except (OSError, ValueError):
+        return (None, None)
 
 
 _blas = None

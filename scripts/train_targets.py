@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))      # benchmarks/ is a folder of the checkout, not of the package
+from benchmarks.machine import cpu_name  # noqa: E402
 RESULTS = ROOT / "scripts" / "results" / "targets.txt"
 
 # name: (extra flags after `minicnn train`, the accuracy it must reach or None to only report)

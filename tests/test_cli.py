@@ -203,20 +203,6 @@ def test_python_dash_m_minicnn_exits_2_on_a_bad_flag():
                                    "received -3 (see minicnn train --help)")
 
 
-def test_bench_forwards_its_arguments(monkeypatch, capsys):
-    import minicnn.benchmark
-    received = []
-    monkeypatch.setattr(minicnn.benchmark, "main", lambda argv: received.append(argv) or 0)
-    assert cli.main(["bench", "--quick", "--models", "lenet"]) == 0
-    assert received == [["--quick", "--models", "lenet"]]
-
-
-def test_bench_without_the_benchmark_module_gives_exit_2(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "minicnn.benchmark", None)
-    code, _, err = run(capsys, "bench")
-    assert code == 2 and "benchmark module is not available" in err
-
-
 def test_ctrl_c_during_train_saves_the_weights_so_far(tmp_path, data_dir):
     """A real SIGINT to `python -m minicnn train` after its first epoch line."""
     import signal

@@ -28,7 +28,7 @@ SETUP = f"""\
 # from {REPOSITORY} (about a minute); where minicnn is installed it changes nothing.
 import importlib, importlib.util, sys
 if importlib.util.find_spec("minicnn_lessons") is None:
-    %pip install -q "minicnn[notebook] @ git+{REPOSITORY}"
+    %pip install -q "minicnn[lessons] @ git+{REPOSITORY}"
     importlib.invalidate_caches()
 if "google.colab" in sys.modules:             # Colab shows ipywidgets and ipycanvas only with this
     from google.colab import output
