@@ -220,13 +220,16 @@ def _leaky_reference(slope):
     return reference
 
 
+_CACHE_HINT = ("backward reads something forward never stored: forward must keep what "
+               "backward needs on self (the cache), e.g. the input x")
+
+
 def _leaky_hints(cls):
     def hints(name, failed):
         lines = []
         sentences = " ".join(c.sentence for _, c in failed)
         if "AttributeError" in sentences:
-            lines.append("backward reads something forward never stored: forward must keep what "
-                         "backward needs on self (the cache), e.g. the input x")
+            lines.append(_CACHE_HINT)
         if name == "gradients" and "raised" not in sentences:
             try:                                 # what your backward gives on each side of 0
                 layer = cls(0.25)
@@ -300,8 +303,7 @@ def _channel_scale_hints(cls):
             lines.append("weight[c] is shared by every image of the batch: its gradient sums over the "
                          "batch axis N as well as over H and W, shape (C,)")
         if "AttributeError" in sentences:
-            lines.append("backward reads something forward never stored: forward must keep what "
-                         "backward needs on self (the cache), e.g. the input x")
+            lines.append(_CACHE_HINT)
         if name == "gradients" and "raised" not in sentences:
             try:                                 # your gradients on one small case, by hand
                 layer = _channel_scale_with(cls, [2.0, -3.0])()

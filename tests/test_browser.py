@@ -144,6 +144,16 @@ def _screenshot(page, canvas, folder):
         Path(os.environ["MINICNN_DOCS_SCREENSHOT"]).write_bytes(shot)
 
 
+def _draw_seven(page, box):
+    """A "7" in two mouse strokes on the canvas at ``box``: the bar, then the slanted leg."""
+    for (x0, y0), (x1, y1) in [((75, 60), (205, 55)), ((205, 55), (120, 235))]:
+        page.mouse.move(box["x"] + x0, box["y"] + y0)
+        page.mouse.down()
+        for i in range(1, 13):
+            page.mouse.move(box["x"] + x0 + (x1 - x0) * i / 12, box["y"] + y0 + (y1 - y0) * i / 12)
+        page.mouse.up()
+
+
 def test_drawing_a_one_in_jupyterlab_predicts_one(lab, tmp_path):
     try:
         from playwright.sync_api import expect, sync_playwright
@@ -201,12 +211,7 @@ def test_drawing_a_one_in_jupyterlab_predicts_one(lab, tmp_path):
             # a "7" in two strokes, for the picture: the bar, then the slanted leg
             page.get_by_role("button", name="Clear").click()
             expect(message).to_have_text("", timeout=STEP_MS)
-            for (x0, y0), (x1, y1) in [((75, 60), (205, 55)), ((205, 55), (120, 235))]:
-                page.mouse.move(box["x"] + x0, box["y"] + y0)
-                page.mouse.down()
-                for i in range(1, 13):
-                    page.mouse.move(box["x"] + x0 + (x1 - x0) * i / 12, box["y"] + y0 + (y1 - y0) * i / 12)
-                page.mouse.up()
+            _draw_seven(page, box)
             expect(message).to_have_text(re.compile(r"Prediction: 7 \(\d+\.\d%\)"), timeout=STEP_MS)
             print(f"after drawing a 7: {message.inner_text()!r}")
             _screenshot(page, canvas, tmp_path)
@@ -270,12 +275,7 @@ def test_the_drawing_pad_lesson_runs_in_notebook_7_and_jupyterlab(app, tmp_path,
                 pad.get_by_role("button", name="Clear").click()
                 expect(message).to_have_text("", timeout=STEP_MS)
                 box = canvas.bounding_box()
-                for (x0, y0), (x1, y1) in [((75, 60), (205, 55)), ((205, 55), (120, 235))]:
-                    page.mouse.move(box["x"] + x0, box["y"] + y0)
-                    page.mouse.down()
-                    for i in range(1, 13):
-                        page.mouse.move(box["x"] + x0 + (x1 - x0) * i / 12, box["y"] + y0 + (y1 - y0) * i / 12)
-                    page.mouse.up()
+                _draw_seven(page, box)
                 expect(message).to_have_text(re.compile(r"Prediction: 7 \(\d+\.\d%\)"), timeout=STEP_MS)
                 print(f"{app}: lesson 09's pad says {message.inner_text()!r}")
                 errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
