@@ -144,8 +144,23 @@ def _screenshot(page, canvas, folder):
         Path(os.environ["MINICNN_DOCS_SCREENSHOT"]).write_bytes(shot)
 
 
-def _draw_seven(page, box):
-    """A "7" in two mouse strokes on the canvas at ``box``: the bar, then the slanted leg."""
+def _settled_box(canvas, timeout_s=STEP_MS / 1000):
+    """The canvas's bounding box once it stops moving: outputs still rendering around it (a
+    notebook that has just run) shift it, and strokes aimed at the old place miss the pad."""
+    deadline = time.monotonic() + timeout_s
+    box = canvas.bounding_box()
+    while True:
+        time.sleep(0.3)
+        again = canvas.bounding_box()
+        if again == box:
+            return box
+        assert time.monotonic() < deadline, f"the canvas kept moving: {box} -> {again}"
+        box = again
+
+
+def _draw_seven(page, canvas):
+    """A "7" in two mouse strokes on the canvas: the bar, then the slanted leg."""
+    box = _settled_box(canvas)
     for (x0, y0), (x1, y1) in [((75, 60), (205, 55)), ((205, 55), (120, 235))]:
         page.mouse.move(box["x"] + x0, box["y"] + y0)
         page.mouse.down()
@@ -211,7 +226,7 @@ def test_drawing_a_one_in_jupyterlab_predicts_one(lab, tmp_path):
             # a "7" in two strokes, for the picture: the bar, then the slanted leg
             page.get_by_role("button", name="Clear").click()
             expect(message).to_have_text("", timeout=STEP_MS)
-            _draw_seven(page, box)
+            _draw_seven(page, canvas)
             expect(message).to_have_text(re.compile(r"Prediction: 7 \(\d+\.\d%\)"), timeout=STEP_MS)
             print(f"after drawing a 7: {message.inner_text()!r}")
             _screenshot(page, canvas, tmp_path)
@@ -274,8 +289,7 @@ def test_the_drawing_pad_lesson_runs_in_notebook_7_and_jupyterlab(app, tmp_path,
                 pad = canvas.locator("xpath=ancestor::div[contains(@class, 'widget-vbox')][last()]")
                 pad.get_by_role("button", name="Clear").click()
                 expect(message).to_have_text("", timeout=STEP_MS)
-                box = canvas.bounding_box()
-                _draw_seven(page, box)
+                _draw_seven(page, canvas)
                 expect(message).to_have_text(re.compile(r"Prediction: 7 \(\d+\.\d%\)"), timeout=STEP_MS)
                 print(f"{app}: lesson 09's pad says {message.inner_text()!r}")
                 errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
