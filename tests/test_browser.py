@@ -159,8 +159,14 @@ def _settled_box(canvas, timeout_s=STEP_MS / 1000):
 
 
 def _draw_seven(page, canvas):
-    """A "7" in two mouse strokes on the canvas: the bar, then the slanted leg."""
+    """A "7" in two mouse strokes on the canvas: the bar, then the slanted leg. The canvas is
+    scrolled into view first: mouse events outside the viewport reach nothing (a click on the
+    pad's Clear button can scroll the notebook so that the top of the canvas is hidden)."""
+    canvas.scroll_into_view_if_needed()
     box = _settled_box(canvas)
+    view = page.viewport_size
+    assert box["y"] >= 0 and box["y"] + box["height"] <= view["height"], \
+        f"the canvas {box} is not wholly inside the {view['width']}x{view['height']} viewport"
     for (x0, y0), (x1, y1) in [((75, 60), (205, 55)), ((205, 55), (120, 235))]:
         page.mouse.move(box["x"] + x0, box["y"] + y0)
         page.mouse.down()
