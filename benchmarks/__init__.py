@@ -7,4 +7,5 @@ contender_*  minicnn, PyTorch, JAX and Keras, each imported only in its own proc
 network.py   the network and batch every contender reads; timing.py, memory.py: the clocks
 stats.py, report.py, chart.py, machine.py: medians and ratios, latest.md, latest.png, the machine
 micro.py, page_faults.py: small measurements of single choices in the library
+threads.py   what a NumPy call costs when two threads call at once (DataParallel's chunks)
 """

@@ -218,3 +218,17 @@ def test_micro_benchmark_alternatives_compute_the_same():
         titles.append(title)
     assert len(titles) == 5
     assert all(ms > 0 for ms in micro._median_ms({"a": lambda: np.ones(3)}, calls=2, rounds=1).values())
+
+
+def test_threads_script_times_every_operation_alone_and_with_two_callers(tmp_path):
+    """benchmarks/threads.py: one row per operation, its time alone, on two threads and in two processes."""
+    from benchmarks import threads
+    out = tmp_path / "threads.txt"
+    lines = threads.main(rounds=1, seconds=0.005, out=out)
+    rows = lines[2:]
+    assert len(rows) == len(threads.operations()) == 7
+    for row in rows:
+        alone, unit, *ratios = row.split()[-4:]
+        assert unit == "us" and float(alone) > 0 and len(ratios) == 2
+        assert all(r.endswith("x") and float(r[:-1]) > 0 for r in ratios)
+    assert out.read_text().strip().endswith(lines[-1])
