@@ -12,6 +12,7 @@ short call may wait for the other thread. Results to stdout and appended to
 benchmarks/results/threads.txt.
 """
 import multiprocessing
+import queue
 import threading
 import time
 
@@ -56,9 +57,8 @@ def _calls(name, calls, start, seconds_out):
 
 
 def _seconds(name, calls, callers, kind):
-    """Wall time until the last of ``callers`` callers (threads or processes) is done."""
+    """Seconds of the slowest of ``callers`` callers (threads or processes), each timing its own calls."""
     if kind == "thread":
-        import queue
         start, out = threading.Barrier(callers), queue.Queue()
         pool = [threading.Thread(target=_calls, args=(name, calls, start, out)) for _ in range(callers)]
     else:
