@@ -102,3 +102,69 @@ def test_sgd_trains_a_layer_through_its_own_backward(backend):
         layer.backward(2 * err / err.size)
         opt.step()
     assert losses[-1] < 1e-3 * losses[0], f"loss went from {losses[0]:.3g} to {losses[-1]:.3g}"
+
+
+@pytest.mark.parametrize("config", [c for c in CONFIGS if c.values[0].get("momentum")])
+def test_state_dict_resumes_exactly(backend, config):
+    """3 steps, a fresh optimizer loaded with the state, 2 more steps == 5 straight steps (float64)."""
+    shapes = [(3, 4), (4,)]
+    start = [np.random.default_rng(1).standard_normal(s) for s in shapes]
+    grads = gradients(shapes, STEPS, np.float64)
+
+    def run(resume_after):
+        params = [mc.Parameter(mc.asarray(a.copy())) for a in start]
+        opt = mc.SGD(params, lr=0.1, **config)
+        for step, gs in enumerate(grads):
+            if step == resume_after:
+                state = opt.state_dict()
+                opt = mc.SGD(params, lr=0.5)          # other hyperparameters: the state brings them back
+                opt.load_state_dict(state)
+            for p, g in zip(params, gs):
+                p.grad = mc.asarray(g)
+            opt.step()
+        return [mc.to_numpy(p.data) for p in params]
+
+    for straight, resumed in zip(run(None), run(3)):
+        np.testing.assert_array_equal(resumed, straight)
+
+
+def test_state_dict_has_pytorchs_layout(torch):
+    params = [mc.Parameter(np.ones((2, 3))), mc.Parameter(np.ones(3))]
+    opt = mc.SGD(params, lr=0.1, momentum=0.9)
+    params[0].grad = np.ones((2, 3))
+    opt.step()
+    ours = opt.state_dict()
+    torch_params = [torch.nn.Parameter(torch.ones(2, 3, dtype=torch.float64)),
+                    torch.nn.Parameter(torch.ones(3, dtype=torch.float64))]
+    theirs_opt = torch.optim.SGD(torch_params, lr=0.1, momentum=0.9)
+    torch_params[0].grad = torch.ones(2, 3, dtype=torch.float64)
+    theirs_opt.step()
+    theirs = theirs_opt.state_dict()
+    assert set(ours["state"]) == set(theirs["state"]) == {0}
+    assert set(ours["state"][0]) == {"momentum_buffer"}
+    np.testing.assert_array_equal(ours["state"][0]["momentum_buffer"], theirs["state"][0]["momentum_buffer"].numpy())
+    for key in ("lr", "momentum", "dampening", "weight_decay", "nesterov", "params"):
+        assert ours["param_groups"][0][key] == theirs["param_groups"][0][key], key
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(lr=-0.1), "lr=-0.1"), (dict(lr=0.1, momentum=5), "momentum must be in [0, 1)"),
+    (dict(lr=0.1, momentum=1.0), "momentum must be in [0, 1)"), (dict(lr=0.1, momentum=-0.5), "[0, 1)"),
+    (dict(lr=0.1, weight_decay=-1), "weight_decay=-1"), (dict(lr=float("nan")), "finite"),
+    (dict(lr="0.1"), "finite number"),
+])
+def test_bad_hyperparameters_are_refused(kwargs, words):
+    with pytest.raises(ValueError, match=None) as e:
+        mc.SGD([mc.Parameter(np.ones(2))], **kwargs)
+    assert words in str(e.value)
+
+
+def test_load_state_dict_refuses_a_mismatch():
+    opt = mc.SGD([mc.Parameter(np.ones(2))], lr=0.1, momentum=0.9)
+    other = mc.SGD([mc.Parameter(np.ones(3))], lr=0.1, momentum=0.9)
+    other.params[0].grad = np.ones(3)
+    other.step()
+    with pytest.raises(ValueError, match="momentum buffer"):
+        opt.load_state_dict(other.state_dict())
+    with pytest.raises(ValueError, match="param_groups"):
+        opt.load_state_dict({"state": {}})
