@@ -109,14 +109,18 @@ def cmd_train(args):
         from .allocator import keep_freed_memory
         keep_freed_memory()              # this process only trains: let it keep freed memory
 
+    stepper = model                      # minicnn train uses every core: DataParallel, the same numbers
+    if args.backend == "numpy" and args.workers != 1:
+        stepper = minicnn.DataParallel(model, args.workers)
+        print(stepper.describe(args.batch_size) + " (--workers 1 turns this off)", flush=True)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     progress = progress and optional("tqdm.auto") is not None  # else fit's own lines would repeat ours
     start = time.perf_counter()
-    history = fit(model, minicnn.NLLLoss(), optimizer, x_train, y_train, epochs=args.epochs,
+    history = fit(stepper, minicnn.NLLLoss(), optimizer, x_train, y_train, epochs=args.epochs,
                   batch_size=args.batch_size, validation=(x_val, y_val) if len(x_val) else None,
                   seed=args.seed, progress=progress, lr_schedule=schedule,
                   callbacks=[lambda epoch, history: print(history.epoch_line(args.epochs), flush=True)],
-                  workers=args.workers, augment=augment)
+                  augment=augment)
     wall = time.perf_counter() - start
 
     if history.steps == 0 or (history.stopped and "loss became" in history.stopped):

@@ -131,7 +131,7 @@ def test_the_split_stops_at_the_first_layer_that_is_not_per_sample():
 
 @needs_threadpoolctl
 def test_a_layer_of_its_own_runs_on_the_whole_batch():
-    model = mc.Sequential(mc.Conv2d(1, 2, 3), Scale(), mc.ReLU(), mc.Flatten())
+    model = mc.Sequential(mc.Conv2d(1, 2, 3), Scale(), mc.ReLU(), mc.Flatten()).double()
     x = np.random.default_rng(0).standard_normal((40, 1, 5, 5))
     expected = model.forward(x)
     wrapped = mc.DataParallel(model, workers=2)
@@ -189,8 +189,9 @@ def test_the_wrapper_passes_on_parameters_modes_and_state():
     wrapped.train()
     assert model.training and all(layer.training for layer in model)
     state = {k: v + 1 for k, v in wrapped.state_dict().items()}
+    assert set(state) == {f"module.{k}" for k in model.state_dict()}     # PyTorch's DataParallel names
     wrapped.load_state_dict(state)
-    np.testing.assert_array_equal(model.state_dict()["0.weight"], state["0.weight"])
+    np.testing.assert_array_equal(model.state_dict()["0.weight"], state["module.0.weight"])
     assert "DataParallel(workers=2" in repr(wrapped)
 
 
