@@ -193,9 +193,8 @@ class Module:
     # -- state_dict: PyTorch's keys ------------------------------------------------------------
     def state_dict(self):
         """{"conv.weight": array, "bn.running_mean": array, ...}: parameters and buffers, PyTorch's keys."""
-        state = {name: p.data for name, p in self.named_parameters()}
-        state.update(self.named_buffers())
-        return state
+        return dict(self._named(lambda m: [(k, v.data) for k, v in vars(m).items() if isinstance(v, Parameter)]
+                                + [(k, getattr(m, k)) for k in m.__dict__.get("_buffer_names", [])]))
 
     def load_state_dict(self, state):
         """Copy arrays into the parameters and buffers; names and shapes must match exactly.
