@@ -68,9 +68,8 @@ class Minicnn(Contender):
 
     def state(self):
         """Whether the allocator keeps freed memory, asked after setup: minicnn decides when SGD is created."""
-        if self.kept_freed_memory is None:
-            allocator = importlib.import_module("minicnn.allocator")
-            return dict(kept_freed_memory=allocator.applied() if hasattr(allocator, "applied") else None)
+        if self.allocator in ("default", "off"):
+            return dict(kept_freed_memory=importlib.import_module("minicnn.allocator").applied())
         return dict(kept_freed_memory=self.kept_freed_memory)
 
     def _put(self, a):

@@ -2,13 +2,14 @@
 
 The first time a program creates a minicnn ``SGD`` optimizer, or runs a ``DataParallel``
 forward, minicnn asks glibc (Linux's usual C library) to keep freed memory instead of
-handing it back to the operating system. Importing minicnn changes nothing; elsewhere
+handing it back to the operating system. Importing minicnn changes nothing (a program
+that only predicts, or uses PyTorch beside it, keeps its allocator as it was); elsewhere
 than Linux with glibc nothing changes at all. To opt out, either
 
     MINICNN_KEEP_FREED_MEMORY=0 python train.py      # in the environment, or
     minicnn.allocator.disable()                       # in the program, before training starts
 
-``keep_freed_memory()`` makes the setting at once (before any training, say).
+``keep_freed_memory()`` makes the setting at once, whatever the environment says.
 
 Why: a training step allocates and frees the same multi-megabyte arrays every
 time (im2col matrices, activations, gradients). By default glibc hands freed
@@ -18,9 +19,9 @@ in. Keeping up to 1 GiB of freed memory, and serving requests up to 32 MiB from
 the heap, removes those faults. A third setting puts every thread on the main
 heap: a thread's own arena is built of 64 MiB heaps that glibc unmaps as soon
 as one empties, whatever the first setting says (DataParallel's threads).
-The cost: the process keeps its peak memory until it ends, and the setting is
-the whole process's (PyTorch in the same Jupyter kernel shares it); glibc has
-no way back to its adaptive defaults, so it stays until the process ends.
+The cost: the process keeps its peak memory, and the setting is the whole
+process's (PyTorch in the same Jupyter kernel gets it too) for as long as it
+runs: glibc has no way back to its adaptive defaults.
 """
 import ctypes
 import os
