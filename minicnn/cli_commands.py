@@ -105,9 +105,6 @@ def cmd_train(args):
     print(f"{args.epochs} epochs, batch {args.batch_size}, SGD {lr_text}, momentum "
           f"{args.momentum:g}, augmentation: {augment or 'none'}, seed {args.seed}, "
           f"{args.backend} backend", flush=True)
-    if args.backend == "numpy":
-        from .allocator import keep_freed_memory
-        keep_freed_memory()              # this process only trains: let it keep freed memory
 
     stepper = model                      # minicnn train uses every core: DataParallel, the same numbers
     if args.backend == "numpy" and args.workers != 1:

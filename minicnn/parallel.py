@@ -21,6 +21,7 @@ import os
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
+from . import allocator
 from .backend import get_array_module, is_gpu_array
 from .layers.module import Module, Parameter
 from .layers.registry import layer_type
@@ -88,6 +89,7 @@ class DataParallel(Module):
         return f"DataParallel: a batch of {batch_size} runs whole on one core ({why})"
 
     def forward(self, x):
+        allocator.on_first_training()        # training starts: chunks and steps reuse freed memory
         self._last = None
         layers = self.module.layers
         depth = self.split_depth()
