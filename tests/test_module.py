@@ -180,8 +180,8 @@ def test_a_float64_batch_into_a_float32_model_is_refused():
     (lambda: mc.Conv2d(1, 1, 3, padding=0.5), "padding must be a whole number"),
     (lambda: mc.Conv2d(1.0, 1, 3), "in_channels must be a whole number"),
     (lambda: mc.MaxPool2d(True), "kernel_size must be a whole number"),
-    (lambda: mc.Conv2d(1, 1, 3, padding="full"), "'valid' or 'same'"),
-    (lambda: mc.Conv2d(1, 1, 2, padding="same"), "padding='same' needs stride 1 and an odd kernel_size"),
+    (lambda: mc.Conv2d(1, 1, 3, padding="full"), "padding='full' is not accepted: give a number, a pair, 'valid'"),
+    (lambda: mc.Conv2d(1, 1, 2, padding="same"), "'same' (which needs stride 1 and an odd kernel_size"),
     (lambda: mc.Conv2d(1, 1, 3, stride=2, padding="same"), "needs stride 1"),
     (lambda: mc.Linear(2.5, 3), "in_features must be a whole number"),
 ])

@@ -87,13 +87,11 @@ class Conv2d(Module):
 
 def _padding(padding, kernel_size, stride):
     """PyTorch's padding strings as numbers: "valid" is 0; "same" keeps H and W (stride 1, odd kernel)."""
+    if padding == "same" and stride == (1, 1) and all(k % 2 for k in kernel_size):
+        return tuple(k // 2 for k in kernel_size)
     if padding == "valid":
         return (0, 0)
-    if padding == "same":
-        if stride != (1, 1) or not all(k % 2 for k in kernel_size):
-            raise ValueError(f"Conv2d padding='same' needs stride 1 and an odd kernel_size (got stride={stride}, "
-                             f"kernel_size={kernel_size}); give the padding as a number instead")
-        return tuple(k // 2 for k in kernel_size)
     if isinstance(padding, str):
-        raise ValueError(f"Conv2d padding must be a number, a pair, 'valid' or 'same', got {padding!r}")
+        raise ValueError(f"Conv2d padding={padding!r} is not accepted: give a number, a pair, 'valid', or 'same' "
+                         f"(which needs stride 1 and an odd kernel_size; got stride={stride}, kernel_size={kernel_size})")
     return pair(padding, "Conv2d padding")
