@@ -38,12 +38,10 @@ class SGD:
         for name in ("lr", "momentum", "dampening", "weight_decay"):
             if isinstance(h[name], bool) or not isinstance(h[name], (int, float)) or not math.isfinite(h[name]):
                 raise ValueError(f"SGD {name} must be a finite number, got {name}={h[name]!r}")
-        if h["lr"] < 0:
-            raise ValueError(f"SGD learning rate must not be negative, got lr={h['lr']}")
-        if not 0 <= h["momentum"] < 1:
-            raise ValueError(f"SGD momentum must be in [0, 1), got momentum={h['momentum']}")
-        if h["weight_decay"] < 0:
-            raise ValueError(f"SGD weight_decay must not be negative, got weight_decay={h['weight_decay']}")
+        for name, ok, rule in (("lr", h["lr"] >= 0, "must not be negative"), ("momentum", 0 <= h["momentum"] < 1,
+                               "must be in [0, 1)"), ("weight_decay", h["weight_decay"] >= 0, "must not be negative")):
+            if not ok:
+                raise ValueError(f"SGD {name} {rule}, got {name}={h[name]}")
         if h["nesterov"] and (h["momentum"] <= 0 or h["dampening"] != 0):
             raise ValueError("SGD with nesterov=True needs momentum > 0 and dampening = 0")
         self.lr, self.momentum, self.dampening = float(h["lr"]), float(h["momentum"]), float(h["dampening"])

@@ -1,18 +1,15 @@
 """The one windowing primitive behind convolution and pooling.
 
-Notation: N batch, C channels, H/W input height/width, KH/KW kernel size,
-SH/SW stride, PH/PW padding, OH/OW output height/width, M = N*OH*OW windows.
+Notation: N batch, C channels, H/W input height/width, KH/KW kernel size, SH/SW stride,
+PH/PW padding, OH/OW output height/width, M = N*OH*OW windows.
 
-Layers take and return NCHW arrays, as PyTorch does. Inside, this module works
-on NHWC *views* of them (``x.transpose(0, 2, 3, 1)``): with the channels last,
-one window row is a contiguous run of KW*C numbers, so im2col is a single fast
-copy and a convolution's output (M, C_out) is already NHWC. A layer returns
-that NHWC memory as an NCHW view, so the next layer gets its NHWC view back
-for free: no transposes are copied between layers.
-
-Everything is built on ``offset_view``: for one kernel offset (a, b), the
-pixel that offset sees in every window, as an (N, OH, OW, C) view. Loops run
-over the KH*KW offsets, never over samples or pixels.
+Layers take and return NCHW arrays, as PyTorch does. Inside, this module works on NHWC *views*
+of them (``x.transpose(0, 2, 3, 1)``): with the channels last, one window row is a contiguous run
+of KW*C numbers, so im2col is a single fast copy and a convolution's output (M, C_out) is already
+NHWC. A layer returns that NHWC memory as an NCHW view, and the next layer gets its NHWC view back
+for free: no transposes are copied between layers. Everything is built on ``offset_view``: for one
+kernel offset (a, b), the pixel that offset sees in every window, as an (N, OH, OW, C) view. Loops
+run over the KH*KW offsets, never over samples or pixels.
 """
 import numbers
 

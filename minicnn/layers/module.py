@@ -1,13 +1,10 @@
 """Parameter, Module and no_grad: what every layer shares.
 
-A layer's forward saves what its backward needs (``self.save_for_backward(...)``);
-its backward takes dL/d(output) and returns dL/d(input), adding dL/d(param) into
-``param.grad`` on the way (``param.accumulate(grad)``), as PyTorch does.
-There is no autograd: every backward is written out by hand.
-
-Modules nest as in PyTorch: a Module held as an attribute (or in a list or tuple
-attribute) is a sub-module, and parameters, buffers, ``train()``, ``to()`` and
-``state_dict()`` reach every module of the tree, with dotted names ("conv.weight").
+A layer's forward saves what its backward needs (``self.save_for_backward(...)``); its backward
+takes dL/d(output) and returns dL/d(input), adding dL/d(param) into ``param.grad`` on the way
+(``param.accumulate(grad)``), as PyTorch does. There is no autograd: every backward is written out.
+Modules nest as in PyTorch: a Module held as an attribute (or in a list or tuple attribute) is a
+sub-module, and parameters, buffers, ``train()``, ``to()``, ``state_dict()`` reach the whole tree.
 """
 import contextlib
 
@@ -20,12 +17,8 @@ _NOTHING_SAVED = object()      # what a forward inside no_grad() leaves for a ba
 
 
 class no_grad(contextlib.ContextDecorator):
-    """``with minicnn.no_grad():`` forwards keep nothing for a backward, as in PyTorch.
-
-    For inference: the caches a backward would read (im2col matrices, masks) are
-    freed as soon as each layer is done, instead of living until the next forward.
-    Also a decorator: ``@minicnn.no_grad()``.
-    """
+    """``with minicnn.no_grad():`` (or ``@minicnn.no_grad()``) forwards keep nothing for a backward,
+    as in PyTorch: for inference, the caches (im2col matrices, masks) are freed layer by layer."""
 
     def __enter__(self):
         global _grad_enabled
@@ -48,12 +41,9 @@ class Parameter:
         self.data, self.grad = data, None
 
     def accumulate(self, grad):
-        """Add ``grad`` into ``.grad``, as every backward does in PyTorch.
-
-        Gradients add up over backward passes until ``zero_grad()`` sets ``.grad``
-        back to None: that is what lets several micro-batches make one step, and
-        why a training loop calls ``optimizer.zero_grad()`` before each backward.
-        """
+        """Add ``grad`` into ``.grad``, as every backward does in PyTorch: gradients add up over
+        backward passes until ``zero_grad()`` sets ``.grad`` back to None (so micro-batches can make
+        one step, and a training loop calls ``optimizer.zero_grad()`` before each backward)."""
         if not hasattr(grad, "shape"):
             raise TypeError(f"a parameter's gradient must be an array, received {type(grad).__name__}")
         if tuple(grad.shape) != tuple(self.data.shape):
@@ -99,7 +89,7 @@ class Module:
             elif isinstance(value, (list, tuple)):
                 yield from ((f"{name}.{i}", v) for i, v in enumerate(value) if isinstance(v, Module))
 
-    def children(self):
+    def children(self):                                       # the direct sub-modules
         return [m for _, m in self.named_children()]
 
     def named_modules(self, prefix="", _seen=None):

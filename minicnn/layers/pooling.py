@@ -35,8 +35,7 @@ class _Pool2d(Module):
         views = [(a * kw + b, offset_view(x_pad, a, b, out_hw, self.stride)) for a in range(kh) for b in range(kw)]
         return views, x_pad.shape
 
-    def _to_input(self, dcols, padded_shape):
-        """dcols (KH*KW, N, OH, OW, C)  ->  dx (N, C, H, W): col2im, then the padding dropped."""
+    def _to_input(self, dcols, padded_shape):      # dcols (KH*KW, N, OH, OW, C) -> dx (N, C, H, W)
         dx_pad = col2im(dcols, self.kernel_size, self.stride, padded_shape)
         return to_nchw(unpad_nhwc(dx_pad, *self.padding))              # (N, C, H, W)
 
