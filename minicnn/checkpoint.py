@@ -6,13 +6,13 @@ metadata). Nothing is pickled, so loading a file cannot run code.
 """
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
 from .backend import to_numpy
 from .layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
+from .output_files import write_atomically
 
 LAYER_TYPES = {cls.__name__: cls for cls in
                (Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear, LogSoftmax, Dropout)}
@@ -24,11 +24,13 @@ def architecture(model):
     return [{"type": type(layer).__name__, "config": layer.config()} for layer in model.layers]
 
 
-def save(model, path, metadata=None):
-    """Write ``model`` to ``path`` (.npz), atomically; return the path.
+def save(model, path, metadata=None, overwrite=True):
+    """Write ``model`` to ``path`` (.npz), atomically; return the path written.
 
     The file is written next to ``path`` under a temporary name, read back and
     checked, and only then renamed over ``path``: a crash never leaves half a file.
+    Only a regular file is written (a symlink is written through to its target);
+    ``overwrite=False`` refuses to replace an existing file (output_files.py).
     """
     for i, layer in enumerate(model.layers):
         if type(layer).__name__ not in LAYER_TYPES:
@@ -45,26 +47,15 @@ def save(model, path, metadata=None):
     header = {"format": FORMAT, "architecture": architecture(model), "metadata": meta}
     arrays = {name: to_numpy(a) for name, a in model.state_dict().items()}
     arrays["__header__"] = np.array(json.dumps(header))
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        _, state = read(tmp)                          # verify before it replaces anything
+
+    def verify(tmp):                                  # read back before it replaces anything
+        _, state = read(tmp)
         if set(state) != set(arrays) - {"__header__"}:
             raise OSError(f"checkpoint {tmp} did not read back correctly")
-        os.chmod(tmp, 0o666 & ~_umask())              # mkstemp made it private (0600); a model is shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+
+    written = write_atomically(path, lambda f: np.savez(f, **arrays), verify, overwrite)
     model.metadata = meta
-    return path
+    return written
 
 
 def load(path):
@@ -117,10 +108,3 @@ def read(path):
                          f"expected {FORMAT!r})" if isinstance(header, dict) else
                          f"{path} is not a minicnn checkpoint")
     return header, state
-
-
-def _umask():
-    mask = os.umask(0)     # the only way to read the umask is to set it; put it straight back
-    os.umask(mask)
-    return mask
-
