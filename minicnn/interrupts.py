@@ -49,13 +49,14 @@ def _raise_terminated(signum, frame):
 
 
 @contextlib.contextmanager
-def raise_on_termination():
+def raise_on_termination(resend=True):
     """While active, SIGTERM and SIGHUP raise ``Terminated`` where they would have ended the
     process without cleaning up. A handler someone else installed is left alone.
 
-    If ``Terminated`` leaves the block, the signal's default action is restored and the signal
-    sent again, after the ``finally`` blocks inside have run: the process still ends as the
-    sender asked, only cleanly.
+    If ``Terminated`` leaves the block, the ``finally`` blocks inside have run; then with
+    ``resend`` the signal's default action is restored and the signal sent again, so the
+    process still ends as the sender asked, only cleanly. Without ``resend`` (the command
+    line, which reports it in one line) ``Terminated`` is raised on.
     """
     replaced = {}
     if _in_main_thread():
@@ -65,7 +66,7 @@ def raise_on_termination():
     try:
         yield
     except Terminated as e:
-        if e.signum not in replaced:
+        if e.signum not in replaced or not resend:
             raise                                  # someone else's handler raised it: theirs
         for signum, previous in replaced.items():
             signal.signal(signum, previous)
