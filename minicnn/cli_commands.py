@@ -129,6 +129,13 @@ class _RunFiles:
         self.saved = None                    # what ``out`` holds, in words; None: nothing yet
 
     def save(self, history, test_accuracy=None, resumable=True):
+        from .interrupts import deferred_signals
+        # Signals wait until both files are written and ``saved`` says so: a Ctrl-C that
+        # arrives mid-save is then reported truthfully.
+        with deferred_signals():
+            self._save(history, test_accuracy, resumable)
+
+    def _save(self, history, test_accuracy, resumable):
         from . import checkpoint, resume
         complete = history.position is not None and history.position["epoch"] == self.run["epochs"]
         meta = dict(self.meta, epochs=history.epochs, steps=history.steps, complete=complete,
@@ -392,6 +399,7 @@ def _num_outputs(model, image_shape):
 
 def cmd_predict(args):
     from .drawing import preprocess_drawing
+    from .drawing.preprocess import open_image
     from .optional import require
     from .sequential import Sequential
     from .train import predict_proba
@@ -399,15 +407,14 @@ def cmd_predict(args):
     model = Sequential.load(args.model_file)
     if not os.path.isfile(args.image):
         raise UsageError(f"image file {args.image} does not exist")
-    Image = require("PIL.Image", "minicnn predict", 'pip install "minicnn[viz]"', "Pillow")
+    require("PIL.Image", "minicnn predict", 'pip install "minicnn[viz]"', "Pillow")
     try:
-        with Image.open(args.image) as img:
-            img.load()
+        with open_image(args.image) as img:                    # refuses an image too large
             picture = preprocess_drawing(img)                  # (1, 28, 28) or None
     except OSError as e:                                       # PIL's UnidentifiedImageError is one
         raise UsageError(f"cannot read {args.image} as an image ({e})") from None
     except ValueError as e:
-        raise UsageError(f"{args.image}: {e}") from None
+        raise UsageError(f"{e}" if str(args.image) in str(e) else f"{args.image}: {e}") from None
     if picture is None:
         raise UsageError(f"{args.image} is blank: there is no drawing in it to classify")
 

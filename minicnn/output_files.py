@@ -48,9 +48,9 @@ def check_output(path, overwrite=True, size=0, flag=""):
     target = os.path.realpath(path)                  # a symlink is written through
     try:
         st = os.stat(target)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the folders below say why
         st = None
-    except OSError as e:                             # a symlink loop, a path through a file
+    except OSError as e:                             # a symlink loop, no permission
         raise OSError(f"cannot write {named}: {e.strerror}") from None
     if st is not None:
         if not stat.S_ISREG(st.st_mode):

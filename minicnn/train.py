@@ -300,6 +300,7 @@ def _restore_generators(position, loader, rng):
 
 # The warning's thresholds: what a run that learns leaves behind after one epoch.
 CHANCE_MARGIN = 0.01          # validation accuracy within 1 point of always guessing one class
+CHANCE_MIN_STEPS = 50         # after fewer steps a network that learns may still be at chance
 LOSS_GROWTH = 10.0            # the epoch's mean loss ten times the first step's
 
 
@@ -308,7 +309,7 @@ def _not_learning(history, validation, lr):
     if not history.train_loss:
         return None
     lr = "its learning rate" if lr is None else f"the learning rate (lr was {lr:g})"
-    if validation is not None and history.val_acc:
+    if validation is not None and history.val_acc and history.steps >= CHANCE_MIN_STEPS:
         _, counts = np.unique(to_numpy(validation[1]), return_counts=True)
         chance = counts.max() / counts.sum()           # always answering the commonest class
         if history.val_acc[-1] <= chance + CHANCE_MARGIN:

@@ -391,8 +391,9 @@ def test_training_at_chance_says_so_and_names_the_learning_rate(mnist, capsys, l
     mc.manual_seed(0)
     model = lenet()
     history = fit(model, mc.NLLLoss(), mc.SGD(model.parameters(), lr=lr, momentum=0.9),
-                  mnist[0][:640], mnist[1][:640], epochs=1, batch_size=64, seed=0,
-                  validation=(mnist[0][640:840], mnist[1][640:840]), progress=False)
+                  mnist[0][:960], mnist[1][:960], epochs=1, batch_size=16, seed=0,
+                  validation=(mnist[0][960:1160], mnist[1][960:1160]), progress=False,
+                  lr_schedule=linear_decay(lr))   # 60 steps: past CHANCE_MIN_STEPS
     err = capsys.readouterr().err
     if history.stopped:                        # the loss became NaN: that is said already
         assert "lower learning rate" in err
