@@ -143,9 +143,29 @@ def test_ctrl_c_while_scoring_the_test_set_keeps_the_saved_model(tmp_path, data_
     assert mc.Sequential.load(cut).metadata["test_accuracy"] is not None
 
 
-def test_resume_refuses_a_contradicting_flag_and_a_finished_run(tmp_path, data_dir, capsys):
+def test_resume_refuses_a_contradicting_flag_a_bad_file_and_a_finished_run(
+        tmp_path, data_dir, capsys, monkeypatch):
+    import minicnn.train
     path = tmp_path / "m.npz"
-    assert run(capsys, "train", *TWO_STEPS, "--out", path, "--data-dir", data_dir)[0] == 0
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    with monkeypatch.context() as m:                  # leaves a run that can be resumed
+        m.setattr(minicnn.train, "evaluate", interrupted)
+        assert run(capsys, "train", *TWO_STEPS, "--out", path, "--data-dir", data_dir)[0] == 130
+    code, out, err = run(capsys, "train", "--resume", path, "--lr", 0.5, "--data-dir", data_dir)
+    assert code == 2 and one_line(err) and out == ""
+    assert "--lr 0.5 contradicts the run being resumed (0.05)" in err
+    code, out, err = run(capsys, "train", "--resume", path, "--limit", 200, "--data-dir", data_dir)
+    assert code == 2 and "--limit 200 contradicts the run being resumed (100)" in err
+
+    good = open(resume_path(path), "rb").read()
+    open(resume_path(path), "wb").write(good[:len(good) // 2])
+    code, out, err = run(capsys, "train", "--resume", path, "--data-dir", data_dir)
+    assert code == 2 and one_line(err) and "is not a usable minicnn resume file" in err
+    open(resume_path(path), "wb").write(good)
+
+    assert run(capsys, "train", "--resume", path, "--data-dir", data_dir)[0] == 0
     code, _, err = run(capsys, "train", "--resume", path, "--data-dir", data_dir)
     assert code == 2 and one_line(err) and "there is no resume file" in err
     code, _, err = run(capsys, "train", "--resume", tmp_path / "none.npz")
