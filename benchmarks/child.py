@@ -3,7 +3,7 @@
     python -m benchmarks.child NAME [--minicnn-path DIR]
 
 It imports only its own framework (``--minicnn-path`` puts an older minicnn checkout
-first on the path, for the baseline contender), then answers one JSON request per line
+first on the path, for the baseline contenders), then answers one JSON request per line
 on stdin with one JSON reply per line. The first reply says who it is (its pid and the
 framework's settings) or why it cannot run here ({"skip": reason}). Library messages
 printed to stdout are sent to stderr, so they cannot break the protocol.
@@ -35,7 +35,7 @@ class Session:
         x, y = read_data(data)
         self.contender.setup(network, x, y)
         self.x = x
-        return {}
+        return self.contender.state()
 
     def check(self, network, data, steps):
         """The network as this framework computes it: eval-mode log-probabilities of the batch and

@@ -7,12 +7,24 @@ LR, MOMENTUM = 0.01, 0.9        # the same SGD for every contender (torch.optim.
 SEED = 0
 
 # name: (label, device, module under benchmarks/, class, keyword arguments); the order is the
-# order of the first repetition (later repetitions alternate it, see harness.py).
+# order of the first repetition (later repetitions alternate it, see harness.py). The first two
+# run minicnn as a user's script does (contender_minicnn.py); the other minicnn ones each change
+# one thing: the zoo's layer order, or the allocator setting opted out.
 CONTENDERS = {
-    "minicnn": ("minicnn eager", "cpu", "contender_minicnn", "Minicnn", {"mode": "eager"}),
-    "minicnn-dp": ("minicnn DataParallel", "cpu", "contender_minicnn", "Minicnn", {"mode": "dp"}),
+    "minicnn": ("minicnn eager, a user's script", "cpu", "contender_minicnn", "Minicnn", {"mode": "eager"}),
+    "minicnn-dp": ("minicnn DataParallel, a user's script", "cpu", "contender_minicnn", "Minicnn", {"mode": "dp"}),
+    "minicnn-zoo": ("minicnn eager, zoo order", "cpu", "contender_minicnn", "Minicnn",
+                    {"mode": "eager", "network": "zoo"}),
+    "minicnn-zoo-dp": ("minicnn DataParallel, zoo order", "cpu", "contender_minicnn", "Minicnn",
+                       {"mode": "dp", "network": "zoo"}),
+    "minicnn-no-alloc": ("minicnn eager, allocator opted out", "cpu", "contender_minicnn", "Minicnn",
+                         {"mode": "eager", "allocator": "off"}),
+    "minicnn-dp-no-alloc": ("minicnn DataParallel, allocator opted out", "cpu", "contender_minicnn", "Minicnn",
+                            {"mode": "dp", "allocator": "off"}),
     "minicnn-baseline": ("minicnn eager (baseline)", "cpu", "contender_minicnn", "Minicnn",
-                         {"mode": "baseline"}),
+                         {"mode": "eager", "baseline": True}),
+    "minicnn-baseline-dp": ("minicnn DataParallel (baseline)", "cpu", "contender_minicnn", "Minicnn",
+                            {"mode": "dp", "baseline": True}),
     "pytorch-cpu": ("PyTorch CPU eager", "cpu", "contender_pytorch", "PyTorch", {"device": "cpu"}),
     "jax-cpu": ("JAX CPU (jit)", "cpu", "contender_jax", "Jax", {}),
     "keras-cpu": ("Keras 3 on TensorFlow CPU", "cpu", "contender_keras", "Keras", {}),
@@ -20,7 +32,19 @@ CONTENDERS = {
     "pytorch-cuda": ("PyTorch CUDA eager", "gpu", "contender_pytorch", "PyTorch", {"device": "cuda"}),
 }
 REFERENCE = "pytorch-cpu"       # every ratio in the main tables is against this contender
-BASELINE = "minicnn-baseline"   # with --baseline: minicnn eager and DataParallel against it
+BASELINE = "minicnn-baseline"   # with --baseline: minicnn from that checkout, eager ...
+BASELINE_DP = "minicnn-baseline-dp"    # ... and DataParallel
+BASELINES = (BASELINE, BASELINE_DP)
+
+
+def baseline_of(name, present):
+    """The baseline that contender ``name`` is compared with, or None: DataParallel with the
+    baseline's DataParallel where it ran (an older minicnn may have none), the rest with its eager."""
+    if name in BASELINES or not name.startswith("minicnn") or CONTENDERS[name][1] != "cpu":
+        return None
+    if CONTENDERS[name][4].get("mode") == "dp" and BASELINE_DP in present:
+        return BASELINE_DP
+    return BASELINE if BASELINE in present else None
 
 
 def label(name, baseline_dir=None):
@@ -41,6 +65,7 @@ class Contender:
     set_training(mode): dropout on (training) or off
     train_step() -> float: zero_grad, forward, NLL loss, backward, SGD step; the loss as a float
     infer_step(): one forward pass of the whole batch, no gradients
+    state() -> dict: settings only known after setup, merged into the report's info
     predict(images) -> (n, 10) log-probabilities as NumPy (host-device copies included)
     """
 
@@ -48,6 +73,9 @@ class Contender:
 
     def info(self):
         """Versions and thread settings of this framework, for the report."""
+        return {}
+
+    def state(self):
         return {}
 
     def sync(self):

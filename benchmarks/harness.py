@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .contenders import BASELINES
+
 ROOT = Path(__file__).resolve().parents[1]      # the checkout: `python -m benchmarks.child` runs here
 PAUSE_SECONDS = 0.15
 TARGET_BLOCK_SECONDS = 0.3      # automatic --steps: the fastest contender's block lasts at least this
@@ -102,7 +104,7 @@ class Child:
 
 def start(names, baseline=None):
     """Start one child per name (all at once: their imports overlap); return (children, skipped)."""
-    pending = {n: Child(n, baseline if n == "minicnn-baseline" else None) for n in names}
+    pending = {n: Child(n, baseline if n in BASELINES else None) for n in names}
     children, skipped = {}, {}
     for name, child in pending.items():
         try:

@@ -1,15 +1,15 @@
-"""Page faults and kernel time per training step, with and without minicnn's allocator call.
+"""Page faults and kernel time per training step, with and without minicnn's allocator setting.
 
     python -m benchmarks.page_faults                    # lenet, batch 64; about 20 s
     python -m benchmarks.page_faults --model convnet --batch 256 --steps 20
 
-Why it exists: the benchmark's minicnn processes (and ``minicnn train``) call
-``minicnn.allocator.keep_freed_memory()``, which asks glibc to keep freed memory
-instead of handing it back to the operating system. This measures what the call is
-worth: every setting runs in a fresh process (the call changes the whole process),
-the plain model and DataParallel (whose threads the call also puts on the main
-heap), and reports minor page faults, kernel (system) time and wall time per
-training step. Results go to stdout and are appended to benchmarks/results/page_faults.txt.
+Why it exists: when training starts (the first SGD optimizer), minicnn asks glibc to
+keep freed memory instead of handing it back to the operating system
+(minicnn/allocator.py). This measures what that is worth: minicnn's default ("yes")
+against the opt-out ``minicnn.allocator.disable()`` ("no"), each in a fresh process
+(the setting changes the whole process), the plain model and DataParallel (whose
+threads the setting also puts on the main heap), and reports minor page faults,
+kernel (system) time and wall time per training step. Results go to stdout and are appended to benchmarks/results/page_faults.txt.
 """
 import argparse
 import json
@@ -29,9 +29,10 @@ ENGINES = ("eager", "DataParallel")
 def measure(keep, engine, model_name, batch, steps):
     """In this (fresh) process: per-step faults, kernel ms and wall ms of ``steps`` training steps."""
     import minicnn as mc
-    from minicnn.allocator import keep_freed_memory
+    from minicnn import allocator
     from minicnn.models import MODELS
-    kept = keep_freed_memory() if keep else False
+    if not keep:
+        allocator.disable()
     mc.manual_seed(0)
     model = MODELS[model_name]()
     if engine == "DataParallel":
@@ -40,6 +41,7 @@ def measure(keep, engine, model_name, batch, steps):
     x = rng.random((batch, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, batch)
     loss, opt = mc.NLLLoss(), mc.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    kept = allocator.applied()
 
     def step():
         opt.zero_grad()
@@ -71,7 +73,7 @@ def main(argv=None):
         return None
     lines = [results_log.header(f"python -m benchmarks.page_faults --model {args.model} --batch {args.batch} "
                                 f"--steps {args.steps}"),
-             f"{'allocator call':15s} {'engine':>12s} {'faults/step':>12s} {'kernel ms/step':>15s} "
+             f"{'keeps freed':15s} {'engine':>12s} {'faults/step':>12s} {'kernel ms/step':>15s} "
              f"{'wall ms/step':>13s}"]
     print("\n".join(lines), flush=True)
     for keep in ("no", "yes"):

@@ -1,5 +1,5 @@
 """The Markdown report: machine, contenders, throughput, latency, roofline, memory, time per layer."""
-from .contenders import BASELINE
+from .contenders import BASELINES
 
 
 def _table(headers, rows):
@@ -35,9 +35,11 @@ def machine_lines(result):
                          + (f", {info['cpu_capability']} CPU kernels" if info.get("cpu_capability") else "")
                          + (f", GPU {info['gpu']} (CUDA {info['cuda']}, TF32 off)" if info.get("gpu") else "") + ".")
         elif "minicnn" in info:
-            lines.append(f"**{c['label']}:** minicnn {info.get('minicnn_git') or info['minicnn']} from "
+            lines.append(f"**{c['label']}** (`{name}`): minicnn {info.get('minicnn_git') or info['minicnn']} from "
                          f"`{info['minicnn_file']}`"
                          + (f", {info['workers']} workers (chunks of at least {info['min_chunk']} samples)" if "workers" in info else "")
+                         + (f"; network: {info['network']}" if info.get("network") else "")
+                         + (f"; allocator setting: {info['allocator']}" if info.get("allocator") else "")
                          + f"; allocator keeps freed memory: {info.get('kept_freed_memory')}.")
         elif "jax" in info:
             lines.append(f"**{c['label']}:** JAX {info['jax']} (jaxlib {info['jaxlib']}), XLA's default threads.")
@@ -80,11 +82,17 @@ def render_markdown(result):
                     "x PyTorch CPU", "% of matmul limit", "peak memory MiB"], _throughput_rows(result, names))]
     against = [e for e in result["throughput"] if e.get("ratio_to_baseline")]
     if against:
-        out += ["", f"## Against the baseline ({names[BASELINE]})", "",
-                _table(["model", "batch", "task", "contender", "img/s (median)", "x baseline"],
+        ran = [names[n] for n in BASELINES if n in names]
+        out += ["", f"## Against the baseline ({' and '.join(ran)})", "",
+                "The baseline runs minicnn from that checkout as the benchmark ran it before the allocator "
+                "setting became minicnn's default: the zoo model (Conv2d -> MaxPool2d -> ReLU) and an explicit "
+                "`minicnn.allocator.keep_freed_memory()` call (a minicnn older than that module makes the "
+                "setting when imported). DataParallel is compared with the baseline's DataParallel where it "
+                "has one, everything else with its eager; the zoo-order rows compare like with like.", "",
+                _table(["model", "batch", "task", "contender", "img/s (median)", "against", "x baseline"],
                        [[e["model"], e["batch"], e["task"], names[e["contender"]],
-                         f"{e['images_per_second']['median']:,.0f}", _ratio(e["ratio_to_baseline"])]
-                        for e in against if e["contender"].startswith("minicnn")])]
+                         f"{e['images_per_second']['median']:,.0f}", names[e["baseline"]],
+                         _ratio(e["ratio_to_baseline"])] for e in against])]
     out += ["", "## Single-image latency (batch of 1, eval mode, NumPy in and out)", "",
             _table(["model", "contender", "median ms", "spread (IQR) ms", "speed x PyTorch CPU"],
                    [[e["model"], names[e["contender"]], f"{e['ms']['median']:.3f}",

@@ -2,7 +2,7 @@
 
     python -m benchmarks                          # the full run (both models, batch 64 and 256)
     python -m benchmarks --quick                  # seconds: checks the harness, numbers not worth quoting
-    python -m benchmarks --baseline ../before     # adds minicnn eager from an older checkout
+    python -m benchmarks --baseline ../before     # adds minicnn eager and DataParallel from an older checkout
 
 For each model and batch size: training and inference throughput, single-image
 latency, minicnn's time per layer, peak memory (fresh processes) and the share of
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import harness, stats
 from .chart import write_chart
-from .contenders import BASELINE, CONTENDERS, REFERENCE, label
+from .contenders import BASELINES, CONTENDERS, REFERENCE, baseline_of, label
 from .machine import load_average, machine_info
 from .network import model_figures, write_problem
 from .report import render_markdown
@@ -62,9 +62,12 @@ def build_parser():
                    help=f"steps per repetition (default: enough for the fastest contender to run "
                         f">= {harness.TARGET_BLOCK_SECONDS} s)")
     p.add_argument("--contenders", nargs="+", choices=list(CONTENDERS), default=None,
-                   help="which contenders to run (default: all but minicnn-baseline, which --baseline adds)")
+                   help="which contenders to run (default: all but the minicnn-baseline ones, which "
+                        "--baseline adds)")
     p.add_argument("--baseline", metavar="DIR", default=None,
-                   help="also time minicnn eager imported from the checkout DIR (e.g. an older commit)")
+                   help="also time minicnn eager and DataParallel imported from the checkout DIR (e.g. an "
+                        "older commit), run as the benchmark ran it then: the zoo model, an explicit "
+                        "allocator call")
     p.add_argument("--out", default=os.path.join("benchmarks", "results"),
                    help="folder for latest.md, latest.json and latest.png (default: benchmarks/results)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs (fresh processes)")
@@ -88,9 +91,10 @@ def parse(argv):
         if not (Path(args.baseline) / "minicnn" / "__init__.py").is_file():
             parser.error(f"--baseline {args.baseline} is not a minicnn checkout (it has no minicnn/__init__.py)")
         args.baseline = str(Path(args.baseline).resolve())
-    names = args.contenders or [n for n in CONTENDERS if n != BASELINE or args.baseline]
-    if BASELINE in names and not args.baseline:
-        parser.error(f"the {BASELINE} contender needs --baseline DIR (the checkout to import minicnn from)")
+    names = args.contenders or [n for n in CONTENDERS if n not in BASELINES or args.baseline]
+    for name in BASELINES:
+        if name in names and not args.baseline:
+            parser.error(f"the {name} contender needs --baseline DIR (the checkout to import minicnn from)")
     try:
         Path(args.out).mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -119,12 +123,11 @@ def measure_model(result, children, model_name, plan, folder, log):
     """
     problems = {}
     figures = result["models"][model_name] = model_figures(model_name)
-    compare = {REFERENCE: "ratio_to_pytorch_cpu", BASELINE: "ratio_to_baseline"}
     for batch in plan["batch_sizes"]:
         network, data = write_problem(model_name, batch, folder)
         problems[(model_name, batch)] = (network, data)
-        for child in children.values():
-            child.ask("setup", network=network, data=data)
+        for name, child in children.items():        # what is known only once the model is set up
+            result["contenders"][name]["info"].update(child.ask("setup", network=network, data=data))
         log(f"{model_name} batch {batch}: translation check ...")
         result["translation"][f"{model_name}/{batch}"] = harness.check_translation(
             children, network, data, CHECK_STEPS, TRANSLATION_ATOL)
@@ -138,9 +141,10 @@ def measure_model(result, children, model_name, plan, folder, log):
                 entry = dict(model=model_name, batch=batch, task=task, contender=name, steps=steps,
                              images_per_second=ips,
                              percent_of_matmul_limit=100 * ips["median"] * flops / (limit * 1e9) if limit else None,
-                             peak_memory_mib=None, device_peak_memory_mib=None)
-                for reference, key in compare.items():
-                    entry[key] = stats.ratios(runs[name], runs.get(reference)) if name != reference else None
+                             peak_memory_mib=None, device_peak_memory_mib=None,
+                             ratio_to_pytorch_cpu=stats.ratios(runs[name], runs.get(REFERENCE))
+                             if name != REFERENCE else None, baseline=baseline_of(name, runs))
+                entry["ratio_to_baseline"] = stats.ratios(runs[name], runs.get(entry["baseline"]))
                 result["throughput"].append(entry)
         for name, child in children.items():
             layers = child.ask("layers", steps=plan["layer_steps"])

@@ -7,8 +7,8 @@
 from .backend import (asarray, get_array_module, get_backend, manual_seed, set_backend, to_numpy,
                       xp)
 from .gradcheck import GradcheckResult, gradcheck
-from .layers import (AvgPool2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, Module,
-                     Parameter, ReLU)
+from .layers import (AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d,
+                     Module, Parameter, ReLU, is_grad_enabled, no_grad, register_layer)
 from .losses import CrossEntropyLoss, NLLLoss
 from .optim import SGD
 from .sequential import Sequential
@@ -16,14 +16,18 @@ from .sequential import Sequential
 __version__ = "0.1.0"
 
 __all__ = ["asarray", "get_array_module", "get_backend", "manual_seed", "set_backend", "to_numpy",
-           "xp", "GradcheckResult", "gradcheck", "AvgPool2d", "Conv2d", "Dropout", "Flatten",
-           "Linear", "LogSoftmax", "MaxPool2d", "Module", "Parameter", "ReLU", "CrossEntropyLoss",
-           "NLLLoss", "SGD", "Sequential", "DataParallel", "to_torch", "from_torch"]
+           "xp", "GradcheckResult", "gradcheck", "AvgPool2d", "BatchNorm2d", "Conv2d", "Dropout",
+           "Flatten", "Linear", "LogSoftmax", "MaxPool2d", "Module", "Parameter", "ReLU", "no_grad",
+           "is_grad_enabled", "register_layer", "CrossEntropyLoss", "NLLLoss", "SGD", "Sequential",
+           "DataParallel", "to_torch", "from_torch", "models"]
 
 
 def __getattr__(name):
     # Lazy re-exports: the core never imports DataParallel's module, and the PyTorch
-    # bridge's module is loaded only when asked for.
+    # bridge's module and the model zoo are loaded only when asked for.
+    if name == "models":
+        import importlib
+        return importlib.import_module(f"{__name__}.models")
     if name == "DataParallel":
         from .parallel import DataParallel
         return DataParallel

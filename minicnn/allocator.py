@@ -1,7 +1,15 @@
-"""An opt-in, process-wide setting of the C memory allocator, for training speed.
+"""Training keeps freed memory for reuse: a setting of glibc's allocator, made when training starts.
 
-    from minicnn.allocator import keep_freed_memory
-    keep_freed_memory()          # once, at the start of a training script
+The first time a program creates a minicnn ``SGD`` optimizer, or runs a ``DataParallel``
+forward, minicnn asks glibc (Linux's usual C library) to keep freed memory instead of
+handing it back to the operating system. Importing minicnn changes nothing (a program
+that only predicts, or uses PyTorch beside it, keeps its allocator as it was); elsewhere
+than Linux with glibc nothing changes at all. To opt out, either
+
+    MINICNN_KEEP_FREED_MEMORY=0 python train.py      # in the environment, or
+    minicnn.allocator.disable()                       # in the program, before training starts
+
+``keep_freed_memory()`` makes the setting at once, whatever the environment says.
 
 Why: a training step allocates and frees the same multi-megabyte arrays every
 time (im2col matrices, activations, gradients). By default glibc hands freed
@@ -11,22 +19,57 @@ in. Keeping up to 1 GiB of freed memory, and serving requests up to 32 MiB from
 the heap, removes those faults. A third setting puts every thread on the main
 heap: a thread's own arena is built of 64 MiB heaps that glibc unmaps as soon
 as one empties, whatever the first setting says (DataParallel's threads).
-The cost: the process keeps its peak memory.
-
-This changes the whole process (a Jupyter kernel, PyTorch in the same process),
-so minicnn never does it on import: ``minicnn train`` and the benchmark call it.
+The cost: the process keeps its peak memory, and the setting is the whole
+process's (PyTorch in the same Jupyter kernel gets it too) for as long as it
+runs: glibc has no way back to its adaptive defaults.
 """
 import ctypes
+import os
 import sys
+import warnings
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8   # from glibc's <malloc.h>
+ENVIRONMENT_VARIABLE = "MINICNN_KEEP_FREED_MEMORY"
+
+# None: nothing decided yet; True: the setting is made; False: opted out, or glibc refused it.
+_kept = None
 
 
 def keep_freed_memory():
-    """Ask glibc to keep freed memory for reuse; True when it accepted all three settings.
+    """Ask glibc to keep freed memory for reuse, now; True when it accepted all three settings.
 
     Does nothing (returns False) off Linux or on a C library other than glibc.
     """
+    global _kept
+    _kept = _mallopt()
+    return _kept
+
+
+def disable():
+    """Opt out: training leaves the allocator as it is. Call it before training starts."""
+    global _kept
+    if _kept:
+        warnings.warn("minicnn.allocator.disable() came too late: the allocator already keeps freed memory "
+                      "and stays so until the process ends; call disable() before creating SGD or "
+                      "DataParallel, or set MINICNN_KEEP_FREED_MEMORY=0", stacklevel=2)
+        return
+    _kept = False
+
+
+def applied():
+    """True when the setting is in effect in this process."""
+    return bool(_kept)
+
+
+def on_first_training():
+    """SGD and DataParallel call this when they start: the setting, once, unless opted out."""
+    global _kept
+    if _kept is None:
+        _kept = os.environ.get(ENVIRONMENT_VARIABLE, "1").strip() != "0" and _mallopt()
+    return _kept
+
+
+def _mallopt():
     if not sys.platform.startswith("linux"):
         return False
     try:

@@ -1,27 +1,45 @@
-"""Saving and loading a Sequential: architecture, weights and metadata in one .npz file.
+"""Saving and loading a network: architecture, weights, buffers and metadata in one .npz file.
 
-The file holds one array per parameter under its PyTorch name ("0.weight", ...)
-and a JSON header (format, layer types with their constructor arguments,
-metadata). Nothing is pickled, so loading a file cannot run code.
+The file is a zip archive of .npy arrays: one per parameter or buffer under its
+PyTorch name ("0.weight", "1.running_mean", ...) and ``__header__``, a JSON string
+(docs/checkpoint-format.md). Nothing is pickled, so loading cannot run code, and
+nothing the file says is trusted: its header and every array's declared shape and
+dtype are checked against each other, and against the sizes the zip declares,
+before anything is built or read into memory.
 """
 import json
+import math
 import os
+import stat
 import zipfile
 
 import numpy as np
 
-from .backend import to_numpy
-from .layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
+from .backend import asarray, to_numpy
+from .layers import module as _module
+from .layers.registry import LAYERS
 from .output_files import write_atomically
 
-LAYER_TYPES = {cls.__name__: cls for cls in
-               (Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear, LogSoftmax, Dropout)}
-FORMAT = "minicnn-sequential-v1"
+FORMAT, VERSION = "minicnn-checkpoint", 2
+OLD_FORMAT = "minicnn-sequential-v1"          # files written before format 2: still loaded
+MAX_HEADER_BYTES = 1 << 20                    # a header is a few kB; 1 MiB is generous
+MAX_ARRAYS = 10_000
+MAX_TOTAL_BYTES = 4 << 30                     # all arrays together, once inflated
+MAX_INFLATION = 64                            # np.savez stores arrays uncompressed (ratio 1)
+MAX_DEPTH = 32                                # Sequentials inside Sequentials
 
 
-def architecture(model):
-    """[{"type": "Conv2d", "config": {...}}, ...]: what rebuilds the model's layers."""
-    return [{"type": type(layer).__name__, "config": layer.config()} for layer in model.layers]
+def architecture(model, name="the model"):
+    """{"type": "Sequential", "layers": [...]} or {"type": name, "config": {...}}: what rebuilds ``model``."""
+    kind = type(model).__name__
+    entry = LAYERS.get(kind)
+    if entry is None or entry.cls is not type(model):
+        raise ValueError(f"cannot save {name} ({kind}): it is not a registered layer; decorate its class "
+                         "with @minicnn.register_layer and give it a config() (docs/adding-a-layer.md)")
+    if kind == "Sequential":
+        prefix = "layer " if name == "the model" else f"{name}."
+        return {"type": kind, "layers": [architecture(layer, f"{prefix}{i}") for i, layer in enumerate(model.layers)]}
+    return {"type": kind, "config": model.config()}
 
 
 def save(model, path, metadata=None, overwrite=True):
@@ -32,79 +50,197 @@ def save(model, path, metadata=None, overwrite=True):
     Only a regular file is written (a symlink is written through to its target);
     ``overwrite=False`` refuses to replace an existing file (output_files.py).
     """
-    for i, layer in enumerate(model.layers):
-        if type(layer).__name__ not in LAYER_TYPES:
-            raise ValueError(f"cannot save layer {i} ({type(layer).__name__}): only minicnn's "
-                             f"built-in layers can be saved ({', '.join(LAYER_TYPES)})")
-    meta = dict(model.metadata)
+    from . import __version__
+    meta = dict(getattr(model, "metadata", {}))
     meta.update(metadata or {})
     for key, value in meta.items():
         try:
-            json.dumps(value)
+            json.dumps(value, allow_nan=False)
         except (TypeError, ValueError):
             raise ValueError(f"cannot save metadata {key!r}: its value ({type(value).__name__}) "
                              "is not JSON (use lists, numbers, strings, dicts)") from None
-    header = {"format": FORMAT, "architecture": architecture(model), "metadata": meta}
+    header = {"format": FORMAT, "version": VERSION, "minicnn_version": __version__,
+              "model": architecture(model), "metadata": meta}
     arrays = {name: to_numpy(a) for name, a in model.state_dict().items()}
+    for name, a in arrays.items():
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise ValueError(f"cannot save {name!r}: it holds NaN or infinite values (training diverged?)")
     arrays["__header__"] = np.array(json.dumps(header))
 
     def verify(tmp):                                  # read back before it replaces anything
-        _, state = read(tmp)
-        if set(state) != set(arrays) - {"__header__"}:
+        if set(read(tmp)[1]) != set(arrays) - {"__header__"}:
             raise OSError(f"checkpoint {tmp} did not read back correctly")
 
     written = write_atomically(path, lambda f: np.savez(f, **arrays), verify, overwrite)
-    model.metadata = meta
+    if hasattr(model, "metadata"):
+        model.metadata = meta
     return written
 
 
 def load(path):
-    """Rebuild the Sequential saved in ``path`` (architecture, weights, metadata)."""
-    from .sequential import Sequential
+    """Rebuild the network saved in ``path``: architecture, weights, buffers, metadata.
 
-    header, state = read(path)
-    layers = []
-    for i, spec in enumerate(header["architecture"]):
-        layer_cls = LAYER_TYPES.get(spec.get("type"))
-        if layer_cls is None:
-            raise ValueError(f"{path}: layer {i} has unknown type {spec.get('type')!r}")
-        try:
-            layers.append(layer_cls(**spec.get("config", {})))
-        except TypeError as e:
-            raise ValueError(f"{path}: layer {i} ({spec['type']}) has a bad config: {e}") from e
-    model = Sequential(*layers)
-    for name, p in model.named_parameters():  # keep the saved dtype (float64 stays float64)
-        if name in state and state[name].dtype.kind == "f":
-            p.data = p.data.astype(state[name].dtype)
+    Every malformed file gives one ValueError naming the file and what is wrong.
+    """
+    path = os.fspath(path)
+    header, arrays = read(path)
+    model, where = _build(header, path)
+    expected = dict(model.named_parameters())
+    expected.update(model.named_buffers())
+    missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"{path}: the stored arrays do not match the architecture{where}: "
+                         f"missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}")
+    floats = set()
+    for name, target in expected.items():
+        shape, dtype = arrays[name][:2]
+        have = target.data if isinstance(target, _module.Parameter) else target
+        if shape != tuple(have.shape):
+            raise ValueError(f"{path}: array {name!r} has shape {shape}, but the architecture{where} "
+                             f"needs {tuple(have.shape)}")
+        if dtype.kind != have.dtype.kind or dtype.kind == "f" and dtype.name not in ("float32", "float64"):
+            raise ValueError(f"{path}: array {name!r} is {dtype}, but the architecture{where} needs "
+                             f"{'float32 or float64' if have.dtype.kind == 'f' else have.dtype}")
+        if dtype.kind == "f":
+            floats.add(dtype.name)
+    if len(floats) > 1:
+        raise ValueError(f"{path}: the weights mix {' and '.join(sorted(floats))}; a model computes in one of them")
     try:
-        model.load_state_dict(state)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from e
-    model.metadata = header.get("metadata", {})
+        state = _read_arrays(path, arrays)            # sizes are known and bounded: now read them
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise ValueError(f"{path} is not a readable minicnn checkpoint (an array is damaged): {e}") from None
+    for name, value in state.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ValueError(f"{path}: array {name!r} holds NaN or infinite values; a trained model has none")
+    for name, p in model.named_parameters():          # keep the saved dtype (float64 stays float64)
+        p.data = asarray(state[name])
+    for prefix, m in model.named_modules():
+        for b in m.__dict__.get("_buffer_names", []):
+            key = f"{prefix}.{b}" if prefix else b
+            if key in state:
+                setattr(m, b, asarray(state[key]))
+    model.metadata = header["metadata"]
     return model
 
 
 def read(path):
-    """(header, {name: numpy array}) from a file written by ``save``; never unpickles."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
+    """(header, {name: (shape, dtype, member)}) of a checkpoint, checked; no array is read yet."""
+    if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint file {path} does not exist")
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError(f"{path} is not a regular file, so not a minicnn checkpoint")
+    size = os.path.getsize(path)
     try:
-        f = np.load(path, allow_pickle=False)
-        if not isinstance(f, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single array, not a .npz archive")
-        with f:
-            if "__header__" not in f.files:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+            if len(infos) > MAX_ARRAYS:
+                raise ValueError(f"it holds {len(infos)} arrays, more than the {MAX_ARRAYS} allowed")
+            total = sum(i.file_size for i in infos)
+            if total > MAX_TOTAL_BYTES or total > MAX_INFLATION * size + MAX_HEADER_BYTES:
+                raise ValueError(f"its arrays would inflate to {total:,} bytes from a {size:,}-byte file")
+            members = {i.filename[:-4]: i for i in infos if i.filename.endswith(".npy")}
+            if len(members) != len(infos):
+                raise ValueError("it holds files that are not .npy arrays")
+            info = members.pop("__header__", None)
+            if info is None:
                 raise ValueError("it has no minicnn header")
-            header = json.loads(str(f["__header__"]))
-            state = {k: f[k] for k in f.files if k != "__header__"}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+            if info.file_size > MAX_HEADER_BYTES:
+                raise ValueError(f"its header is {info.file_size:,} bytes, more than {MAX_HEADER_BYTES:,}")
+            with z.open(info) as f:
+                text = np.load(f, allow_pickle=False)
+            if text.dtype.kind != "U" or text.shape != ():
+                raise ValueError("its header is not a JSON string")
+            header = json.loads(str(text))
+            arrays = {}
+            for name, info in members.items():
+                with z.open(info) as f:
+                    shape, dtype, offset = _npy_header(f)
+                if dtype.kind not in "fiu" or dtype.itemsize > 8:
+                    raise ValueError(f"array {name!r} is {dtype}; weights are real floats, counters integers")
+                if offset + math.prod(shape) * dtype.itemsize != info.file_size:
+                    raise ValueError(f"array {name!r} declares shape {shape} of {dtype}, which does not "
+                                     f"fit its {info.file_size:,} bytes")
+                arrays[name] = (shape, dtype, info.filename)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError,
+            NotImplementedError, json.JSONDecodeError, RecursionError) as e:
         if isinstance(e, FileNotFoundError):
             raise
         raise ValueError(f"{path} is not a readable minicnn checkpoint (truncated, foreign or "
                          f"pickled files are refused): {e}") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
+    return _check_header(header, path), arrays
+
+
+def _npy_header(f):
+    """(shape, dtype, bytes before the data) from an open .npy member, reading only its header."""
+    version = np.lib.format.read_magic(f)
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise ValueError(f"unknown .npy version {version}")
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0}.get(version, np.lib.format.read_array_header_2_0)
+    shape, fortran, dtype = read_header(f, max_header_size=10_000)
+    if fortran or dtype.hasobject or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise ValueError("an array is stored in a layout minicnn does not write")
+    return tuple(shape), dtype, f.tell()
+
+
+def _read_arrays(path, arrays):
+    with zipfile.ZipFile(path) as z:
+        out = {}
+        for name, (shape, dtype, member) in arrays.items():
+            with z.open(member) as f:
+                out[name] = np.load(f, allow_pickle=False)
+        return out
+
+
+def _check_header(header, path):
+    """The header, in the current format, or one sentence on the first field that is wrong."""
+    def bad(field, why):
+        return ValueError(f"{path}: header field {field} {why}")
+    if not isinstance(header, dict):
+        raise ValueError(f"{path} is not a minicnn checkpoint (its header is not a JSON object)")
+    if header.get("format") == OLD_FORMAT:            # format 1: a Sequential's layers, as a list
+        header = {"format": FORMAT, "version": 1, "metadata": header.get("metadata", {}),
+                  "model": {"type": "Sequential", "layers": header.get("architecture")}}
+    if header.get("format") != FORMAT:
         raise ValueError(f"{path} is not a minicnn checkpoint (format {header.get('format')!r}, "
-                         f"expected {FORMAT!r})" if isinstance(header, dict) else
-                         f"{path} is not a minicnn checkpoint")
-    return header, state
+                         f"expected {FORMAT!r})")
+    if not isinstance(header.get("version"), int) or header["version"] > VERSION:
+        raise bad("'version'", f"is {header.get('version')!r}: this minicnn reads versions 1 to {VERSION}; "
+                  "a newer minicnn wrote it")
+    if not isinstance(header.get("metadata", {}), dict):
+        raise bad("'metadata'", "must be a JSON object")
+    header.setdefault("metadata", {})
+
+    def check(spec, field, depth):
+        if depth > MAX_DEPTH:
+            raise bad(field, f"nests more than {MAX_DEPTH} Sequentials")
+        if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+            raise bad(field, "must be an object with a 'type'")
+        if spec["type"] not in LAYERS:
+            raise bad(f"{field}.type", f"names {spec['type']!r}, which is not a registered layer "
+                      f"(known: {', '.join(sorted(LAYERS))})")
+        if spec["type"] == "Sequential":
+            if not isinstance(spec.get("layers"), list):
+                raise bad(f"{field}.layers", "must be a list")
+            for i, layer in enumerate(spec["layers"]):
+                check(layer, f"{field}.layers[{i}]", depth + 1)
+        elif not isinstance(spec.get("config", {}), dict) or not all(isinstance(k, str) for k in spec.get("config", {})):
+            raise bad(f"{field}.config", "must be an object of named arguments")
+    check(header.get("model"), "model", 0)
+    return header
+
+
+def _build(header, path):
+    """The model the header describes, its weights not yet drawn (init_uniform is deferred)."""
+    def build(spec, field):
+        entry = LAYERS[spec["type"]]
+        if spec["type"] == "Sequential":
+            model = entry.cls(*[build(s, f"{field}.layers[{i}]") for i, s in enumerate(spec["layers"])])
+        else:
+            try:
+                model = entry.cls(**spec.get("config", {}))
+            except Exception as e:                    # noqa: BLE001 - any refusal is a bad file
+                raise ValueError(f"{path}: header field {field} ({spec['type']}) has a bad config: "
+                                 f"{type(e).__name__}: {e}") from None
+        return model
+    with _module.deferred_init():
+        return build(header["model"], "model"), f" ({header['model']['type']})"

@@ -230,9 +230,6 @@ def cmd_train(args):
           f"{args.backend} backend", flush=True)
     print(f"the model will be saved to {out}" + (" (replacing that file)" if overwrite and
                                                  os.path.exists(out) else ""), flush=True)
-    if args.backend == "numpy":
-        from .allocator import keep_freed_memory
-        keep_freed_memory()              # this process only trains: let it keep freed memory
 
     meta = dict(classes=[str(c) for c in classes], dataset=args.dataset, model=args.model,
                 input_shape=input_shape, batch_size=args.batch_size, lr=args.lr,
@@ -247,15 +244,18 @@ def cmd_train(args):
         print(history.epoch_line(args.epochs), flush=True)
         files.save(history)           # each epoch's end is on disk: a crash loses one epoch at most
 
+    stepper = model                      # minicnn train uses every core: DataParallel, the same numbers
+    if args.backend == "numpy" and args.workers != 1:
+        stepper = minicnn.DataParallel(model, args.workers)
+        print(stepper.describe(args.batch_size) + " (--workers 1 turns this off)", flush=True)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     progress = progress and optional("tqdm.auto") is not None  # else fit's own lines would repeat ours
     try:
         start = time.perf_counter()
-        history = fit(model, minicnn.NLLLoss(), optimizer, x_train, y_train, epochs=args.epochs,
+        history = fit(stepper, minicnn.NLLLoss(), optimizer, x_train, y_train, epochs=args.epochs,
                       batch_size=args.batch_size, validation=(x_val, y_val) if len(x_val) else None,
                       seed=args.seed, progress=progress, lr_schedule=schedule,
-                      callbacks=[after_epoch], workers=args.workers, augment=augment,
-                      resume=history_state)
+                      callbacks=[after_epoch], augment=augment, resume=history_state)
         wall = time.perf_counter() - start
         return _finish(history, files, wall, model, x_test, y_test)
     except (KeyboardInterrupt, Terminated) as e:

@@ -61,19 +61,22 @@ def same_random_numbers(seed, like):
 
 
 def compare(actual, expected, atol, rtol):
-    """Compare two NumPy arrays of one shape, elementwise: |actual - expected| <= atol + rtol * |expected|.
+    """The one tolerance comparison of minicnn (gradcheck, check_layer, the lessons' checks):
+    elementwise |actual - expected| <= atol + rtol * |expected|, on NumPy arrays of one shape.
 
     Returns (elements out of tolerance, worst relative error, index of the element
-    farthest out of tolerance, how far out: above 1 fails). NaN or inf counts as out.
+    farthest out of tolerance, how far out: above 1 fails). Equal values pass (the same
+    infinity included); NaN, or an infinity against anything else, is out.
     """
     if not actual.size:
         return 0, 0.0, (), 0.0
+    same = actual == expected
     with np.errstate(invalid="ignore", over="ignore"):
-        diff = np.abs(actual - expected)
+        diff = np.where(same, 0.0, np.abs(actual - expected))
         score = diff / (atol + rtol * np.abs(expected))
         scale = np.maximum(np.abs(actual), np.abs(expected))
-        rel = np.where(scale > atol, diff / np.maximum(scale, 1e-300), 0.0)
-    broken = ~(np.isfinite(actual) & np.isfinite(expected))        # NaN or inf on either side fails
+        rel = np.where(same | (scale <= atol), 0.0, diff / np.maximum(scale, 1e-300))
+    broken = ~same & ~(np.isfinite(actual) & np.isfinite(expected))   # NaN, or inf against another value
     score, rel = (np.where(broken, np.inf, a) for a in (score, rel))
     k = np.unravel_index(int(score.argmax()), score.shape)
     return int((score > 1).sum()), float(rel.max()), tuple(int(i) for i in k), float(score[k])

@@ -33,11 +33,11 @@ class NLLLoss(Module):
         xp = get_array_module(log_probs)
         target = _check_target(type(self).__name__, log_probs, target)
         n = log_probs.shape[0]
-        self._cache = (target, log_probs.shape, log_probs.dtype)
+        self.save_for_backward(target, log_probs.shape, log_probs.dtype)
         return float(-log_probs[xp.arange(n), target].mean())
 
     def backward(self):
-        target, shape, dtype = self._need_cache()
+        target, shape, dtype = self.saved_tensors
         xp = get_array_module(target)
         grad = xp.zeros(shape, dtype=dtype)                             # (N, K)
         grad[xp.arange(shape[0]), target] = -1.0 / shape[0]
@@ -55,11 +55,11 @@ class CrossEntropyLoss(NLLLoss):
         target = _check_target(type(self).__name__, logits, target)
         log_probs = LogSoftmax(dim=1).forward(logits)                   # (N, K)
         n = logits.shape[0]
-        self._cache = (target, log_probs)
+        self.save_for_backward(target, log_probs)
         return float(-log_probs[xp.arange(n), target].mean())
 
     def backward(self):
-        target, log_probs = self._need_cache()
+        target, log_probs = self.saved_tensors
         xp = get_array_module(log_probs)
         n = log_probs.shape[0]
         grad = xp.exp(log_probs)                                        # softmax, (N, K)

@@ -1,6 +1,7 @@
 """SGD with momentum, dampening, weight decay and Nesterov: torch.optim.SGD's rule."""
 import math
 
+from . import allocator
 from .backend import get_array_module, to_numpy
 from .layers.module import Parameter
 
@@ -16,6 +17,8 @@ class SGD:
         b = momentum * b + (1 - dampening) * g        (later steps)
         g = g + momentum * b   if nesterov   else   g = b
         p = p - lr * g
+
+    Creating the first one makes training keep freed memory (minicnn/allocator.py; opt out there).
     """
 
     def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
@@ -29,6 +32,7 @@ class SGD:
         self._set_hyperparameters(dict(lr=lr, momentum=momentum, dampening=dampening,
                                        weight_decay=weight_decay, nesterov=nesterov))
         self.buffers = [None] * len(self.params)   # momentum buffers, created on the first step
+        allocator.on_first_training()               # training starts: steps reuse freed memory
 
     def _set_hyperparameters(self, h):
         for name in ("lr", "momentum", "dampening", "weight_decay"):

@@ -6,7 +6,7 @@
 
 Why it helps: NumPy runs an elementwise operation (a ReLU, the im2col copy) on one
 core; only matrix multiplies use several. DataParallel runs the leading layers that
-treat every sample on its own (PER_SAMPLE) on one chunk of the batch per thread:
+treat every sample on its own (the registry's ``per_sample``) on one chunk of the batch per thread:
 NumPy releases Python's lock (the GIL) while it computes, so the chunks run at the
 same time, and OpenBLAS is held to one thread per chunk (threadpoolctl), so the cores
 are not asked to do the work twice over. From the first other layer on (a Dropout,
@@ -21,15 +21,13 @@ import os
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
+from . import allocator
 from .backend import get_array_module, is_gpu_array
-from .layers import AvgPool2d, Conv2d, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
 from .layers.module import Module, Parameter
+from .layers.registry import layer_type
 from .optional import optional
 from .sequential import Sequential
 
-# Layers whose output for one sample depends on that sample alone, with no random numbers.
-# Exact types: a subclass (a learner's) may compute something else, so it runs on the whole batch.
-PER_SAMPLE = (Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear, LogSoftmax)
 # Samples per chunk, at least: below this, handing work to a thread costs more than it saves.
 MIN_CHUNK = 32
 # Chunks per batch, at most: a 64-core machine does not start 63 threads for one batch.
@@ -56,33 +54,19 @@ class DataParallel(Module):
         self._pool, self._pool_size = None, 0
         self._last = None        # (bounds, per-chunk layer lists) of the last split forward
 
-    # -- what a model offers, passed on to the wrapped one (Module adds parameters, eval, ...) --
-    def named_parameters(self):
-        return self.module.named_parameters()
-
-    def train(self, mode=True):
-        self.module.train(mode)
-        return self
-
-    @property
-    def training(self):
-        return self.module.training
-
-    def state_dict(self):
-        return self.module.state_dict()
-
-    def load_state_dict(self, state):
-        self.module.load_state_dict(state)
-
+    # The wrapped model is a sub-module: parameters, train(), state_dict() reach it as "module.0.weight",
+    # PyTorch's names for a DataParallel.
     def __repr__(self):
         return f"DataParallel(workers={self.workers}, module={self.module!r})"
 
     # -- the split ----------------------------------------------------------------------
     def split_depth(self):
-        """How many leading layers run on chunks: those of the PER_SAMPLE types."""
+        """How many leading layers run on chunks: those registered as per_sample (exact types:
+        a subclass, a learner's, may compute something else, so it runs on the whole batch)."""
         depth = 0
         for layer in self.module.layers:
-            if type(layer) not in PER_SAMPLE:
+            entry = layer_type(layer)
+            if entry is None or not entry.per_sample:
                 break
             depth += 1
         return depth
@@ -105,6 +89,7 @@ class DataParallel(Module):
         return f"DataParallel: a batch of {batch_size} runs whole on one core ({why})"
 
     def forward(self, x):
+        allocator.on_first_training()        # training starts: chunks and steps reuse freed memory
         self._last = None
         layers = self.module.layers
         depth = self.split_depth()

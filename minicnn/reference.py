@@ -102,3 +102,12 @@ def avgpool2d_backward_naive(grad_y, x, kernel_size, stride=None, padding=0):
                 for j in range(ow):
                     dxp[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw] += grad_y[n, c, i, j] / (kh * kw)
     return dxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
+
+
+# The naive forward of each registered layer that has one, as check_layer's ``reference``:
+# NAIVE[name](layer) -> reference(x, *parameter arrays). tests/test_registry.py reads it.
+NAIVE = {
+    "Conv2d": lambda layer: lambda x, w, b=None: conv2d_forward_naive(x, w, b, layer.stride, layer.padding),
+    "MaxPool2d": lambda layer: lambda x: maxpool2d_forward_naive(x, layer.kernel_size, layer.stride, layer.padding),
+    "AvgPool2d": lambda layer: lambda x: avgpool2d_forward_naive(x, layer.kernel_size, layer.stride, layer.padding),
+}

@@ -1,8 +1,10 @@
 """Sequential: layers in a row. Forward runs them in order, backward in reverse."""
-from .backend import get_array_module, to_numpy
+from . import checkpoint, summary
 from .layers.module import Module
+from .layers.registry import register_layer
 
 
+@register_layer
 class Sequential(Module):
     """Apply layers in the order written; backward runs them in reverse.
 
@@ -20,11 +22,16 @@ class Sequential(Module):
         self.layers = list(layers)
         self.metadata = {}        # what a checkpoint records beside the weights (classes, settings)
 
+    def named_children(self):
+        """("0", first layer), ("1", second layer), ...: PyTorch's names ("0.weight")."""
+        return ((str(i), layer) for i, layer in enumerate(self.layers))
+
     def __len__(self):
         return len(self.layers)
 
     def __getitem__(self, i):
-        return self.layers[i]
+        """A layer, or for a slice (``model[1:3]``) a Sequential of those layers (the same objects)."""
+        return Sequential(*self.layers[i]) if isinstance(i, slice) else self.layers[i]
 
     def __iter__(self):
         return iter(self.layers)
@@ -55,66 +62,24 @@ class Sequential(Module):
                 first.needs_input_grad = True
         return grad_output if input_grad else None
 
-    def named_parameters(self):
-        """("0.weight", Parameter), ...: PyTorch's names, layer index first."""
-        return [(f"{i}.{name}", p) for i, layer in enumerate(self.layers)
-                for name, p in layer.named_parameters()]
-
-    def train(self, mode=True):
-        self.training = bool(mode)
-        for layer in self.layers:
-            layer.train(mode)
-        return self
-
-    def to(self, device=None, dtype=None):
-        for layer in self.layers:
-            layer.to(device, dtype)
-        return self
-
-    def __repr__(self):
-        lines = [f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers)]
-        return "Sequential(\n" + "\n".join(lines) + "\n)"
-
-    # -- weights ------------------------------------------------------------------------
-    def state_dict(self):
-        """{"0.weight": array, "0.bias": array, ...}, PyTorch's naming."""
-        return {name: p.data for name, p in self.named_parameters()}
-
-    def load_state_dict(self, state):
-        """Copy arrays into the parameters; names and shapes must match exactly."""
-        params = dict(self.named_parameters())
-        missing = [k for k in params if k not in state]
-        unexpected = [k for k in state if k not in params]
-        if missing or unexpected:
-            raise ValueError(f"state dict does not match the model: missing {missing or 'nothing'}, "
-                             f"unexpected {unexpected or 'nothing'}")
-        for name, p in params.items():
-            if tuple(state[name].shape) != tuple(p.data.shape):
-                raise ValueError(f"parameter {name!r} has shape {tuple(p.data.shape)} in the model "
-                                 f"but {tuple(state[name].shape)} in the state dict")
-        for name, p in params.items():
-            xp = get_array_module(p.data)
-            p.data = xp.array(to_numpy(state[name]), dtype=p.data.dtype)  # a copy on the model's device
-            p.grad = None
-
     # -- files and the summary table (checkpoint.py, summary.py) ------------------------------
-    def save(self, path, metadata=None):
-        """Write the architecture, weights and metadata to a .npz file (no pickle)."""
-        from .checkpoint import save
-        return save(self, path, metadata)
+    def save(self, path, metadata=None, **options):
+        """Write the architecture, weights, buffers and metadata to a .npz file (no pickle)."""
+        return checkpoint.save(self, path, metadata, **options)
 
     @classmethod
     def load(cls, path):
         """Rebuild a Sequential saved by ``save``."""
-        from .checkpoint import load
-        return load(path)
+        model = checkpoint.load(path)
+        if not isinstance(model, Sequential):
+            raise ValueError(f"{path} holds a {type(model).__name__}, not a Sequential: "
+                             "use minicnn.checkpoint.load(path)")
+        return model
 
     def summary_rows(self, input_shape):
         """[(name, output shape, parameter count, forward FLOPs per sample)], one per layer."""
-        from .summary import summary_rows
-        return summary_rows(self, input_shape)
+        return summary.summary_rows(self, input_shape)
 
     def summary(self, input_shape):
         """Print each layer's output shape, parameter count and forward FLOPs (one sample)."""
-        from .summary import summary
-        summary(self, input_shape)
+        summary.summary(self, input_shape)

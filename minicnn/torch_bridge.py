@@ -7,60 +7,55 @@
     torch.save(net.state_dict(), "lenet.pt")  # now it is an ordinary PyTorch model
     again = mc.from_torch(net)                # and back: a minicnn Sequential
 
-Every minicnn layer has a PyTorch twin with the same arguments and the same weight
-layout (Conv2d weight (C_out, C_in, KH, KW), Linear weight (out, in)), so each
-direction is one line per layer. PyTorch is imported only when one of these is called.
+Every registered layer with a PyTorch twin (the registry's ``torch``) takes the same
+constructor arguments as its twin and has the same weight layout (Conv2d weight
+(C_out, C_in, KH, KW), Linear weight (out, in)), so each direction is a lookup per
+layer, and the state_dict keys are the same. PyTorch is imported only when asked for.
 """
-from .backend import asarray, to_numpy
-from .checkpoint import LAYER_TYPES
-from .layers import Conv2d, Dropout, Linear, LogSoftmax
+import inspect
+
+from .backend import to_numpy
+from .layers.registry import LAYERS, layer_type
 from .optional import require
 from .sequential import Sequential
 
-SUPPORTED = ", ".join(LAYER_TYPES)
-# The settings of PyTorch's layers that minicnn's lack, each with the one value minicnn computes
-# with: from_torch refuses a layer where one has another value.
-FIXED = {"Conv2d": dict(dilation=1, groups=1, padding_mode="zeros"),
-         "MaxPool2d": dict(dilation=1, ceil_mode=False, return_indices=False),
-         "AvgPool2d": dict(ceil_mode=False, count_include_pad=True, divisor_override=None),
-         "Flatten": dict(start_dim=1, end_dim=-1)}
+
+def _twins():
+    return ", ".join(sorted(name for name, entry in LAYERS.items() if entry.torch))
 
 
 def to_torch(model, device="cpu"):
-    """A ``torch.nn.Sequential`` twin of a minicnn ``Sequential``, weights copied.
+    """A ``torch.nn.Sequential`` twin of a minicnn ``Sequential``, weights and buffers copied.
 
     The twin has minicnn's dtype (float32 or float64), is on ``device`` ("cpu",
-    "cuda", ...) and in the same train/eval mode. Parameter names match too:
-    ``model.state_dict()`` and ``net.state_dict()`` have the same keys.
+    "cuda", ...) and in the same train/eval mode; ``state_dict()`` keys match.
     """
     torch = require("torch", "minicnn.to_torch", "pip install torch", "PyTorch")
     params = model.parameters()
     dtype = torch.float64 if params and str(params[0].data.dtype) == "float64" else torch.float32
     layers = []
     for i, layer in enumerate(model.layers):
-        kind = next((name for name, cls in LAYER_TYPES.items() if isinstance(layer, cls)), None)
-        if kind is None:
+        entry = layer_type(layer)
+        if entry is None or entry.torch is None:
             raise ValueError(f"to_torch: layer {i} ({type(layer).__name__}) has no PyTorch twin; "
-                             f"expected one of {SUPPORTED}")
-        # torch.nn's class of the same name takes the same arguments (AvgPool2d: padded zeros
-        # count in the mean, in both).
+                             f"expected one of {_twins()}")
         config = {k: tuple(v) if isinstance(v, list) else v for k, v in layer.config().items()}
-        twin = getattr(torch.nn, kind)(**config).to(dtype)
+        twin = getattr(torch.nn, entry.torch)(**config).to(dtype)
         with torch.no_grad():
-            for name, p in layer.named_parameters():
-                getattr(twin, name).copy_(torch.from_numpy(to_numpy(p.data)))
+            for name, value in layer.state_dict().items():
+                getattr(twin, name).copy_(torch.from_numpy(to_numpy(value)))
         layers.append(twin)
     return torch.nn.Sequential(*layers).to(device).train(model.training)
 
 
 def from_torch(net):
-    """A minicnn ``Sequential`` twin of a ``torch.nn.Sequential``, weights copied.
+    """A minicnn ``Sequential`` twin of a ``torch.nn.Sequential``, weights and buffers copied.
 
-    The layers must be among Conv2d, MaxPool2d, AvgPool2d, ReLU, Flatten, Linear,
-    LogSoftmax and Dropout, with settings minicnn has (no dilation, groups,
-    ceil_mode, ...); nested ``nn.Sequential`` blocks are flattened. Weights keep their
-    dtype (float32 or float64) and go to minicnn's active backend. Anything else
-    raises one error naming the layer and what minicnn lacks.
+    Each layer must be exactly one of the torch.nn classes that a registered layer
+    twins (a subclass with a forward of its own computes something else, and is
+    refused), with settings minicnn has (no dilation, groups, ceil_mode, ...); nested
+    ``nn.Sequential`` blocks are flattened. Weights keep their dtype and go to minicnn's
+    active backend. Anything else raises one error naming the layer and why.
     """
     torch = require("torch", "minicnn.from_torch", "pip install torch", "PyTorch")
     if not isinstance(net, torch.nn.Sequential):
@@ -68,18 +63,22 @@ def from_torch(net):
     layers = []
     for name, module in _leaves(net, torch.nn.Sequential):
         layer = _twin_of(name, module, torch.nn)
-        for pname, p in layer.named_parameters():
-            value = getattr(module, pname).detach().cpu()
-            if value.dtype not in (torch.float32, torch.float64):
-                raise ValueError(f"from_torch: layer {name} ({type(module).__name__}) has {pname} in "
-                                 f"{value.dtype}; minicnn computes in float32 or float64")
-            p.data = asarray(value.numpy().copy())
+        state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+        floats = {v.dtype for v in state.values() if v.is_floating_point()}
+        for key, value in state.items():
+            if value.dtype not in (torch.float32, torch.float64, torch.int64) or len(floats) > 1:
+                raise ValueError(f"from_torch: layer {name} ({type(module).__name__}) has {key} in "
+                                 f"{value.dtype}; minicnn computes in float32 or float64, one of them")
+        if floats:                                    # keep PyTorch's dtype
+            layer.to(dtype=str(floats.pop()).replace("torch.", ""))
+        layer.load_state_dict({k: v.numpy() for k, v in state.items()})
         layers.append(layer)
     return Sequential(*layers).train(net.training)
 
 
 def _leaves(net, sequential, prefix=""):
     """(name, module) of every layer, nested Sequentials opened: names like "3" or "1.0"."""
+    _check_exact(net, sequential, f"block {prefix[:-1]}" if prefix else "the network")
     for name, module in net.named_children():
         if isinstance(module, sequential):
             yield from _leaves(module, sequential, f"{prefix}{name}.")
@@ -87,29 +86,33 @@ def _leaves(net, sequential, prefix=""):
             yield f"{prefix}{name}", module
 
 
+def _check_exact(m, cls, what):
+    """Refuse a subclass of ``cls`` whose forward is its own: it computes something minicnn's twin does not."""
+    if type(m) is not cls and type(m).forward is not cls.forward:
+        raise ValueError(f"from_torch: {what} is a {type(m).__name__}, a subclass of nn.{cls.__name__} with "
+                         f"a forward of its own, which minicnn's {cls.__name__} would not compute")
+
+
 def _twin_of(name, m, nn):
-    kind = next((k for k in LAYER_TYPES if isinstance(m, getattr(nn, k))), None)
-    if kind is None:
+    entry = next((e for e in LAYERS.values() if e.torch and isinstance(m, getattr(nn, e.torch))), None)
+    if entry is None:
         raise ValueError(f"from_torch: layer {name} is a {type(m).__name__}, which has no minicnn "
-                         f"twin; expected one of {SUPPORTED}")
-    unsupported = [f"{k}={getattr(m, k)!r}" for k, v in FIXED.get(kind, {}).items()
+                         f"twin; expected one of {_twins()}")
+    cls = getattr(nn, entry.torch)
+    _check_exact(m, cls, f"layer {name}")
+    unsupported = [f"{k}={getattr(m, k)!r}" for k, v in entry.torch_fixed.items()
                    if getattr(m, k) not in (v, (v, v))]             # an int setting may be a pair
-    if kind == "Conv2d" and isinstance(m.padding, str) and m.padding != "valid":
-        unsupported.append(f"padding={m.padding!r}")                # "same" depends on the input
-    if kind == "LogSoftmax" and m.dim is None:
+    if entry.name == "LogSoftmax" and m.dim is None:
         unsupported.append("dim=None (give the dimension, e.g. nn.LogSoftmax(dim=1))")
     if unsupported:
         raise ValueError(f"from_torch: layer {name} ({type(m).__name__}) uses {unsupported[0]}, "
-                         f"which minicnn's {kind} does not support")
-    if kind == "Conv2d":
-        padding = 0 if m.padding == "valid" else m.padding
-        return Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, padding, bias=m.bias is not None)
-    if kind == "Linear":
-        return Linear(m.in_features, m.out_features, bias=m.bias is not None)
-    if kind in ("MaxPool2d", "AvgPool2d"):
-        return LAYER_TYPES[kind](m.kernel_size, m.stride, m.padding)
-    if kind == "LogSoftmax":
-        return LogSoftmax(dim=m.dim)
-    if kind == "Dropout":
-        return Dropout(m.p)
-    return LAYER_TYPES[kind]()                                      # ReLU, Flatten
+                         f"which minicnn's {entry.name} does not support")
+    # The twin takes the same constructor arguments, read off the torch module by name;
+    # a bias is a tensor there and a True/False here.
+    names = [p for p in inspect.signature(entry.cls.__init__).parameters if p != "self"]
+    config = {k: (getattr(m, k) is not None) if k == "bias" else getattr(m, k)
+              for k in names if hasattr(m, k)}
+    try:
+        return entry.cls(**config)
+    except ValueError as e:
+        raise ValueError(f"from_torch: layer {name} ({type(m).__name__}): {e}") from None

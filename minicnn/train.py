@@ -30,12 +30,11 @@ import time
 
 import numpy as np
 
-from .backend import cpu_rng, get_backend, to_numpy
+from .backend import cpu_rng, to_numpy
 from .data.loader import DataLoader, as_batch, check_count, check_images, check_labels
 from .interrupts import StopRequest
-from .layers import LogSoftmax
+from .layers import LogSoftmax, no_grad
 from .optional import optional
-from .sequential import Sequential
 
 
 class History:
@@ -106,10 +105,11 @@ class History:
 
 
 def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=None,
-        progress=True, callbacks=None, lr_schedule=None, workers=None, augment=None, resume=None):
+        progress=True, callbacks=None, lr_schedule=None, augment=None, resume=None):
     """Train ``model`` with mini-batch SGD; return a History.
 
-    model        a Sequential (or any Module with forward/backward/train/eval)
+    model        a Sequential (or any Module with forward/backward/train/eval), trained as
+                 given: for every core, pass ``minicnn.DataParallel(model)`` (the same numbers)
     loss         e.g. NLLLoss() for a model ending in LogSoftmax
     optimizer    e.g. SGD(model.parameters(), lr=0.03, momentum=0.9)
     x, y         images (N, H, W) or (N, C, H, W), uint8 or float; labels (N,) integers
@@ -122,9 +122,6 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
                  epoch; one may set ``history.stopped`` to a reason to end training
     lr_schedule  optional function (step, total_steps) -> learning rate, applied to
                  ``optimizer.lr`` before every step; see ``linear_decay``
-    workers      CPU cores per batch: None runs a Sequential's training steps on
-                 ``DataParallel`` where that splits a batch (64+ images, several cores;
-                 the same numbers) and says so; 1 never does
     augment      optional ``augment(xb, rng) -> xb`` for every training batch (float
                  (B, C, H, W)), e.g. ``data.RandomAffine()``; rng is seeded from ``seed``,
                  a stream of its own. Neither validation nor ``evaluate`` sees it
@@ -166,19 +163,17 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
     start = history.position                   # None: from the start
     first_lr = lr_schedule(0, epochs * len(loader)) if lr_schedule else getattr(optimizer, "lr", None)
     tqdm = optional("tqdm.auto") if progress else None      # a notebook-aware bar, where installed
-    stepper = _on_all_cores(model, workers, batch_size)
-    if stepper is not model:
-        print(stepper.describe(batch_size), flush=True)
     with StopRequest() as stop:
         for epoch in range(start["epoch"] if start else 0, epochs):
             bar = tqdm.tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
                             leave=True) if tqdm else None
             try:
-                _train_epoch(stepper, loss, optimizer, loader, epoch, epochs, history, bar, stop,
+                _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, stop,
                              lr_schedule, augment, rng,
                              start if start and start["epoch"] == epoch and start["step"] else None)
-                if hasattr(model, "metadata") and history.steps:
-                    model.metadata["trained"] = True      # the drawing pad reads this
+                inner = getattr(model, "module", model)   # the model inside a DataParallel
+                if hasattr(inner, "metadata") and history.steps:
+                    inner.metadata["trained"] = True      # the drawing pad reads this
                 if history.stopped is None and validation is not None:
                     val_loss, val_acc, _ = evaluate(model, *validation)
                     history.val_loss.append(val_loss)
@@ -323,15 +318,6 @@ def _not_learning(history, validation, lr):
     return None
 
 
-def _on_all_cores(model, workers, batch_size):
-    """``model`` wrapped in DataParallel where that splits a batch of ``batch_size``, else ``model``."""
-    if workers == 1 or type(model) is not Sequential or get_backend() != "numpy":
-        return model
-    from .parallel import DataParallel
-    wrapped = DataParallel(model, workers)
-    return wrapped if wrapped.split_depth() and len(wrapped.chunk_bounds(batch_size)) > 1 else model
-
-
 def evaluate(model, x, y, batch_size=1000):
     """(mean loss, accuracy, predictions) of ``model`` on images ``x`` with labels ``y``.
 
@@ -371,14 +357,15 @@ def linear_decay(lr, final_fraction=0.0):
 # -- helpers --------------------------------------------------------------------------
 
 def _log_prob_batches(model, x, batch_size, who):
-    """Yield (start index, log-probabilities (B, K)) with the model in eval mode."""
+    """Yield (start index, log-probabilities (B, K)) with the model in eval mode, inside no_grad()."""
     batch_size = check_count(f"{who} batch_size", batch_size)
     was_training = getattr(model, "training", False)
     model.eval()
     try:
         ends_in_log_softmax = isinstance(getattr(model, "layers", [None])[-1], LogSoftmax)
         for start in range(0, len(x), batch_size):
-            out = model.forward(as_batch(x[start:start + batch_size]))    # (B, K)
+            with no_grad():                                              # no backward will follow
+                out = model.forward(as_batch(x[start:start + batch_size]))    # (B, K)
             if getattr(out, "ndim", 0) != 2:
                 raise ValueError(f"{who} expected the model to output scores of shape "
                                  f"(N, num_classes), received shape {tuple(out.shape)}")

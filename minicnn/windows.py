@@ -14,16 +14,17 @@ Everything is built on ``offset_view``: for one kernel offset (a, b), the
 pixel that offset sees in every window, as an (N, OH, OW, C) view. Loops run
 over the KH*KW offsets, never over samples or pixels.
 """
+import numbers
+
 from .backend import get_array_module
 
 
 def pair(v, name="value"):
-    """An int or an (h, w) pair as a tuple of two ints."""
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"{name} must be an int or a pair (h, w), got {v!r}")
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
+    """An int or an (h, w) pair of ints as a tuple of two ints; anything else is refused."""
+    values = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    if len(values) != 2 or not all(isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in values):
+        raise ValueError(f"{name} must be a whole number or a pair (h, w) of whole numbers, got {v!r}")
+    return int(values[0]), int(values[1])
 
 
 def output_size(size, k, s, p):
@@ -73,13 +74,10 @@ def offset_view(x, a, b, out_hw, stride):
     return x[:, a:a + sh * (oh - 1) + 1:sh, b:b + sw * (ow - 1) + 1:sw, :]
 
 
-def im2col(x, kernel, stride, ones_column=False):
+def im2col(x, kernel, stride):
     """Every window as one row: the input of convolution's single matrix multiply.
 
     x: (N, H, W, C) padded  ->  cols (M, KH*KW*C), columns ordered (kh, kw, c).
-    ones_column=True (one channel only) appends a column of ones, (M, KH*KW + 1):
-    the bias then rides along in the matrix multiply (the "bias trick"), saving a
-    pass over the output forward and one over its gradient backward.
     """
     xp = get_array_module(x)
     (kh, kw), (sh, sw) = kernel, stride
@@ -94,37 +92,28 @@ def im2col(x, kernel, stride, ones_column=False):
         # transpose, is ~4x faster (benchmarks/micro.py).
         by_offset = xp.lib.stride_tricks.as_strided(                  # (KH, KW, N, OH, OW) view
             x, shape=(kh, kw, n, oh, ow), strides=(s1, s2, s0, s1 * sh, s2 * sw))
-        cols_t = xp.empty((k + ones_column, n * oh * ow), dtype=x.dtype)
-        cols_t[:k].reshape(kh, kw, n, oh, ow)[...] = by_offset        # one copy
-        if ones_column:
-            cols_t[k] = 1
-        return cols_t.T                                               # (M, KH*KW [+1]), a view
-    if ones_column:
-        raise ValueError(f"im2col: ones_column needs a one-channel input, received {c} channels")
+        cols_t = xp.empty((k, n * oh * ow), dtype=x.dtype)
+        cols_t.reshape(kh, kw, n, oh, ow)[...] = by_offset            # one copy
+        return cols_t.T                                               # (M, KH*KW), a view
     windows = xp.lib.stride_tricks.as_strided(                        # (N, OH, OW, KH, KW, C) view
         x, shape=(n, oh, ow, kh, kw, c), strides=(s0, s1 * sh, s2 * sw, s1, s2, s3))
     return windows.reshape(n * oh * ow, k)                            # one copy, contiguous rows
 
 
-def col2im(offset_grad, kernel, stride, padded_shape, like):
-    """The adjoint of the windowing: add each window's gradient back onto its pixels.
+def col2im(dcols, kernel, stride, padded_shape):
+    """The adjoint of im2col: add each window's gradient back onto the pixels it came from.
 
-    offset_grad(a, b) -> (N, OH, OW, C): the gradient at kernel offset (a, b) of
-    every window; ``like`` is an array of the wanted backend and dtype.
-    Returns dx (N, H, W, C) padded. Each offset's slice touches a
-    pixel at most once, so ``+=`` is exact even where windows overlap.
+    dcols (M, KH*KW*C), columns ordered (kh, kw, c) as im2col made them
+    ->  dx (N, H, W, C) padded. Loops over the KH*KW kernel offsets: each offset's
+    slice touches a pixel at most once, so ``+=`` is exact even where windows overlap.
     """
-    xp = get_array_module(like)
-    (kh, kw), (sh, sw) = kernel, stride
+    xp = get_array_module(dcols)
+    (kh, kw) = kernel
+    n, c = padded_shape[0], padded_shape[3]
     oh, ow = window_count(padded_shape, kernel, stride)
-    tiles = (sh, sw) == (kh, kw) and padded_shape[1] == oh * kh and padded_shape[2] == ow * kw
-    # Windows that tile the input exactly give every pixel one value: assign, no zero fill.
-    dx = (xp.empty if tiles else xp.zeros)(padded_shape, dtype=like.dtype)
+    by_offset = dcols.reshape(n, oh, ow, kh, kw, c)                   # (N, OH, OW, KH, KW, C)
+    dx = xp.zeros(padded_shape, dtype=dcols.dtype)
     for a in range(kh):
         for b in range(kw):
-            dst = offset_view(dx, a, b, (oh, ow), stride)
-            if tiles:
-                dst[...] = offset_grad(a, b)
-            else:
-                dst += offset_grad(a, b)
+            offset_view(dx, a, b, (oh, ow), stride)[...] += by_offset[:, :, :, a, b, :]
     return dx

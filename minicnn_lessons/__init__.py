@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minicnn.gradcheck import compare as tolerance     # the one tolerance comparison
+
 __all__ = ["exercise", "show_solution", "verdict", "check_close", "check_gradcheck", "fast_mode",
            "work_dir", "Report", "call", "compare", "close_to"]
 
@@ -111,17 +113,17 @@ def check_close(fn, got, expected, against, rtol=1e-5, atol=1e-6, dtype=None):
     exp_np = np.asarray(to_numpy(expected), dtype=np.float64)
     if got_np.shape != exp_np.shape:
         return verdict(fn, False, f"{who} returned shape {got_np.shape}, but {against} gives {exp_np.shape}")
+    bad, _, k, _ = tolerance(got_np, exp_np, atol, rtol)
+    if not bad:
+        return verdict(fn, True, f"{who} matches {against}: largest difference {_largest(got_np, exp_np):.1e}")
+    return verdict(fn, False, f"{who} differs from {against} in {bad} of {got_np.size} numbers; "
+                              f"at index {k} yours is {got_np[k]:.6g}, expected {exp_np[k]:.6g}")
+
+
+def _largest(got, expected):
+    """The largest difference between two arrays that are equal within tolerance."""
     with np.errstate(invalid="ignore"):
-        diff = np.abs(got_np - exp_np)                       # nan where both are the same infinity
-        good = (got_np == exp_np) | (diff <= atol + rtol * np.abs(exp_np))   # nan in yours is bad
-    bad = ~good
-    worst = float(np.max(np.where(good, np.nan_to_num(diff), np.inf))) if diff.size else 0.0
-    if not bad.any():
-        return verdict(fn, True, f"{who} matches {against}: largest difference {worst:.1e}")
-    k = np.unravel_index(int(np.argmax(np.where(bad, np.nan_to_num(diff, nan=np.inf), -1.0))), diff.shape)
-    return verdict(fn, False, f"{who} differs from {against} in {int(bad.sum())} of {bad.size} numbers; "
-                              f"at index {tuple(int(i) for i in k)} yours is {got_np[k]:.6g}, "
-                              f"expected {exp_np[k]:.6g}")
+        return float(np.where(got == expected, 0.0, np.abs(got - expected)).max()) if got.size else 0.0
 
 
 def check_gradcheck(fn, result, what):
@@ -171,10 +173,7 @@ def call(fn, *args, **kwargs):
 def close_to(got, expected, rtol=1e-5, atol=1e-7):
     """Elementwise |got - expected| <= atol + rtol |expected| (matching infinities count as equal)."""
     got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    if got.shape != expected.shape:
-        return False
-    with np.errstate(invalid="ignore"):
-        return bool(np.all((got == expected) | (np.abs(got - expected) <= atol + rtol * np.abs(expected))))
+    return got.shape == expected.shape and tolerance(got, expected, atol, rtol)[0] == 0
 
 
 def compare(fn, got, expected, what, rtol=1e-5, atol=1e-7, dtype=None):
@@ -193,11 +192,8 @@ def compare(fn, got, expected, what, rtol=1e-5, atol=1e-7, dtype=None):
     if not np.isfinite(g).all() and np.isfinite(e).all():
         bad = int((~np.isfinite(g)).sum())
         return False, f"{who} gives nan or inf in {bad} of {g.size} numbers for {what}, where every answer is finite"
-    with np.errstate(invalid="ignore"):
-        diff = np.where(g == e, 0.0, np.abs(g - e))
-    bad = ~(diff <= atol + rtol * np.abs(e))
-    if not bad.any():
-        return True, f"{who} is right for {what} (largest difference {float(diff.max()) if diff.size else 0:.1e})"
-    k = np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), diff.shape)
-    return False, (f"{who} is wrong for {what}: {int(bad.sum())} of {bad.size} numbers differ; at index "
-                   f"{tuple(int(i) for i in k)} yours is {g[k]:.6g}, expected {e[k]:.6g}")
+    bad, _, k, _ = tolerance(g, e, atol, rtol)
+    if not bad:
+        return True, f"{who} is right for {what} (largest difference {_largest(g, e):.1e})"
+    return False, (f"{who} is wrong for {what}: {bad} of {g.size} numbers differ; at index "
+                   f"{k} yours is {g[k]:.6g}, expected {e[k]:.6g}")

@@ -18,7 +18,6 @@ import sys
 import time
 
 import minicnn as mc
-from minicnn.allocator import keep_freed_memory
 from minicnn.cli_commands import AUGMENTATION, SPLIT_SEED
 from minicnn.data import (QUICKDRAW_LOCAL_CATEGORIES, RandomAffine, load_fashion_mnist,
                           load_mnist, load_quickdraw, train_val_split)
@@ -48,7 +47,6 @@ augment = None
 if args.augment:
     degrees, translate = (float(v) for v in args.augment.split(","))
     augment = RandomAffine(degrees, (translate, translate))
-keep_freed_memory()
 for seed in (int(s) for s in args.seeds.split(",")):
     mc.manual_seed(seed)
     m = MODELS[args.model]()

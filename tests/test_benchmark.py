@@ -7,6 +7,7 @@ what machine and BLAS it ran on.
 """
 import importlib.util
 import json
+import platform
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,9 @@ import numpy as np
 import pytest
 
 from benchmarks import harness, micro, run, stats
-from benchmarks.contenders import BASELINE, CONTENDERS, REFERENCE
+from benchmarks.contenders import BASELINE, BASELINE_DP, CONTENDERS, REFERENCE
+from benchmarks.network import write_problem
+import minicnn as mc
 from minicnn import cli
 from minicnn.models import lenet
 
@@ -82,13 +85,66 @@ def test_each_contender_ran_in_a_process_of_its_own(quick_run):
 
 def test_the_baseline_imports_minicnn_from_its_own_checkout(quick_run):
     result, out, _, baseline = quick_run
-    info = result["contenders"][BASELINE]["info"]
-    assert Path(info["minicnn_file"]).resolve().is_relative_to(baseline.resolve())
+    for name in (BASELINE, BASELINE_DP):
+        info = result["contenders"][name]["info"]
+        assert Path(info["minicnn_file"]).resolve().is_relative_to(baseline.resolve())
+        assert "explicit" in info["allocator"] and "zoo" in info["network"], "the baseline runs as it used to"
     assert Path(result["contenders"]["minicnn"]["info"]["minicnn_file"]).resolve().is_relative_to(ROOT)
-    against = {e["contender"] for e in result["throughput"] if e.get("ratio_to_baseline")}
-    assert "minicnn" in against and BASELINE not in against
-    assert ("minicnn-dp" in against) == ("minicnn-dp" in result["contenders"])
+    against = {e["contender"]: e["baseline"] for e in result["throughput"] if e.get("ratio_to_baseline")}
+    assert against["minicnn"] == against["minicnn-zoo"] == BASELINE
+    assert against["minicnn-dp"] == against["minicnn-zoo-dp"] == BASELINE_DP       # like with like
+    assert BASELINE not in against and BASELINE_DP not in against
     assert f"baseline {baseline.resolve()}" in (out / "latest.md").read_text()
+
+
+def test_the_default_minicnn_contenders_run_a_users_script(quick_run):
+    """Their own Sequential in a learner's order, the README's loop, no allocator call of their own:
+    the setting comes from minicnn's default, as in a user's script; the variants say what they change."""
+    result, out, _, _ = quick_run
+    info = {name: c["info"] for name, c in result["contenders"].items()}
+    for name in ("minicnn", "minicnn-dp", "minicnn-no-alloc", "minicnn-dp-no-alloc"):
+        assert info[name]["network"].startswith("Conv2d -> ReLU -> MaxPool2d, the user's own Sequential"), name
+    for name in ("minicnn-zoo", "minicnn-zoo-dp"):
+        assert info[name]["network"].startswith("Conv2d -> MaxPool2d -> ReLU"), name
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    for name in ("minicnn", "minicnn-dp", "minicnn-zoo", "minicnn-zoo-dp"):
+        assert info[name]["allocator"].startswith("minicnn's default") and info[name]["kept_freed_memory"] == glibc
+    for name in ("minicnn-no-alloc", "minicnn-dp-no-alloc"):
+        assert "disable()" in info[name]["allocator"] and info[name]["kept_freed_memory"] is False
+    markdown = (out / "latest.md").read_text()
+    assert all(f"(`{name}`)" in markdown for name in info if name.startswith("minicnn")), "which is which"
+
+
+@pytest.mark.parametrize("kwargs, at_start, after_setup", [
+    (dict(mode="eager"), [], [1]),                                  # a user's script: SGD makes it
+    (dict(mode="dp", network="zoo"), [], [1]),
+    (dict(mode="eager", allocator="off"), [], []),
+    (dict(mode="eager", baseline=True), [1], [1]),                  # the old way: called at the start
+])
+def test_who_makes_the_allocator_setting(kwargs, at_start, after_setup, monkeypatch, tmp_path):
+    from benchmarks.contender_minicnn import Minicnn
+    from minicnn import allocator
+    calls = []
+    monkeypatch.setattr(allocator, "_kept", None)
+    monkeypatch.delenv("MINICNN_KEEP_FREED_MEMORY", raising=False)
+    monkeypatch.setattr(allocator, "_mallopt", lambda: calls.append(1) or True)
+    contender = Minicnn(**kwargs)
+    assert calls == at_start
+    network, data = write_problem("lenet", 4, tmp_path)
+    with np.load(data) as f:
+        contender.setup(network, f["x"], f["y"])
+    assert calls == after_setup and contender.state()["kept_freed_memory"] == bool(after_setup)
+
+
+@pytest.mark.parametrize("model_name", ["lenet", "convnet"])
+def test_a_users_script_computes_the_zoo_models_function(model_name, tmp_path):
+    from benchmarks.contender_minicnn import script_model
+    network, data = write_problem(model_name, 8, tmp_path)
+    zoo, script = mc.Sequential.load(network).eval(), script_model(mc, network).eval()
+    types = [type(layer).__name__ for layer in script.layers]
+    assert types[:3] == ["Conv2d", "ReLU", "MaxPool2d"] and len(types) == len(zoo.layers)
+    with np.load(data) as f:
+        np.testing.assert_allclose(script.forward(f["x"]), zoo.forward(f["x"]), rtol=1e-6, atol=1e-6)
 
 
 def test_the_networks_are_checked_to_agree_before_timing(quick_run):
@@ -115,8 +171,12 @@ def test_the_report_states_the_cpu_and_the_blas_kernels(quick_run):
 
 def test_minicnn_per_layer_times_and_the_roofline(quick_run):
     result = quick_run[0]
+    zoo_order = [type(la).__name__ for la in lenet().layers]
+    script_order = ["Conv2d", "ReLU", "MaxPool2d"] * 2 + zoo_order[6:]
+    (entry,) = [e for e in result["per_layer"] if e["contender"] == "minicnn-zoo"]
+    assert [r["layer"].split(": ")[1] for r in entry["rows"]] == zoo_order
     (entry,) = [e for e in result["per_layer"] if e["contender"] == "minicnn"]
-    assert [r["layer"].split(": ")[1] for r in entry["rows"]] == [type(la).__name__ for la in lenet().layers]
+    assert [r["layer"].split(": ")[1] for r in entry["rows"]] == script_order
     assert entry["step_ms"] > 0 and all(r["forward_ms"] > 0 for r in entry["rows"])
     assert entry["rows"][0]["backward_ms"] > 0      # the weight gradients of the first layer still run
     cpu = result["roofline"]["cpu"]
@@ -159,6 +219,7 @@ def test_a_different_network_stops_the_run_with_one_sentence():
     (["--models", "resnet"], "invalid choice: 'resnet'"),
     (["--contenders", "tensorflow"], "invalid choice: 'tensorflow'"),
     (["--contenders", BASELINE], "needs --baseline DIR"),
+    (["--contenders", BASELINE_DP], "needs --baseline DIR"),
     (["--baseline", "/nonexistent"], "--baseline /nonexistent is not a minicnn checkout"),
 ])
 def test_bad_options_give_one_clear_message(argv, message, capsys):
@@ -195,7 +256,7 @@ def test_minicnn_bench_without_a_checkout_says_how_in_one_line(monkeypatch, caps
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the allocator call is for Linux with glibc")
 def test_page_faults_script_measures_every_setting(tmp_path):
-    """benchmarks/page_faults.py: four fresh processes (allocator call off/on x eager/DataParallel)."""
+    """benchmarks/page_faults.py: four fresh processes (opted out / minicnn's default x eager/DataParallel)."""
     from benchmarks import page_faults
     out = tmp_path / "faults.txt"
     lines = page_faults.main(["--steps", "2", "--batch", "32", "--out", str(out)])

@@ -131,7 +131,7 @@ def test_the_split_stops_at_the_first_layer_that_is_not_per_sample():
 
 @needs_threadpoolctl
 def test_a_layer_of_its_own_runs_on_the_whole_batch():
-    model = mc.Sequential(mc.Conv2d(1, 2, 3), Scale(), mc.ReLU(), mc.Flatten())
+    model = mc.Sequential(mc.Conv2d(1, 2, 3), Scale(), mc.ReLU(), mc.Flatten()).double()
     x = np.random.default_rng(0).standard_normal((40, 1, 5, 5))
     expected = model.forward(x)
     wrapped = mc.DataParallel(model, workers=2)
@@ -189,8 +189,9 @@ def test_the_wrapper_passes_on_parameters_modes_and_state():
     wrapped.train()
     assert model.training and all(layer.training for layer in model)
     state = {k: v + 1 for k, v in wrapped.state_dict().items()}
+    assert set(state) == {f"module.{k}" for k in model.state_dict()}     # PyTorch's DataParallel names
     wrapped.load_state_dict(state)
-    np.testing.assert_array_equal(model.state_dict()["0.weight"], state["0.weight"])
+    np.testing.assert_array_equal(model.state_dict()["0.weight"], state["module.0.weight"])
     assert "DataParallel(workers=2" in repr(wrapped)
 
 
@@ -249,43 +250,11 @@ def test_usable_cores_is_the_affinity_capped_by_the_quota(monkeypatch, affinity,
     assert mc.DataParallel(lenet()).workers == expected
 
 
-# -- what importing minicnn does, and the opt-in allocator setting --------------------------------
+# -- what importing minicnn does (the allocator: tests/test_allocator.py) -----------------------------
 
-def test_importing_minicnn_starts_nothing_and_tunes_nothing():
+def test_importing_minicnn_starts_nothing():
     code = ("import sys, threading, minicnn, minicnn.models; minicnn.models.lenet()\n"
-            "print(sorted(m for m in ('minicnn.parallel', 'minicnn.allocator', 'concurrent.futures')"
+            "print(sorted(m for m in ('minicnn.parallel', 'concurrent.futures')"
             " if m in sys.modules), threading.active_count())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["[]", "1"], out
-
-
-WORKER_ALLOCATES = r"""
-import resource, sys, threading
-import numpy as np
-from minicnn.allocator import keep_freed_memory
-if sys.argv[1] == "keep":
-    assert keep_freed_memory() is True
-faults = []
-def work():  # what a chunk thread does each step: many megabytes allocated, then freed
-    for _ in range(2):
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        arrays = [np.ones((3 << 20) // 4, dtype=np.float32) for _ in range(40)]  # 40 x 3 MiB at once
-        del arrays
-        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-t = threading.Thread(target=work)
-t.start()
-t.join()
-print(faults[0], faults[1])
-"""
-
-
-def test_keep_freed_memory_lets_a_worker_thread_reuse_what_it_freed():
-    """After the explicit call, a thread's second round of allocations page-faults (almost) nothing."""
-    import platform
-    if not (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"):
-        pytest.skip("the allocator setting applies to Linux with glibc only")
-    out = subprocess.run([sys.executable, "-c", WORKER_ALLOCATES, "keep"], capture_output=True, text=True,
-                         check=True, timeout=120)
-    first, second = map(int, out.stdout.split())
-    assert first > 10_000                  # 120 MiB touched for the first time
-    assert second < first // 100, (first, second)

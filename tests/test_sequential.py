@@ -215,11 +215,11 @@ def test_failed_save_keeps_the_old_checkpoint_and_leaves_no_temp_file(tmp_path, 
     np.testing.assert_array_equal(mc.to_numpy(kept[0].weight.data), mc.to_numpy(old[0].weight.data))
 
 
-def test_a_custom_layer_cannot_be_saved(tmp_path):
+def test_an_unregistered_layer_cannot_be_saved(tmp_path):
     class Square(mc.ReLU):
         pass
 
-    with pytest.raises(ValueError, match=r"layer 1 \(Square\)"):
+    with pytest.raises(ValueError, match=r"cannot save layer 1 \(Square\): it is not a registered layer"):
         mc.Sequential(mc.Flatten(), Square()).save(tmp_path / "m.npz")
     assert files_in(tmp_path) == []
 

@@ -120,7 +120,7 @@ class ScaledLinear(mc.Linear):
 
 class NoBiasGradLinear(mc.Linear):
     def backward(self, grad_output):
-        (x,) = self._need_cache()
+        (x,) = self.saved_tensors
         self.weight.accumulate(grad_output.T @ x)            # BUG: the bias gradient is never set
         return grad_output @ self.weight.data
 

@@ -184,7 +184,7 @@ def test_a_keyboard_interrupt_from_anywhere_returns_the_history(mnist, where):
             return forward(xb)
         model.forward = interrupting_forward
     history = fit(model, mc.NLLLoss(), _sgd(model), x, y, epochs=4, batch_size=64, progress=False,
-                  callbacks=callbacks, workers=1)         # workers=1: every step calls model.forward
+                  callbacks=callbacks)                    # fit trains the model it is given
     assert "KeyboardInterrupt" in history.stopped
     assert history.epochs == 2 and history.steps == 4
 
@@ -315,6 +315,30 @@ def _small_net():
                          mc.Dropout(0.3), mc.Linear(4 * 12 * 12, 10), mc.LogSoftmax(dim=1)).double()
 
 
+class _Float64Input:
+    """Hands fit's float32 batches (as_batch) to a float64 model, as float64."""
+
+    def __init__(self, model):
+        self.model, self.layers = model, model.layers
+
+    @property
+    def training(self):
+        return self.model.training
+
+    def forward(self, x):
+        return self.model.forward(x.astype(np.float64))
+
+    def backward(self, grad_output, input_grad=True):
+        return self.model.backward(grad_output, input_grad=input_grad)
+
+    def train(self, mode=True):
+        self.model.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+
 def _run(mnist, seed, optimizer_state=None, weights=None, resume=None, interrupt_at=None):
     """fit for 3 epochs of 7 steps: momentum, the linear schedule, augmentation, validation.
     ``interrupt_at``: a real SIGINT arrives during that step (counted from 1)."""
@@ -335,9 +359,9 @@ def _run(mnist, seed, optimizer_state=None, weights=None, resume=None, interrupt
                 os.kill(os.getpid(), signal.SIGINT)   # handled after this step completes
             step()
         opt.step = step_with_ctrl_c
-    history = fit(model, mc.NLLLoss(), opt, x, y, epochs=3, batch_size=32, seed=seed,
+    history = fit(_Float64Input(model), mc.NLLLoss(), opt, x, y, epochs=3, batch_size=32, seed=seed,
                   validation=(mnist[0][200:260], mnist[1][200:260]), progress=False,
-                  lr_schedule=linear_decay(0.05), augment=RandomAffine(), resume=resume, workers=1)
+                  lr_schedule=linear_decay(0.05), augment=RandomAffine(), resume=resume)
     return model, opt, history
 
 

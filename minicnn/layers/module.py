@@ -1,11 +1,44 @@
-"""Parameter and Module: what every layer shares.
+"""Parameter, Module and no_grad: what every layer shares.
 
-A layer's forward saves what its backward needs (its "cache"); its backward
-takes dL/d(output) and returns dL/d(input), adding dL/d(param) into
+A layer's forward saves what its backward needs (``self.save_for_backward(...)``);
+its backward takes dL/d(output) and returns dL/d(input), adding dL/d(param) into
 ``param.grad`` on the way (``param.accumulate(grad)``), as PyTorch does.
 There is no autograd: every backward is written out by hand.
+
+Modules nest as in PyTorch: a Module held as an attribute (or in a list or tuple
+attribute) is a sub-module, and parameters, buffers, ``train()``, ``to()`` and
+``state_dict()`` reach every module of the tree, with dotted names ("conv.weight").
 """
-from ..backend import asarray, cpu_rng, move
+import contextlib
+
+import numpy as np
+
+from ..backend import asarray, cpu_rng, get_array_module, move, to_numpy
+
+_grad_enabled = True
+_NOTHING_SAVED = object()      # what a forward inside no_grad() leaves for a backward
+
+
+class no_grad(contextlib.ContextDecorator):
+    """``with minicnn.no_grad():`` forwards keep nothing for a backward, as in PyTorch.
+
+    For inference: the caches a backward would read (im2col matrices, masks) are
+    freed as soon as each layer is done, instead of living until the next forward.
+    Also a decorator: ``@minicnn.no_grad()``.
+    """
+
+    def __enter__(self):
+        global _grad_enabled
+        self._before, _grad_enabled = _grad_enabled, False
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._before
+
+
+def is_grad_enabled():
+    """False inside ``no_grad()``."""
+    return _grad_enabled
 
 
 class Parameter:
@@ -45,7 +78,7 @@ class Parameter:
 
 
 class Module:
-    """Base class of layers: ``forward``, ``backward``, ``parameters``, train/eval."""
+    """Base class of layers and networks: forward, backward, and the tree of sub-modules."""
 
     training = True
 
@@ -53,41 +86,102 @@ class Module:
         return self.forward(*args, **kwargs)
 
     def forward(self, x):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} has no forward(self, x) of its own")
 
     def backward(self, grad_output):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} has no backward(self, grad_output) of its own")
 
-    # -- parameters -----------------------------------------------------------------
+    # -- the tree of modules ---------------------------------------------------------------
+    def named_children(self):
+        """(name, module) of the sub-modules held as attributes, or in a list/tuple attribute ("blocks.0")."""
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                yield from ((f"{name}.{i}", v) for i, v in enumerate(value) if isinstance(v, Module))
+
+    def children(self):
+        return [m for _, m in self.named_children()]
+
+    def named_modules(self, prefix="", _seen=None):
+        """(dotted name, module) of this module ("") and every module below it, each once."""
+        _seen = set() if _seen is None else _seen
+        if id(self) in _seen:
+            return
+        _seen.add(id(self))
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name, _seen)
+
+    def modules(self):
+        return [m for _, m in self.named_modules()]
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every sub-module, then on this one (PyTorch's order); return self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def _named(self, own):
+        """(dotted name, value) of ``own(module)`` over the whole tree; a shared value appears once."""
+        seen, out = set(), []
+        for prefix, module in self.named_modules():
+            for name, value in own(module):
+                if value is not None and id(value) not in seen:
+                    seen.add(id(value))
+                    out.append((f"{prefix}.{name}" if prefix else name, value))
+        return out
+
+    # -- parameters and buffers ------------------------------------------------------------
     def named_parameters(self):
-        """(name, Parameter) pairs, in a fixed order."""
-        return [(k, v) for k, v in vars(self).items() if isinstance(v, Parameter)]
+        """("conv.weight", Parameter), ...: each module's own parameters, then its sub-modules'."""
+        return self._named(lambda m: [(k, v) for k, v in vars(m).items() if isinstance(v, Parameter)])
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
+
+    def register_buffer(self, name, array):
+        """Keep ``array`` as ``self.<name>``: saved in state_dict and moved by to(), but not trained."""
+        names = self.__dict__.setdefault("_buffer_names", [])
+        if name not in names:
+            names.append(name)
+        setattr(self, name, array)
+
+    def named_buffers(self):
+        """("bn.running_mean", array), ...: the buffers of every module (None ones left out)."""
+        return self._named(lambda m: [(k, getattr(m, k)) for k in m.__dict__.get("_buffer_names", [])])
+
+    def buffers(self):
+        return [b for _, b in self.named_buffers()]
 
     def zero_grad(self):
         """Forget the gradients (``.grad = None``), as PyTorch's ``zero_grad()`` does by default."""
         for p in self.parameters():
             p.grad = None
 
-    # -- modes, devices, dtypes -----------------------------------------------------------
+    # -- modes, devices, dtypes ------------------------------------------------------------
     def train(self, mode=True):
-        self.training = bool(mode)
+        for m in self.modules():
+            m.training = bool(mode)
         return self
 
     def eval(self):
         return self.train(False)
 
     def to(self, device=None, dtype=None):
-        """Move parameters to "cpu"/"gpu" and/or cast them to ``dtype`` (in place)."""
-        for p in self.parameters():
-            data = p.data if device is None else move(p.data, device)
-            if dtype is not None:
-                data = data.astype(dtype, copy=False)
-            p.data = data
-            p.grad = None
-        self._cache = None
+        """Move parameters and buffers to "cpu"/"gpu"; cast parameters and float buffers to ``dtype``."""
+        def convert(a):
+            a = a if device is None else move(a, device)
+            return a.astype(dtype, copy=False) if dtype is not None and a.dtype.kind == "f" else a
+
+        for m in self.modules():
+            for p in [v for v in vars(m).values() if isinstance(v, Parameter)]:
+                p.data, p.grad = convert(p.data), None
+            for name in m.__dict__.get("_buffer_names", []):
+                if getattr(m, name) is not None:
+                    setattr(m, name, convert(getattr(m, name)))
+            m._cache = None
         return self
 
     def double(self):
@@ -96,7 +190,41 @@ class Module:
     def float(self):
         return self.to(dtype="float32")
 
-    # -- what save/load and summary need ------------------------------------------------
+    # -- state_dict: PyTorch's keys ------------------------------------------------------------
+    def state_dict(self):
+        """{"conv.weight": array, "bn.running_mean": array, ...}: parameters and buffers, PyTorch's keys."""
+        return dict(self._named(lambda m: [(k, v.data) for k, v in vars(m).items() if isinstance(v, Parameter)]
+                                + [(k, getattr(m, k)) for k in m.__dict__.get("_buffer_names", [])]))
+
+    def load_state_dict(self, state):
+        """Copy arrays into the parameters and buffers; names and shapes must match exactly.
+
+        Each keeps its own dtype and device (a float64 file loads into a float32 model as float32).
+        """
+        targets = dict(self.named_parameters())
+        targets.update(self.named_buffers())
+        missing = [k for k in targets if k not in state]
+        unexpected = [k for k in state if k not in targets]
+        if missing or unexpected:
+            raise ValueError(f"state dict does not match the model: missing {missing or 'nothing'}, "
+                             f"unexpected {unexpected or 'nothing'}")
+        for name, t in targets.items():
+            have = t.data.shape if isinstance(t, Parameter) else t.shape
+            if tuple(state[name].shape) != tuple(have):
+                raise ValueError(f"{name!r} has shape {tuple(have)} in the model "
+                                 f"but {tuple(state[name].shape)} in the state dict")
+        buffer_of = {name: (m, b) for prefix, m in self.named_modules()
+                     for b in m.__dict__.get("_buffer_names", [])
+                     for name in [f"{prefix}.{b}" if prefix else b]}
+        for name, t in targets.items():
+            like = t.data if isinstance(t, Parameter) else t
+            value = get_array_module(like).array(to_numpy(state[name]), dtype=like.dtype)  # a copy, on its device
+            if isinstance(t, Parameter):
+                t.data, t.grad = value, None
+            else:
+                setattr(*buffer_of[name], value)
+
+    # -- what save/load and summary need ------------------------------------------------------
     def config(self):
         """The constructor arguments that rebuild this layer (JSON-serialisable)."""
         return {}
@@ -105,27 +233,66 @@ class Module:
         return ", ".join(f"{k}={v}" for k, v in self.config().items())
 
     def __repr__(self):
-        return f"{type(self).__name__}({self.extra_repr()})"
+        children = [f"  ({name}): " + repr(m).replace("\n", "\n  ") for name, m in self.named_children()]
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        return f"{type(self).__name__}(\n" + "\n".join(children) + "\n)"
 
     def flops(self, input_shape, output_shape):
         """Forward floating-point operations for one sample (a multiply-add counts 2)."""
         return 0
 
-    # -- helpers for layers -----------------------------------------------------------
-    def _need_cache(self):
+    # -- for layers: the cache and the input contract ---------------------------------------
+    def save_for_backward(self, *values):
+        """Keep what backward needs (PyTorch's name); inside ``no_grad()`` nothing is kept."""
+        self._cache = values if _grad_enabled else _NOTHING_SAVED
+
+    @property
+    def saved_tensors(self):
+        """What the last forward saved for backward, or one sentence on why there is nothing."""
         cache = getattr(self, "_cache", None)
+        name = type(self).__name__
         if cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward was called before forward: "
-                               "run forward on a batch first")
+            raise RuntimeError(f"{name}.backward was called before forward: run forward on a batch first")
+        if cache is _NOTHING_SAVED:
+            raise RuntimeError(f"{name}.backward was called after a forward inside minicnn.no_grad(), "
+                               "which keeps nothing for a backward: run the forward outside no_grad()")
         return cache
 
-    def _check_dims(self, x, ndim, layout):
-        if not hasattr(x, "ndim"):
-            raise ValueError(f"{type(self).__name__} expected an array {layout}, "
-                             f"received {type(x).__name__}")
-        if x.ndim != ndim:
-            raise ValueError(f"{type(self).__name__} expected a {ndim}-D input {layout}, "
-                             f"received shape {tuple(x.shape)}")
+    def _check_input(self, x, ndim=None, layout=""):
+        """One sentence for an input this layer cannot take: the wrong kind, dims or dtype.
+
+        Integer images must be converted first (PyTorch refuses them too), and a float
+        dtype other than the parameters' would silently mix float32 and float64.
+        """
+        name = type(self).__name__
+        if not hasattr(x, "ndim") or not hasattr(x, "dtype"):
+            raise ValueError(f"{name} expected an array {layout}, received {type(x).__name__}")
+        if ndim is not None and x.ndim != ndim:
+            raise ValueError(f"{name} expected a {ndim}-D input {layout}, received shape {tuple(x.shape)}")
+        if x.dtype.kind != "f":
+            raise ValueError(f"{name} received an array of {x.dtype}; layers compute on floats: convert "
+                             "images with minicnn.data.as_batch(x) (float32 in [0, 1]), or x.astype('float32') / 255")
+        own = [v for v in vars(self).values() if isinstance(v, Parameter)]
+        if own and x.dtype != own[0].data.dtype:
+            raise ValueError(f"{name} has {own[0].data.dtype} parameters but received {x.dtype} input: "
+                             f"cast one to the other (x.astype('{own[0].data.dtype}'), or model.double() / "
+                             "model.float())")
+
+
+_deferred = False
+
+
+@contextlib.contextmanager
+def deferred_init():
+    """Layers built inside get placeholder weights that take no memory (checkpoint.load uses it:
+    a file's architecture is checked against its arrays before any weight is allocated)."""
+    global _deferred
+    before, _deferred = _deferred, True
+    try:
+        yield
+    finally:
+        _deferred = before
 
 
 def init_uniform(shape, bound, dtype="float32"):
@@ -133,5 +300,13 @@ def init_uniform(shape, bound, dtype="float32"):
 
     Drawing on the CPU means the same seed gives the same weights on every backend.
     """
-    w = cpu_rng().uniform(-bound, bound, size=shape)
-    return asarray(w.astype(dtype))
+    if _deferred:
+        return np.broadcast_to(np.zeros((), dtype), shape)
+    return asarray(cpu_rng().uniform(-bound, bound, size=shape).astype(dtype))
+
+
+def init_full(shape, value, dtype="float32"):
+    """An array of ``value`` on the active backend (BatchNorm's ones and zeros)."""
+    if _deferred:
+        return np.broadcast_to(np.zeros((), dtype), shape)
+    return asarray(np.full(shape, value, dtype=dtype))

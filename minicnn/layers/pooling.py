@@ -1,12 +1,12 @@
-"""MaxPool2d and AvgPool2d on the shared sliding-window view, forward and backward."""
+"""MaxPool2d and AvgPool2d on the shared im2col windows, forward and backward."""
 from ..backend import get_array_module
-from ..windows import (col2im, offset_view, output_size, pad_nhwc, pair, to_nchw, to_nhwc,
-                       unpad_nhwc, window_count)
+from ..windows import col2im, im2col, output_size, pad_nhwc, pair, to_nchw, to_nhwc, unpad_nhwc
 from .module import Module
+from .registry import register_layer
 
 
 class _Pool2d(Module):
-    """What both pools share: arguments, shape checks, padding, the window view."""
+    """What both pools share: arguments, shape checks, padding, the windows."""
 
     def __init__(self, kernel_size, stride=None, padding=0):
         name = type(self).__name__
@@ -21,23 +21,22 @@ class _Pool2d(Module):
                              f"{self.kernel_size} (as in PyTorch)")
         self._cache = None
 
-    def _padded(self, x, pad_value):
-        """x: (N, C, H, W)  ->  padded NHWC (N, H+2PH, W+2PW, C) and (OH, OW)."""
-        self._check_dims(x, 4, "(N, C, H, W)")
-        (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        h, w = x.shape[2], x.shape[3]
+    def _windows(self, x, pad_value):
+        """x: (N, C, H, W)  ->  every window, (M, KH*KW, C), and the output shape (N, OH, OW, C)."""
+        self._check_input(x, 4, "(N, C, H, W)")
+        n, c, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         if h + 2 * ph < kh or w + 2 * pw < kw:
             raise ValueError(f"{type(self).__name__} window {kh}x{kw} is larger than the padded input "
                              f"{h + 2 * ph}x{w + 2 * pw} (input shape {tuple(x.shape)})")
-        x_pad = pad_nhwc(to_nhwc(x), ph, pw, pad_value) if ph or pw else to_nhwc(x)
-        return x_pad, window_count(x_pad.shape, self.kernel_size, self.stride)
+        x_pad = pad_nhwc(to_nhwc(x), ph, pw, pad_value)                # (N, H+2PH, W+2PW, C)
+        cols = im2col(x_pad, self.kernel_size, self.stride)           # (M, KH*KW*C)
+        out_shape = (n, output_size(h, kh, sh, ph), output_size(w, kw, sw, pw), c)
+        return cols.reshape(-1, kh * kw, c), x_pad.shape, out_shape   # (M, KH*KW, C)
 
-    def _offsets(self):
-        """(k, a, b) for every kernel offset, k = a*KW + b."""
-        kh, kw = self.kernel_size
-        return [(a * kw + b, a, b) for a in range(kh) for b in range(kw)]
-
-    def _unpad(self, dx_pad):
+    def _to_input(self, dcols, padded_shape):
+        """dcols (M, KH*KW, C)  ->  dx (N, C, H, W): col2im, then the padding dropped."""
+        dx_pad = col2im(dcols.reshape(dcols.shape[0], -1), self.kernel_size, self.stride, padded_shape)
         return to_nchw(unpad_nhwc(dx_pad, *self.padding))              # (N, C, H, W)
 
     def config(self):
@@ -54,6 +53,8 @@ class _Pool2d(Module):
         return kh * kw * output_shape[0] * output_shape[1] * output_shape[2]
 
 
+@register_layer(torch="MaxPool2d", torch_fixed=dict(dilation=1, ceil_mode=False, return_indices=False),
+                per_sample=True, example=lambda: (MaxPool2d(3, 2, 1), (2, 2, 6, 7)))
 class MaxPool2d(_Pool2d):
     """Max over each window; the gradient goes to the first maximum, as in PyTorch.
 
@@ -61,30 +62,24 @@ class MaxPool2d(_Pool2d):
     """
 
     def forward(self, x):
-        xp = get_array_module(x)
-        x_pad, out_hw = self._padded(x, -xp.inf)                      # (N, H+2PH, W+2PW, C)
-        offsets = self._offsets()
-        y = offset_view(x_pad, 0, 0, out_hw, self.stride).copy()      # (N, OH, OW, C)
-        arg = xp.zeros(y.shape, dtype=xp.uint8 if len(offsets) <= 256 else xp.int32)  # offset of the max
-        better = xp.empty(y.shape, dtype=bool)
-        for k, a, b in offsets[1:]:
-            v = offset_view(x_pad, a, b, out_hw, self.stride)
-            xp.greater(v, y, out=better)                              # strict: ties keep the first
-            xp.maximum(y, v, out=y)
-            # arg = k where better: k grows, so a max is the same and much faster than masking
-            xp.maximum(arg, better.view(xp.uint8) * arg.dtype.type(k), out=arg)
-        self._cache = (arg, x_pad.shape)
-        return to_nchw(y)                                             # (N, C, OH, OW)
+        cols, padded_shape, out_shape = self._windows(x, -get_array_module(x).inf)     # (M, KH*KW, C)
+        arg = cols.argmax(axis=1)                                     # (M, C): the first maximum's offset
+        y = cols.max(axis=1)                                          # (M, C)
+        self.save_for_backward(arg, cols.shape, padded_shape)
+        return to_nchw(y.reshape(out_shape))                          # (N, C, OH, OW)
 
     def backward(self, grad_output):
-        arg, padded_shape = self._need_cache()
-        g = to_nhwc(grad_output)                                      # (N, OH, OW, C)
-        kw = self.kernel_size[1]
-        dx_pad = col2im(lambda a, b: g * (arg == a * kw + b), self.kernel_size, self.stride,
-                        padded_shape, g)                              # (N, H+2PH, W+2PW, C)
-        return self._unpad(dx_pad)                                    # (N, C, H, W)
+        arg, cols_shape, padded_shape = self.saved_tensors
+        xp = get_array_module(grad_output)
+        g = to_nhwc(grad_output).reshape(cols_shape[0], 1, cols_shape[2])  # (M, 1, C)
+        offsets = xp.arange(cols_shape[1]).reshape(1, -1, 1)          # (1, KH*KW, 1)
+        dcols = g * (offsets == arg[:, None, :])                      # (M, KH*KW, C): all to the max
+        return self._to_input(dcols, padded_shape)                    # (N, C, H, W)
 
 
+@register_layer(torch="AvgPool2d", torch_fixed=dict(ceil_mode=False, count_include_pad=True,
+                                                     divisor_override=None),
+                per_sample=True, example=lambda: (AvgPool2d((2, 3), (1, 2), 1), (2, 2, 5, 7)))
 class AvgPool2d(_Pool2d):
     """Mean over each window; padded zeros count in the mean (PyTorch's default).
 
@@ -92,17 +87,15 @@ class AvgPool2d(_Pool2d):
     """
 
     def forward(self, x):
-        x_pad, out_hw = self._padded(x, 0.0)                          # (N, H+2PH, W+2PW, C)
-        offsets = self._offsets()
-        y = offset_view(x_pad, 0, 0, out_hw, self.stride).copy()      # (N, OH, OW, C)
-        for _, a, b in offsets[1:]:
-            y += offset_view(x_pad, a, b, out_hw, self.stride)
-        y *= 1.0 / len(offsets)
-        self._cache = (x_pad.shape,)
-        return to_nchw(y)                                             # (N, C, OH, OW)
+        cols, padded_shape, out_shape = self._windows(x, 0.0)         # (M, KH*KW, C)
+        y = cols.mean(axis=1)                                         # (M, C)
+        self.save_for_backward(cols.shape, padded_shape)
+        return to_nchw(y.reshape(out_shape))                          # (N, C, OH, OW)
 
     def backward(self, grad_output):
-        (padded_shape,) = self._need_cache()
-        g = to_nhwc(grad_output) * (1.0 / len(self._offsets()))       # (N, OH, OW, C), same for every offset
-        dx_pad = col2im(lambda a, b: g, self.kernel_size, self.stride, padded_shape, g)
-        return self._unpad(dx_pad)                                    # (N, C, H, W)
+        cols_shape, padded_shape = self.saved_tensors
+        xp = get_array_module(grad_output)
+        g = to_nhwc(grad_output).reshape(cols_shape[0], 1, cols_shape[2])  # (M, 1, C)
+        share = g * grad_output.dtype.type(1.0 / cols_shape[1])       # each of the KH*KW pixels' share
+        dcols = xp.broadcast_to(share, cols_shape)                    # (M, KH*KW, C)
+        return self._to_input(dcols, padded_shape)                    # (N, C, H, W)

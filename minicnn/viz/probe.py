@@ -8,6 +8,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..data import as_batch
+from ..layers import no_grad
 from ..train import predict_proba
 
 
@@ -46,16 +47,16 @@ def layer_index(model, layer):
 
 @contextmanager
 def eval_mode(model):
-    """Run ``model`` in eval mode (Dropout off) and restore each layer's mode afterwards."""
-    before = [layer.training for layer in model.layers]
-    model_before = model.training
+    """Run ``model`` in eval mode (Dropout off) inside no_grad() (no backward follows), and
+    restore every module's mode afterwards."""
+    before = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
-        yield model
+        with no_grad():
+            yield model
     finally:
-        for layer, mode in zip(model.layers, before):
-            layer.train(mode)
-        model.training = model_before
+        for m, mode in before:
+            m.training = mode
 
 
 def layer_outputs(model, image):
