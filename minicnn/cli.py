@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 from .cli_commands import (AUGMENTATION, EXIT_INTERRUPTED, EXIT_UNEXPECTED, EXIT_USAGE,
-                           QUICKDRAW_DEFAULT_MAX_PER_CLASS, UsageError, cmd_evaluate, cmd_predict,
-                           cmd_train)
+                           QUICKDRAW_DEFAULT_MAX_PER_CLASS, UsageError, cmd_evaluate, cmd_predict)
+from .cli_train import cmd_train
 from .interrupts import Terminated, raise_on_termination
 
 # The defaults of `minicnn train`, chosen by the accuracy on 5,000 training images held out
@@ -246,6 +246,8 @@ def main(argv=None):
     except SystemExit as e:                            # --help (0) or a bad flag (2)
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     prog = f"minicnn {args.command}"
+    if args.command == "train":      # each flag's value when not typed: --resume refuses typed ones
+        args.defaults = vars(parser.parse_args(["train"]))   # that contradict the run it continues
     try:
         # SIGTERM and SIGHUP raise Terminated, so `finally` blocks remove temporary files
         # (a download's .part) and training saves what it has, as Ctrl-C does.
