@@ -58,7 +58,9 @@ def read_network(path):
     with np.load(path, allow_pickle=False) as f:
         header = json.loads(str(f["__header__"]))
         weights = {k: f[k] for k in f.files if k != "__header__"}
-    return header["architecture"], weights
+    if "architecture" in header:                       # format 1 (minicnn before format 2)
+        return header["architecture"], weights
+    return header["model"]["layers"], weights          # format 2: {"type": "Sequential", "layers": [...]}
 
 
 def read_data(path):

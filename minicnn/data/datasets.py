@@ -7,6 +7,8 @@ files under their upstream names:
     <root>/fashion-mnist/  the same four names
     <root>/quickdraw/      <category>.npy, one per category (uint8, (N, 784))
 """
+import re
+
 import numpy as np
 
 from .download import DEFAULT_TIMEOUT, data_root, download_file, file_md5
@@ -148,6 +150,11 @@ def load_quickdraw(categories=None, max_per_class=None, root=None, download=True
                          f"received {categories!r}")
     if len(set(categories)) != len(categories):
         raise ValueError(f"load_quickdraw: categories must not repeat, received {categories!r}")
+    # A category becomes a file name (and a checkpoint's metadata may carry it): names only, no paths.
+    unsafe = [c for c in categories if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 _'-]{0,63}", c)]
+    if unsafe:
+        raise ValueError(f"load_quickdraw: {unsafe[0]!r} is not a category name (letters, digits, spaces, "
+                         "hyphens; no paths)")
     if max_per_class is not None and (not isinstance(max_per_class, (int, np.integer))
                                       or max_per_class < 1):
         raise ValueError(f"load_quickdraw: max_per_class must be a positive integer or None, "
