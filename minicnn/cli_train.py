@@ -82,6 +82,7 @@ class _RunFiles:
         self.out, self.overwrite = out, overwrite
         self.model, self.optimizer, self.run, self.meta = model, optimizer, run, meta
         self.saved = None                    # what ``out`` holds, in words; None: nothing yet
+        self.resumable = False               # whether its resume file is beside it
 
     def save(self, history, test_accuracy=None, resumable=True):
         from .interrupts import deferred_signals
@@ -101,7 +102,7 @@ class _RunFiles:
         checkpoint.save(self.model, self.out, metadata=meta, overwrite=self.overwrite)
         if not resumable and os.path.exists(resume.resume_path(self.out)):
             os.remove(resume.resume_path(self.out))   # finished and scored: nothing to continue
-        self.overwrite = True                # from now on the file is this run's own
+        self.overwrite, self.resumable = True, resumable   # from now on the file is this run's own
         where = f"epoch {history.epochs}" if history.position["step"] == 0 else (
             f"step {history.position['step']} of epoch {history.position['epoch'] + 1}")
         self.saved = f"{self.out} holds the weights after {history.steps:,} steps ({where})"
@@ -110,6 +111,8 @@ class _RunFiles:
         """What is on disk, in one clause."""
         if self.saved is None:
             return "nothing was saved"
+        if not self.resumable:
+            return f"{self.saved}, the run finished and scored"
         return f"{self.saved}; continue with: minicnn train --resume {self.out}"
 
 
