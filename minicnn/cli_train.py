@@ -105,15 +105,15 @@ class _RunFiles:
         self.overwrite, self.resumable = True, resumable   # from now on the file is this run's own
         where = f"epoch {history.epochs}" if history.position["step"] == 0 else (
             f"step {history.position['step']} of epoch {history.position['epoch'] + 1}")
-        self.saved = f"{self.out} holds the weights after {history.steps:,} steps ({where})"
+        self.saved = f"the weights after {history.steps:,} steps ({where})"
 
     def said(self):
         """What is on disk, in one clause."""
         if self.saved is None:
             return "nothing was saved"
         if not self.resumable:
-            return f"{self.saved}, the run finished and scored"
-        return f"{self.saved}; continue with: minicnn train --resume {self.out}"
+            return f"{self.out} holds {self.saved}, the run finished and scored"
+        return f"{self.out} holds {self.saved}; continue with: minicnn train --resume {self.out}"
 
 
 def _exit_status(stopped):
@@ -210,10 +210,14 @@ def cmd_train(args):
     progress = progress and optional("tqdm.auto") is not None  # else fit's own lines would repeat ours
     try:
         start = time.perf_counter()
-        history = fit(stepper, minicnn.NLLLoss(), optimizer, x_train, y_train, epochs=args.epochs,
-                      batch_size=args.batch_size, validation=(x_val, y_val) if len(x_val) else None,
-                      seed=args.seed, progress=progress, lr_schedule=schedule,
-                      callbacks=[after_epoch], augment=augment, resume=history_state)
+        # fit names the step where the loss became NaN; NumPy's overflow warnings on the way there
+        # would only add lines of its source to that one sentence.
+        with np.errstate(over="ignore", invalid="ignore"):
+            history = fit(stepper, minicnn.NLLLoss(), optimizer, x_train, y_train, epochs=args.epochs,
+                          batch_size=args.batch_size,
+                          validation=(x_val, y_val) if len(x_val) else None, seed=args.seed,
+                          progress=progress, lr_schedule=schedule, callbacks=[after_epoch],
+                          augment=augment, resume=history_state)
         wall = time.perf_counter() - start
         return _finish(history, files, wall, model, x_test, y_test)
     except (KeyboardInterrupt, Terminated) as e:
@@ -262,14 +266,14 @@ def _finish(history, files, wall, model, x_test, y_test):
               f"lost; {files.said()}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if "loss became" in stopped or history.steps == 0:
-        kept = f"; {files.saved} (before the loss diverged)" if files.saved else ""
+        kept = f"; {files.out} keeps {files.saved}, before it diverged" if files.saved else ""
         print(f"minicnn train: training stopped: {stopped}; these weights are not saved{kept}",
               file=sys.stderr)
         return EXIT_DIVERGED
     files.save(history)                       # the moment training ends, before the test set
     if stopped:
         print(f"training stopped early: {stopped}")
-        print(f"saved the model to {files.out}: {files.said()}")
+        print(f"saved: {files.said()}")
         print("the test set was not scored: the run is not finished")
         return _exit_status(stopped)
     print(f"trained {history.epochs} epochs ({history.steps:,} steps) in {wall:.1f} s "

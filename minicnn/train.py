@@ -195,16 +195,16 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
                 break
             if progress and tqdm is None:
                 print(history.epoch_line(epochs), flush=True)
-            if history.warning is None:
-                history.warning = _not_learning(history, validation, first_lr)
-                if history.warning:
-                    print(f"minicnn.train.fit: warning: {history.warning}", file=sys.stderr,
-                          flush=True)
             try:
                 for cb in callbacks:
                     cb(epoch, history)
             except KeyboardInterrupt:
                 history.stopped = f"interrupted (KeyboardInterrupt) in a callback after epoch {epoch + 1}"
+            if history.warning is None:
+                history.warning = _not_learning(history, validation, first_lr)
+                if history.warning:
+                    print(f"minicnn.train.fit: warning: {history.warning}", file=sys.stderr,
+                          flush=True)
             if stop.requested and history.stopped is None:
                 history.stopped = f"interrupted ({stop.requested}) after epoch {epoch + 1}"
             if history.stopped is not None:
@@ -239,7 +239,7 @@ def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, st
             # Back-propagating it would only turn every weight into NaN.
             history.stopped = (f"the loss became {value} at epoch {epoch + 1}, step {step + 1}: "
                                f"training diverged; try a lower learning rate "
-                               f"(lr was {getattr(optimizer, 'lr', '?')})")
+                               f"(lr was {getattr(optimizer, 'lr', float('nan')):g})")
             print(f"minicnn.train.fit stopped: {history.stopped}", file=sys.stderr, flush=True)
             return
         model.backward(loss.backward(), input_grad=False)
