@@ -128,6 +128,7 @@ class StopRequest:
 
     def __exit__(self, *exc):
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+            if handler is not None:                # None: a handler set outside Python
+                signal.signal(signum, handler)
         self._previous = {}
         return False

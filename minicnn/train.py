@@ -159,7 +159,7 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
     history = History()
     if resume is not None:
         history.load_state_dict(resume)
-        _restore_generators(history.position, loader, rng)
+        _resume_at(history.position, loader, rng, epochs)
     start = history.position                   # None: from the start
     first_lr = lr_schedule(0, epochs * len(loader)) if lr_schedule else getattr(optimizer, "lr", None)
     tqdm = optional("tqdm.auto") if progress else None      # a notebook-aware bar, where installed
@@ -280,17 +280,22 @@ def _generator_states(loader, rng):
                 augment=rng.bit_generator.state, minicnn=cpu_rng().bit_generator.state)
 
 
-def _restore_generators(position, loader, rng):
-    """Put the generators back where ``position`` says they were."""
+def _resume_at(position, loader, rng, epochs):
+    """Check that ``position`` fits this run, and put the generators back where it says."""
     try:
-        states = position["generators"]
+        epoch, step, order, states = (position["epoch"], position["step"], position["order"],
+                                      position["generators"])
+        if not (0 <= epoch <= epochs and 0 <= step < len(loader) and len(position["sums"]) == 4
+                and (order is None or len(order) == len(loader.x))):
+            raise ValueError(f"epoch {epoch}, step {step} of {len(loader)} (an order of "
+                             f"{'no' if order is None else len(order)} images for {len(loader.x)})")
         for generator, state in ((loader.rng, states["loader"]), (rng, states["augment"]),
                                  (cpu_rng(), states["minicnn"])):
             if generator is not None:
                 generator.bit_generator.state = state
     except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"fit resume: the random generators' states are unusable "
-                         f"({type(e).__name__}: {e})") from None
+        raise ValueError(f"fit cannot resume from this position, it does not fit a run of "
+                         f"{epochs} epochs of {len(loader)} steps ({type(e).__name__}: {e})") from None
 
 
 # The warning's thresholds: what a run that learns leaves behind after one epoch.

@@ -429,3 +429,17 @@ def test_training_at_chance_says_so_and_names_the_learning_rate(mnist, capsys, l
 
 def test_training_that_learns_gives_no_warning(fitted):
     assert fitted[1].warning is None
+
+
+@pytest.mark.parametrize("change", [dict(step=99), dict(epoch=7), dict(sums=[0]),
+                                    dict(generators={"loader": None})])
+def test_resuming_from_a_position_that_does_not_fit_is_one_sentence(mnist, change):
+    mc.manual_seed(0)
+    model = lenet()
+    history = fit(model, mc.NLLLoss(), _sgd(model), mnist[0][:64], mnist[1][:64], epochs=1,
+                  batch_size=32, progress=False)
+    state = history.state_dict()
+    state["position"] = dict(state["position"], **change)
+    with pytest.raises(ValueError, match="fit cannot resume from this position"):
+        fit(model, mc.NLLLoss(), _sgd(model), mnist[0][:64], mnist[1][:64], epochs=1,
+            batch_size=32, progress=False, resume=state)
