@@ -5,6 +5,7 @@
     minicnn train --dataset fashion-mnist --model convnet --epochs 12 --batch-size 64 --no-augment
     minicnn evaluate runs/mnist-lenet.npz   # test accuracy, per class, confusion matrix
     minicnn predict runs/mnist-lenet.npz digit.png
+    minicnn train --resume runs/mnist-lenet-2.npz   # continue a run stopped by Ctrl-C, exactly
     minicnn bench --quick               # python -m benchmarks, from a checkout
 
 Every problem with a flag or a file ends the command with one line on stderr and

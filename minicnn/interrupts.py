@@ -120,6 +120,8 @@ class StopRequest:
     def __enter__(self):
         if _in_main_thread():
             for signum in STOP_SIGNALS:
+                if signal.getsignal(signum) == signal.SIG_IGN:
+                    continue                       # e.g. SIGHUP under nohup: meant to be ignored
                 try:
                     self._previous[signum] = signal.signal(signum, self._handler)
                 except (ValueError, OSError):

@@ -344,3 +344,17 @@ def test_an_unexpected_error_is_one_line_with_a_way_to_see_the_traceback(capsys,
     for argv in (["evaluate", "m.npz", "--debug"], ["--debug", "evaluate", "m.npz"]):
         with pytest.raises(TypeError):
             cli.main(argv)
+
+
+def test_an_ignored_sighup_stays_ignored_during_training():
+    """Under nohup SIGHUP is ignored on purpose: closing the terminal must not stop training."""
+    from minicnn.interrupts import StopRequest
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with StopRequest() as stop:
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.05)
+        assert stop.requested is None
+    finally:
+        signal.signal(signal.SIGHUP, previous)
