@@ -35,11 +35,12 @@ def _resume_settings(args):
         raise UsageError(f"--resume {args.resume}: there is no resume file {state_file} beside it "
                          "(a run that finished removes it: there is nothing left to continue)")
     run, history, optimizer_state = resume.read(state_file)
+    defaults = getattr(args, "defaults", {})          # set by cli.main: each flag when not typed
     for name in RUN_SETTINGS:
         if name not in run:
             raise UsageError(f"{state_file} does not record the setting {name}")
         given = getattr(args, name)
-        if given != args.defaults[name] and given != run[name]:
+        if given != defaults.get(name, given) and given != run[name]:
             raise UsageError(f"--{name.replace('_', '-')} {given} contradicts the run being resumed "
                              f"({run[name]}): --resume continues a run with its own settings")
         setattr(args, name, run[name])

@@ -35,8 +35,12 @@ def open_image(path, max_pixels=MAX_PIXELS):
         raise ValueError(f"{path} is too large to read: it declares more than the {max_pixels:,} "
                          "pixels minicnn reads (Pillow refused it as a possible decompression "
                          "bomb)") from None
-    _check_size(img.size, max_pixels, path)
-    img.load()
+    try:
+        _check_size(img.size, max_pixels, path)
+        img.load()
+    except BaseException:
+        img.close()                                     # the file, opened by Image.open
+        raise
     return img
 
 
