@@ -58,7 +58,8 @@ def read(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"resume file {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        # The file is opened here, not by np.load, so it is closed even when it is no zip.
+        with open(path, "rb") as raw, np.load(raw, allow_pickle=False) as f:
             names = set(f.files)
             state = json.loads(str(f["__state__"]))
             arrays = {name: f[name] for name in names - {"__state__"}}

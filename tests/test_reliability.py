@@ -159,11 +159,13 @@ def test_resume_refuses_a_contradicting_flag_a_bad_file_and_a_finished_run(
     code, out, err = run(capsys, "train", "--resume", path, "--limit", 200, "--data-dir", data_dir)
     assert code == 2 and "--limit 200 contradicts the run being resumed (100)" in err
 
-    good = open(resume_path(path), "rb").read()
-    open(resume_path(path), "wb").write(good[:len(good) // 2])
+    state_file = tmp_path / "m.resume.npz"
+    assert str(state_file) == resume_path(path)
+    good = state_file.read_bytes()
+    state_file.write_bytes(good[:len(good) // 2])
     code, out, err = run(capsys, "train", "--resume", path, "--data-dir", data_dir)
     assert code == 2 and one_line(err) and "is not a usable minicnn resume file" in err
-    open(resume_path(path), "wb").write(good)
+    state_file.write_bytes(good)
 
     assert run(capsys, "train", "--resume", path, "--data-dir", data_dir)[0] == 0
     code, _, err = run(capsys, "train", "--resume", path, "--data-dir", data_dir)
@@ -299,8 +301,9 @@ def test_a_16_bit_png_is_scaled_not_clipped(mnist, tmp_path):
     Image.fromarray(dark_on_light).resize((112, 112)).save(tmp_path / "8.png")
     wide = (np.asarray(Image.open(tmp_path / "8.png"), dtype=np.uint16) * 257)  # 0..65535
     Image.fromarray(wide).save(tmp_path / "16.png")
-    assert Image.open(tmp_path / "16.png").mode.startswith("I")
-    eight, sixteen = (preprocess_drawing(Image.open(tmp_path / n)) for n in ("8.png", "16.png"))
+    with Image.open(tmp_path / "8.png") as a, Image.open(tmp_path / "16.png") as b:
+        assert b.mode.startswith("I")
+        eight, sixteen = preprocess_drawing(a), preprocess_drawing(b)
     np.testing.assert_allclose(sixteen, eight, atol=1e-5)
 
 
