@@ -57,9 +57,11 @@ def read(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"resume file {path} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a usable minicnn resume file: it is not an .npz (zip) "
+                         "archive; it was cut short, or is another kind of file")
     try:
-        # The file is opened here, not by np.load, so it is closed even when it is no zip.
-        with open(path, "rb") as raw, np.load(raw, allow_pickle=False) as f:
+        with np.load(path, allow_pickle=False) as f:
             names = set(f.files)
             state = json.loads(str(f["__state__"]))
             arrays = {name: f[name] for name in names - {"__state__"}}
@@ -83,7 +85,7 @@ def read(path):
             buffers[int(index)] = {"momentum_buffer": a}
         run["steps"] = state["steps"]
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, TypeError, ValueError,
-            AttributeError, json.JSONDecodeError) as e:      # AttributeError: a lone .npy
+            json.JSONDecodeError) as e:
         if isinstance(e, FileNotFoundError):
             raise
         raise ValueError(f"{path} is not a usable minicnn resume file: {e}") from None
