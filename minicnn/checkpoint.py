@@ -85,24 +85,21 @@ def load(path):
     path = os.fspath(path)
     header, arrays = read(path)
     model, where = _build(header, path)
-    expected = dict(model.named_parameters())
-    expected.update(model.named_buffers())
+    expected = model.state_dict()                     # placeholders: their shapes and dtypes only
     missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
     if missing or unexpected:
         raise ValueError(f"{path}: the stored arrays do not match the architecture{where}: "
                          f"missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}")
     floats = set()
-    for name, target in expected.items():
+    for name, have in expected.items():
         shape, dtype = arrays[name][:2]
-        have = target.data if isinstance(target, _module.Parameter) else target
         if shape != tuple(have.shape):
             raise ValueError(f"{path}: array {name!r} has shape {shape}, but the architecture{where} "
                              f"needs {tuple(have.shape)}")
         if dtype.kind != have.dtype.kind or dtype.kind == "f" and dtype.name not in ("float32", "float64"):
             raise ValueError(f"{path}: array {name!r} is {dtype}, but the architecture{where} needs "
                              f"{'float32 or float64' if have.dtype.kind == 'f' else have.dtype}")
-        if dtype.kind == "f":
-            floats.add(dtype.name)
+        floats.update([dtype.name] if dtype.kind == "f" else [])
     if len(floats) > 1:
         raise ValueError(f"{path}: the weights mix {' and '.join(sorted(floats))}; a model computes in one of them")
     try:
@@ -112,13 +109,8 @@ def load(path):
     for name, value in state.items():
         if value.dtype.kind == "f" and not np.isfinite(value).all():
             raise ValueError(f"{path}: array {name!r} holds NaN or infinite values; a trained model has none")
-    for name, p in model.named_parameters():          # keep the saved dtype (float64 stays float64)
-        p.data = asarray(state[name])
-    for prefix, m in model.named_modules():
-        for b in m.__dict__.get("_buffer_names", []):
-            key = f"{prefix}.{b}" if prefix else b
-            if key in state:
-                setattr(m, b, asarray(state[key]))
+    for name, m, k in model._tensors():               # the saved dtype stays (float64 stays float64)
+        _module._assign(m, k, asarray(state[name]))
     model.metadata = header["metadata"]
     return model
 

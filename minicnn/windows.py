@@ -103,17 +103,19 @@ def im2col(x, kernel, stride):
 def col2im(dcols, kernel, stride, padded_shape):
     """The adjoint of im2col: add each window's gradient back onto the pixels it came from.
 
-    dcols (M, KH*KW*C), columns ordered (kh, kw, c) as im2col made them
-    ->  dx (N, H, W, C) padded. Loops over the KH*KW kernel offsets: each offset's
-    slice touches a pixel at most once, so ``+=`` is exact even where windows overlap.
+    dcols (KH*KW, M, C): dcols[k] is the gradient at kernel offset k = a*KW + b of every
+    window, the same numbers as im2col's columns (kh, kw, c), arranged offset by offset so
+    that each offset's gradient is one contiguous block  ->  dx (N, H, W, C) padded. Each
+    offset's slice touches a pixel at most once, so ``+=`` is exact where windows overlap.
     """
     xp = get_array_module(dcols)
-    (kh, kw) = kernel
+    kh, kw = kernel
     n, c = padded_shape[0], padded_shape[3]
     oh, ow = window_count(padded_shape, kernel, stride)
-    by_offset = dcols.reshape(n, oh, ow, kh, kw, c)                   # (N, OH, OW, KH, KW, C)
+    by_offset = dcols.reshape(kh, kw, n, oh, ow, c)                   # (KH, KW, N, OH, OW, C)
     dx = xp.zeros(padded_shape, dtype=dcols.dtype)
     for a in range(kh):
         for b in range(kw):
-            offset_view(dx, a, b, (oh, ow), stride)[...] += by_offset[:, :, :, a, b, :]
+            pixels = offset_view(dx, a, b, (oh, ow), stride)          # (N, OH, OW, C), a view of dx
+            pixels += by_offset[a, b]
     return dx

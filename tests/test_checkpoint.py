@@ -174,3 +174,11 @@ def test_a_category_is_a_name_never_a_path(tmp_path, name):
     with pytest.raises(ValueError, match="is not a category name"):
         load_quickdraw([name], root=tmp_path, download=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_file_leaves_later_layers_real(tmp_path):
+    header, arrays = good(tmp_path / "m.npz")
+    header["model"]["layers"][0]["config"]["stride"] = 0
+    refused(write(tmp_path / "bad.npz", header, arrays), "bad config")
+    layer = mc.Linear(3, 2)
+    assert layer.weight.data.flags.writeable and layer.weight.data.base is None

@@ -180,8 +180,8 @@ def test_a_float64_batch_into_a_float32_model_is_refused():
     (lambda: mc.Conv2d(1, 1, 3, padding=0.5), "padding must be a whole number"),
     (lambda: mc.Conv2d(1.0, 1, 3), "in_channels must be a whole number"),
     (lambda: mc.MaxPool2d(True), "kernel_size must be a whole number"),
-    (lambda: mc.Conv2d(1, 1, 3, padding="full"), "'valid' or 'same'"),
-    (lambda: mc.Conv2d(1, 1, 2, padding="same"), "padding='same' needs stride 1 and an odd kernel_size"),
+    (lambda: mc.Conv2d(1, 1, 3, padding="full"), "padding='full' is not accepted: give a number, a pair, 'valid'"),
+    (lambda: mc.Conv2d(1, 1, 2, padding="same"), "'same' (which needs stride 1 and an odd kernel_size"),
     (lambda: mc.Conv2d(1, 1, 3, stride=2, padding="same"), "needs stride 1"),
     (lambda: mc.Linear(2.5, 3), "in_features must be a whole number"),
 ])
@@ -339,3 +339,20 @@ def test_size_budget():
     assert sum(map(lines, files)) <= 5500
     assert max(map(lines, files)) <= 400, max(files, key=lines)
     assert sum(map(lines, reading)) <= 1500, sum(map(lines, reading))
+
+
+# -- fit trains the model it is given ------------------------------------------------------------
+def test_fit_trains_the_model_as_given_and_a_data_parallel_when_given_one(capsys):
+    from minicnn.train import fit
+    x = np.random.default_rng(0).integers(0, 256, (128, 28, 28), dtype=np.uint8)
+    y = np.arange(128) % 10
+    model = lenet()
+    sizes = []
+    forward = model.forward
+    model.forward = lambda xb: (sizes.append(len(xb)), forward(xb))[1]
+    fit(model, mc.NLLLoss(), mc.SGD(model.parameters(), lr=0.01), x, y, epochs=1, batch_size=64, progress=False)
+    assert sizes == [64, 64] and "DataParallel" not in capsys.readouterr().out   # no wrapper of its own
+    inner = lenet()
+    history = fit(mc.DataParallel(inner, workers=2), mc.NLLLoss(), mc.SGD(inner.parameters(), lr=0.01), x, y,
+                  epochs=1, batch_size=64, progress=False)
+    assert history.steps == 2 and inner.metadata["trained"] is True

@@ -118,7 +118,7 @@ def test_to_torch_names_a_layer_it_cannot_translate():
     (nn.Sequential(nn.Conv2d(1, 2, 3, dilation=2)), "layer 0 (Conv2d) uses dilation=(2, 2)"),
     (nn.Sequential(nn.Conv2d(2, 2, 3, groups=2)), "layer 0 (Conv2d) uses groups=2"),
     (nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect")), "uses padding_mode='reflect'"),
-    (nn.Sequential(nn.Conv2d(1, 2, 4, padding="same")), "padding='same' needs stride 1 and an odd kernel_size"),
+    (nn.Sequential(nn.Conv2d(1, 2, 4, padding="same")), "'same' (which needs stride 1 and an odd kernel_size"),
     (nn.Sequential(nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)), "layer 1 (MaxPool2d) uses ceil_mode=True"),
     (nn.Sequential(nn.MaxPool2d(2, dilation=2)), "layer 0 (MaxPool2d) uses dilation=2"),
     (nn.Sequential(nn.AvgPool2d(3, padding=1, count_include_pad=False)), "uses count_include_pad=False"),

@@ -45,8 +45,7 @@ class Parameter:
     """A trainable array ``data`` and its gradient ``grad`` (same shape; None until a backward)."""
 
     def __init__(self, data):
-        self.data = data
-        self.grad = None
+        self.data, self.grad = data, None
 
     def accumulate(self, grad):
         """Add ``grad`` into ``.grad``, as every backward does in PyTorch.
@@ -123,20 +122,23 @@ class Module:
         fn(self)
         return self
 
-    def _named(self, own):
-        """(dotted name, value) of ``own(module)`` over the whole tree; a shared value appears once."""
+    # -- parameters and buffers ------------------------------------------------------------
+    def _tensors(self):
+        """(dotted name, module, attribute) of every parameter and buffer: each module's own,
+        parameters first, then its sub-modules'; a tensor shared by two modules appears once."""
         seen, out = set(), []
-        for prefix, module in self.named_modules():
-            for name, value in own(module):
+        for prefix, m in self.named_modules():
+            own = [k for k, v in vars(m).items() if isinstance(v, Parameter)] + m.__dict__.get("_buffer_names", [])
+            for k in own:
+                value = getattr(m, k)
                 if value is not None and id(value) not in seen:
                     seen.add(id(value))
-                    out.append((f"{prefix}.{name}" if prefix else name, value))
+                    out.append((f"{prefix}.{k}" if prefix else k, m, k))
         return out
 
-    # -- parameters and buffers ------------------------------------------------------------
     def named_parameters(self):
         """("conv.weight", Parameter), ...: each module's own parameters, then its sub-modules'."""
-        return self._named(lambda m: [(k, v) for k, v in vars(m).items() if isinstance(v, Parameter)])
+        return [(n, getattr(m, k)) for n, m, k in self._tensors() if isinstance(getattr(m, k), Parameter)]
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
@@ -150,7 +152,7 @@ class Module:
 
     def named_buffers(self):
         """("bn.running_mean", array), ...: the buffers of every module (None ones left out)."""
-        return self._named(lambda m: [(k, getattr(m, k)) for k in m.__dict__.get("_buffer_names", [])])
+        return [(n, getattr(m, k)) for n, m, k in self._tensors() if not isinstance(getattr(m, k), Parameter)]
 
     def buffers(self):
         return [b for _, b in self.named_buffers()]
@@ -171,16 +173,12 @@ class Module:
 
     def to(self, device=None, dtype=None):
         """Move parameters and buffers to "cpu"/"gpu"; cast parameters and float buffers to ``dtype``."""
-        def convert(a):
+        for _, m, k in self._tensors():
+            a = _array(getattr(m, k))
             a = a if device is None else move(a, device)
-            return a.astype(dtype, copy=False) if dtype is not None and a.dtype.kind == "f" else a
-
+            a = a.astype(dtype, copy=False) if dtype is not None and a.dtype.kind == "f" else a
+            _assign(m, k, a)
         for m in self.modules():
-            for p in [v for v in vars(m).values() if isinstance(v, Parameter)]:
-                p.data, p.grad = convert(p.data), None
-            for name in m.__dict__.get("_buffer_names", []):
-                if getattr(m, name) is not None:
-                    setattr(m, name, convert(getattr(m, name)))
             m._cache = None
         return self
 
@@ -193,36 +191,27 @@ class Module:
     # -- state_dict: PyTorch's keys ------------------------------------------------------------
     def state_dict(self):
         """{"conv.weight": array, "bn.running_mean": array, ...}: parameters and buffers, PyTorch's keys."""
-        return dict(self._named(lambda m: [(k, v.data) for k, v in vars(m).items() if isinstance(v, Parameter)]
-                                + [(k, getattr(m, k)) for k in m.__dict__.get("_buffer_names", [])]))
+        return {n: _array(getattr(m, k)) for n, m, k in self._tensors()}
 
     def load_state_dict(self, state):
         """Copy arrays into the parameters and buffers; names and shapes must match exactly.
 
         Each keeps its own dtype and device (a float64 file loads into a float32 model as float32).
         """
-        targets = dict(self.named_parameters())
-        targets.update(self.named_buffers())
-        missing = [k for k in targets if k not in state]
-        unexpected = [k for k in state if k not in targets]
+        slots = {n: (m, k) for n, m, k in self._tensors()}
+        missing = [k for k in slots if k not in state]
+        unexpected = [k for k in state if k not in slots]
         if missing or unexpected:
             raise ValueError(f"state dict does not match the model: missing {missing or 'nothing'}, "
                              f"unexpected {unexpected or 'nothing'}")
-        for name, t in targets.items():
-            have = t.data.shape if isinstance(t, Parameter) else t.shape
+        for name, (m, k) in slots.items():
+            have = _array(getattr(m, k)).shape
             if tuple(state[name].shape) != tuple(have):
                 raise ValueError(f"{name!r} has shape {tuple(have)} in the model "
                                  f"but {tuple(state[name].shape)} in the state dict")
-        buffer_of = {name: (m, b) for prefix, m in self.named_modules()
-                     for b in m.__dict__.get("_buffer_names", [])
-                     for name in [f"{prefix}.{b}" if prefix else b]}
-        for name, t in targets.items():
-            like = t.data if isinstance(t, Parameter) else t
-            value = get_array_module(like).array(to_numpy(state[name]), dtype=like.dtype)  # a copy, on its device
-            if isinstance(t, Parameter):
-                t.data, t.grad = value, None
-            else:
-                setattr(*buffer_of[name], value)
+        for name, (m, k) in slots.items():
+            like = _array(getattr(m, k))
+            _assign(m, k, get_array_module(like).array(to_numpy(state[name]), dtype=like.dtype))  # a copy
 
     # -- what save/load and summary need ------------------------------------------------------
     def config(self):
@@ -260,11 +249,8 @@ class Module:
         return cache
 
     def _check_input(self, x, ndim=None, layout=""):
-        """One sentence for an input this layer cannot take: the wrong kind, dims or dtype.
-
-        Integer images must be converted first (PyTorch refuses them too), and a float
-        dtype other than the parameters' would silently mix float32 and float64.
-        """
+        """One sentence for an input this layer cannot take: not an array, the wrong dims, integers
+        (images must be converted first, as in PyTorch), or floats other than the parameters'."""
         name = type(self).__name__
         if not hasattr(x, "ndim") or not hasattr(x, "dtype"):
             raise ValueError(f"{name} expected an array {layout}, received {type(x).__name__}")
@@ -285,14 +271,26 @@ _deferred = False
 
 @contextlib.contextmanager
 def deferred_init():
-    """Layers built inside get placeholder weights that take no memory (checkpoint.load uses it:
-    a file's architecture is checked against its arrays before any weight is allocated)."""
+    """Layers built inside get placeholder weights that take no memory: checkpoint.load checks a
+    file's architecture against its arrays before any weight is allocated."""
     global _deferred
     before, _deferred = _deferred, True
     try:
         yield
-    finally:
+    finally:                             # a refused file must not leave every later layer a placeholder
         _deferred = before
+
+
+def _array(t):                       # a parameter's array, or a buffer (already an array)
+    return t.data if isinstance(t, Parameter) else t
+
+
+def _assign(module, name, array):    # put array where parameter or buffer module.<name> keeps its values
+    t = getattr(module, name)
+    if isinstance(t, Parameter):
+        t.data, t.grad = array, None
+    else:
+        setattr(module, name, array)
 
 
 def init_uniform(shape, bound, dtype="float32"):
