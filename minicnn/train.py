@@ -138,12 +138,12 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
             raise ValueError("fit expected validation=(x_val, y_val), received "
                              f"{type(validation).__name__}")
         _check_images("fit validation", *validation, names=("x_val", "y_val"))
-    # Labels are checked against the model's classes before the first step, not in the middle
-    # of an epoch; one image through the model (eval mode: no random numbers) says how many.
-    num_classes = _num_classes(model, x, "fit")
-    check_labels("fit", y, num_classes)
-    if validation is not None:
-        check_labels("fit validation", validation[1], num_classes, name="y_val")
+
+    def check_all_labels(num_classes):
+        """Every label against the model's classes, which its first output says (B, K)."""
+        check_labels("fit", y, num_classes)
+        if validation is not None:
+            check_labels("fit validation", validation[1], num_classes, name="y_val")
     callbacks = list(callbacks or [])
     for cb in callbacks:
         if not callable(cb):
@@ -170,7 +170,8 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
             try:
                 _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, stop,
                              lr_schedule, augment, rng,
-                             start if start and start["epoch"] == epoch and start["step"] else None)
+                             start if start and start["epoch"] == epoch and start["step"] else None,
+                             check_all_labels)
                 inner = getattr(model, "module", model)   # the model inside a DataParallel
                 if hasattr(inner, "metadata") and history.steps:
                     inner.metadata["trained"] = True      # the drawing pad reads this
@@ -214,10 +215,11 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
 
 
 def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, stop, lr_schedule,
-                 augment, rng, start):
+                 augment, rng, start, check_all_labels):
     """One pass over ``loader`` (the rest of one, from ``start``, when resuming); appends the
     epoch's train metrics to ``history`` unless it stops early (then only
-    ``history.stopped``, ``step_loss`` and ``position`` change)."""
+    ``history.stopped``, ``step_loss`` and ``position`` change). The first step's output
+    goes to ``check_all_labels`` before any weight changes."""
     model.train()
     total_steps = epochs * len(loader)
     if start is None:
@@ -234,6 +236,8 @@ def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, st
             xb = augment(xb, rng)
         optimizer.zero_grad()
         out = model.forward(xb)                                   # (B, K) log-probabilities
+        if step == first:
+            check_all_labels(int(out.shape[1]))                   # all labels in 0..K-1
         value = loss.forward(out, yb)
         if not math.isfinite(value):
             # Back-propagating it would only turn every weight into NaN.
@@ -384,9 +388,3 @@ def _check_images(who, x, y=None, names=("x", "y")):
     """``data.loader.check_images``, and there must be at least one image."""
     if check_images(who, x, y, names) == 0:
         raise ValueError(f"{who} received no images (an empty array)")
-
-
-def _num_classes(model, x, who):
-    """How many classes ``model`` scores: the width of its output for the first image."""
-    for _, log_probs in _log_prob_batches(model, x[:1], 1, who):
-        return int(log_probs.shape[1])
