@@ -11,7 +11,6 @@ import json
 import math
 import os
 import stat
-import tempfile
 import zipfile
 
 import numpy as np
@@ -19,6 +18,7 @@ import numpy as np
 from .backend import asarray, to_numpy
 from .layers import module as _module
 from .layers.registry import LAYERS
+from .output_files import write_atomically
 
 FORMAT, VERSION = "minicnn-checkpoint", 2
 OLD_FORMAT = "minicnn-sequential-v1"          # files written before format 2: still loaded
@@ -42,11 +42,13 @@ def architecture(model, name="the model"):
     return {"type": kind, "config": model.config()}
 
 
-def save(model, path, metadata=None):
-    """Write ``model`` to ``path`` (.npz), atomically; return the path.
+def save(model, path, metadata=None, overwrite=True):
+    """Write ``model`` to ``path`` (.npz), atomically; return the path written.
 
     The file is written next to ``path`` under a temporary name, read back and
     checked, and only then renamed over ``path``: a crash never leaves half a file.
+    Only a regular file is written (a symlink is written through to its target);
+    ``overwrite=False`` refuses to replace an existing file (output_files.py).
     """
     from . import __version__
     meta = dict(getattr(model, "metadata", {}))
@@ -64,26 +66,15 @@ def save(model, path, metadata=None):
         if a.dtype.kind == "f" and not np.isfinite(a).all():
             raise ValueError(f"cannot save {name!r}: it holds NaN or infinite values (training diverged?)")
     arrays["__header__"] = np.array(json.dumps(header))
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        if set(read(tmp)[1]) != set(arrays) - {"__header__"}:   # verify before it replaces anything
+
+    def verify(tmp):                                  # read back before it replaces anything
+        if set(read(tmp)[1]) != set(arrays) - {"__header__"}:
             raise OSError(f"checkpoint {tmp} did not read back correctly")
-        os.chmod(tmp, 0o666 & ~_umask())              # mkstemp made it private (0600); a model is shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+
+    written = write_atomically(path, lambda f: np.savez(f, **arrays), verify, overwrite)
     if hasattr(model, "metadata"):
         model.metadata = meta
-    return path
+    return written
 
 
 def load(path):
@@ -245,9 +236,3 @@ def _build(header, path):
         return model
     with _module.deferred_init():
         return build(header["model"], "model"), f" ({header['model']['type']})"
-
-
-def _umask():
-    mask = os.umask(0)     # the only way to read the umask is to set it; put it straight back
-    os.umask(mask)
-    return mask

@@ -5,10 +5,13 @@
     minicnn train --dataset fashion-mnist --model convnet --epochs 12 --batch-size 64 --no-augment
     minicnn evaluate runs/mnist-lenet.npz   # test accuracy, per class, confusion matrix
     minicnn predict runs/mnist-lenet.npz digit.png
+    minicnn train --resume runs/mnist-lenet-2.npz   # continue a run stopped by Ctrl-C, exactly
     minicnn bench --quick               # python -m benchmarks, from a checkout
 
 Every problem with a flag or a file ends the command with one line on stderr and
-exit status 2, as argparse does for an unknown flag; never with a traceback.
+exit status 2, as argparse does for an unknown flag; never with a traceback. An
+unexpected error is one line too, exit status 1 (``--debug`` shows its traceback);
+Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129, after saving what training had.
 """
 import argparse
 import math
@@ -16,9 +19,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .cli_commands import (AUGMENTATION, EXIT_INTERRUPTED, EXIT_USAGE,
-                           QUICKDRAW_DEFAULT_MAX_PER_CLASS, UsageError, cmd_evaluate, cmd_predict,
-                           cmd_train)
+from .cli_commands import (AUGMENTATION, EXIT_INTERRUPTED, EXIT_UNEXPECTED, EXIT_USAGE,
+                           QUICKDRAW_DEFAULT_MAX_PER_CLASS, UsageError, cmd_evaluate, cmd_predict)
+from .cli_train import cmd_train
+from .interrupts import Terminated, raise_on_termination
 
 # The defaults of `minicnn train`, chosen by the accuracy on 5,000 training images held out
 # for validation, never by the test set (scripts/sweep.py; the measurements are in
@@ -133,8 +137,16 @@ def build_parser():
                        help="CPU cores per batch (DataParallel); default: every usable core "
                             "where a batch is large enough to split (64+ images); 1 turns it off")
     train.add_argument("--out", default=None,
-                       help="where to save the trained model (.npz); default: "
-                            "runs/<dataset>-<model>.npz under the current folder")
+                       help="where to save the trained model (.npz), checked before training; "
+                            "default: a new name under ./runs/, runs/<dataset>-<model>.npz, "
+                            "then -2, -3, ... (printed at the start)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the file --out names if it exists (without --out: save to "
+                            "runs/<dataset>-<model>.npz, replacing it)")
+    train.add_argument("--resume", metavar="CHECKPOINT", default=None,
+                       help="continue a stopped run exactly where it stopped, with its own "
+                            "settings, from the model file it saved (and the .resume.npz file "
+                            "beside it); it saves to that file again unless --out says otherwise")
     _data_flags(train)
     train.add_argument("--categories", type=_categories, default=None,
                        help="quickdraw only: comma-separated categories; default: the article's "
@@ -184,6 +196,11 @@ def build_parser():
     sub.add_parser("bench", add_help=False,
                    help="minicnn against PyTorch, JAX and Keras: python -m benchmarks in a checkout "
                         "(flags: minicnn bench --help)")
+    for p in (parser, train, evaluate, predict):
+        # SUPPRESS: a sub-command's default would overwrite `minicnn --debug train`'s value.
+        p.add_argument("--debug", action="store_true",
+                       default=False if p is parser else argparse.SUPPRESS,
+                       help="show the full traceback of an unexpected error")
     return parser
 
 
@@ -230,16 +247,30 @@ def main(argv=None):
     except SystemExit as e:                            # --help (0) or a bad flag (2)
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     prog = f"minicnn {args.command}"
+    if args.command == "train":      # each flag's value when not typed: --resume refuses typed ones
+        args.defaults = vars(parser.parse_args(["train"]))   # that contradict the run it continues
     try:
-        return COMMANDS[args.command](args)
+        # SIGTERM and SIGHUP raise Terminated, so `finally` blocks remove temporary files
+        # (a download's .part) and training saves what it has, as Ctrl-C does.
+        with raise_on_termination(resend=False):
+            return COMMANDS[args.command](args)
     except (UsageError, FileNotFoundError, ValueError, OSError, ImportError) as e:
         # A bad flag value, missing data files, a failed download, a corrupt file, a missing
         # optional library: what they say is one sentence meant for the user, passed on as is.
         print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted", file=sys.stderr)
+        print(f"\n{prog}: interrupted (Ctrl-C)", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated as e:
+        print(f"\n{prog}: interrupted ({e})", file=sys.stderr)
+        return e.exit_status
+    except Exception as e:  # noqa: BLE001 - a bug, ours or a library's: one line, not a traceback
+        if args.debug:
+            raise
+        print(f"{prog}: unexpected error: {type(e).__name__}: {' '.join(str(e).split())} "
+              f"(run it again with --debug to see the traceback)", file=sys.stderr)
+        return EXIT_UNEXPECTED
 
 
 if __name__ == "__main__":

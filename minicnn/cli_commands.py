@@ -1,13 +1,11 @@
-"""The ``minicnn`` commands train, evaluate and predict, run by ``minicnn.cli`` with its flags.
-A problem the user can fix (a flag value, a file) is a UsageError: one line, exit status 2."""
+"""The ``minicnn`` commands evaluate and predict (train is in cli_train.py), run by ``minicnn.cli``
+with its flags. A problem the user can fix (a flag value, a file) is a UsageError: one line, exit
+status 2."""
 import os
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 
-EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 1, 130
+EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_UNEXPECTED = 2, 1, 130, 1
 QUICKDRAW_DEFAULT_MAX_PER_CLASS = 10000
 # The training images held out for validation are the same whatever --seed says, so runs with
 # different seeds or settings are compared on the same images.
@@ -58,93 +56,6 @@ def _set_backend(name):
 
 
 # -- commands -------------------------------------------------------------------------------
-
-def cmd_train(args):
-    import minicnn
-    from .data import RandomAffine, train_val_split
-    from .models import MODELS
-    from .optional import optional
-    from .train import evaluate, fit, linear_decay
-
-    if args.dataset != "quickdraw" and (args.categories or args.max_per_class):
-        raise UsageError("--categories and --max-per-class only apply to --dataset quickdraw")
-    _set_backend(args.backend)
-
-    categories, max_per_class = None, None
-    if args.dataset == "quickdraw":
-        max_per_class = args.max_per_class or QUICKDRAW_DEFAULT_MAX_PER_CLASS
-        if args.categories:
-            categories, why = args.categories, "from --categories"
-        else:
-            categories, why = _default_quickdraw_categories(args.data_dir)
-        print(f"Quick, Draw! categories ({why}): {', '.join(categories)}")
-    x_train, y_train, x_test, y_test, classes = _load(args.dataset, args.data_dir,
-                                                      not args.no_download, categories,
-                                                      max_per_class)
-    x_train, y_train = x_train[:args.limit], y_train[:args.limit]           # [:None] keeps all
-    x_test, y_test = x_test[:args.test_limit], y_test[:args.test_limit]
-    if len(x_test) == 0:
-        raise UsageError(f"the {args.dataset} test set is empty with these settings")
-    if args.val_size >= len(x_train):
-        raise UsageError(f"--val-size {args.val_size:,} leaves no training images: the training "
-                         f"set has {len(x_train):,} (use at most {len(x_train) - 1:,}, or 0)")
-    x_train, y_train, x_val, y_val = train_val_split(x_train, y_train, args.val_size, SPLIT_SEED)
-
-    minicnn.manual_seed(args.seed)
-    model = MODELS[args.model](num_classes=len(classes))
-    input_shape = [1, int(x_train.shape[1]), int(x_train.shape[2])]
-    optimizer = minicnn.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
-    schedule = linear_decay(args.lr) if args.schedule == "linear" else None
-    augment = RandomAffine(**AUGMENTATION) if args.augment else None
-    out = Path(args.out or Path("runs") / f"{args.dataset}-{args.model}.npz")
-    lr_text = f"lr {args.lr:g}" + (" decaying linearly to 0" if schedule else " (constant)")
-    held_out = (f"{len(x_val):,} validation images (held out of the training set, split seed "
-                f"{SPLIT_SEED})" if len(x_val) else "no validation set (--val-size 0)")
-    print(f"training {args.model} on {args.dataset}: {len(x_train):,} training images, "
-          f"{held_out}, {len(x_test):,} test images, {len(classes)} classes")
-    print(f"{args.epochs} epochs, batch {args.batch_size}, SGD {lr_text}, momentum "
-          f"{args.momentum:g}, augmentation: {augment or 'none'}, seed {args.seed}, "
-          f"{args.backend} backend", flush=True)
-
-    stepper = model                      # minicnn train uses every core: DataParallel, the same numbers
-    if args.backend == "numpy" and args.workers != 1:
-        stepper = minicnn.DataParallel(model, args.workers)
-        print(stepper.describe(args.batch_size) + " (--workers 1 turns this off)", flush=True)
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
-    progress = progress and optional("tqdm.auto") is not None  # else fit's own lines would repeat ours
-    start = time.perf_counter()
-    history = fit(stepper, minicnn.NLLLoss(), optimizer, x_train, y_train, epochs=args.epochs,
-                  batch_size=args.batch_size, validation=(x_val, y_val) if len(x_val) else None,
-                  seed=args.seed, progress=progress, lr_schedule=schedule,
-                  callbacks=[lambda epoch, history: print(history.epoch_line(args.epochs), flush=True)],
-                  augment=augment)
-    wall = time.perf_counter() - start
-
-    if history.steps == 0 or (history.stopped and "loss became" in history.stopped):
-        print(f"minicnn train: training stopped: {history.stopped}; no model saved",
-              file=sys.stderr)
-        return EXIT_DIVERGED
-    if history.stopped:
-        print(f"training stopped early: {history.stopped}; saving the weights so far")
-    print(f"trained {history.epochs} epochs ({history.steps:,} steps) in {wall:.1f} s "
-          f"({sum(history.seconds):.1f} s in training passes)")
-    # The test set chose nothing: it is scored here, once, and by `minicnn evaluate`.
-    _, test_acc, _ = evaluate(model, x_test, y_test)
-    print(f"test accuracy, measured once after training: {100 * test_acc:.2f}% "
-          f"({len(x_test):,} test images)")
-    meta = dict(classes=[str(c) for c in classes], dataset=args.dataset, model=args.model,
-                input_shape=input_shape, epochs=history.epochs, batch_size=args.batch_size,
-                lr=args.lr, momentum=args.momentum, schedule=args.schedule, seed=args.seed,
-                augment=AUGMENTATION if augment else None, train_images=int(len(x_train)),
-                val_size=int(len(x_val)), split_seed=SPLIT_SEED,
-                val_accuracy=history.val_acc[-1] if history.val_acc else None,
-                test_accuracy=float(test_acc), trained=True)
-    if args.dataset == "quickdraw":
-        meta["max_per_class"] = max_per_class
-    model.save(out, metadata=meta)
-    print(f"saved the model to {out}")
-    return EXIT_INTERRUPTED if history.stopped else 0
-
 
 def cmd_evaluate(args):
     from .sequential import Sequential
@@ -220,6 +131,7 @@ def _num_outputs(model, image_shape):
 
 def cmd_predict(args):
     from .drawing import preprocess_drawing
+    from .drawing.preprocess import open_image
     from .optional import require
     from .sequential import Sequential
     from .train import predict_proba
@@ -227,15 +139,14 @@ def cmd_predict(args):
     model = Sequential.load(args.model_file)
     if not os.path.isfile(args.image):
         raise UsageError(f"image file {args.image} does not exist")
-    Image = require("PIL.Image", "minicnn predict", 'pip install "minicnn[viz]"', "Pillow")
+    require("PIL.Image", "minicnn predict", 'pip install "minicnn[viz]"', "Pillow")
     try:
-        with Image.open(args.image) as img:
-            img.load()
+        with open_image(args.image) as img:                    # refuses an image too large
             picture = preprocess_drawing(img)                  # (1, 28, 28) or None
     except OSError as e:                                       # PIL's UnidentifiedImageError is one
         raise UsageError(f"cannot read {args.image} as an image ({e})") from None
     except ValueError as e:
-        raise UsageError(f"{args.image}: {e}") from None
+        raise UsageError(f"{e}" if str(args.image) in str(e) else f"{args.image}: {e}") from None
     if picture is None:
         raise UsageError(f"{args.image} is blank: there is no drawing in it to classify")
 

@@ -14,20 +14,25 @@ data set never sits in memory as float32.
 
 Training stops early without raising, so the weights and the history so far are
 always handed back, and ``history.stopped`` says why (None after a complete run):
-Ctrl-C lets the current step finish (a second Ctrl-C interrupts at once); a NaN or
-infinite loss is not back-propagated and is reported on stderr; a callback may set
-``history.stopped`` to a reason.
+Ctrl-C, SIGTERM or SIGHUP lets the current step finish (a second Ctrl-C interrupts at
+once); a NaN or infinite loss is not back-propagated and is reported on stderr; a
+callback may set ``history.stopped`` to a reason. Training that does not learn (chance
+accuracy on validation, a loss grown tenfold) is said in one line on stderr.
+
+A stopped run can be continued exactly: ``history.state_dict()`` (with ``position``,
+where the next step starts), the optimizer's ``state_dict()`` and the weights are all it
+needs, and ``fit(..., resume=history.state_dict())`` takes the same steps, on the same
+batches with the same random numbers, as a run that was never stopped.
 """
 import math
-import signal
 import sys
-import threading
 import time
 
 import numpy as np
 
 from .backend import cpu_rng, to_numpy
-from .data.loader import DataLoader, as_batch, check_count, check_images
+from .data.loader import DataLoader, as_batch, check_count, check_images, check_labels
+from .interrupts import StopRequest
 from .layers import LogSoftmax, no_grad
 from .optional import optional
 
@@ -41,8 +46,15 @@ class History:
     images_per_second       training images processed per second in that pass
     step_loss               the loss of every optimisation step, in order
     stopped                 None, or why training ended before ``epochs`` epochs
+    warning                 None, or why the training seems not to learn (said once)
+    position                where the next step starts, for resuming: epoch and step (from
+                            0), the epoch's order of samples, the random generators' states,
+                            the epoch's running sums; None while a step changes the weights
     Accuracies are fractions in [0, 1].
     """
+
+    _LISTS = ("train_loss", "train_acc", "val_loss", "val_acc", "seconds", "images_per_second",
+              "step_loss")
 
     def __init__(self):
         self.train_loss, self.train_acc = [], []
@@ -50,6 +62,23 @@ class History:
         self.seconds, self.images_per_second = [], []
         self.step_loss = []
         self.stopped = None
+        self.warning = None
+        self.position = None
+
+    def state_dict(self):
+        """Everything measured, and ``position``: what ``fit(..., resume=...)`` continues from.
+        Plain lists, numbers and strings, except ``position["order"]`` (an int64 array or None)."""
+        state = {name: [float(v) for v in getattr(self, name)] for name in self._LISTS}
+        return dict(state, stopped=self.stopped, warning=self.warning, position=self.position)
+
+    def load_state_dict(self, state):
+        try:
+            for name in self._LISTS:
+                setattr(self, name, [float(v) for v in state[name]])
+            self.warning, self.position = state["warning"], dict(state["position"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"History.load_state_dict expected what History.state_dict() "
+                             f"returns ({type(e).__name__}: {e})") from None
 
     @property
     def epochs(self):
@@ -76,7 +105,7 @@ class History:
 
 
 def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=None,
-        progress=True, callbacks=None, lr_schedule=None, augment=None):
+        progress=True, callbacks=None, lr_schedule=None, augment=None, resume=None):
     """Train ``model`` with mini-batch SGD; return a History.
 
     model        a Sequential (or any Module with forward/backward/train/eval), trained as
@@ -96,6 +125,9 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
     augment      optional ``augment(xb, rng) -> xb`` for every training batch (float
                  (B, C, H, W)), e.g. ``data.RandomAffine()``; rng is seeded from ``seed``,
                  a stream of its own. Neither validation nor ``evaluate`` sees it
+    resume       optional ``history.state_dict()`` of a run that stopped: continue it, with
+                 the same arguments, the model's weights and the optimizer's state as they
+                 were when it stopped (``minicnn train --resume`` saves and loads them)
 
     Returns with the model in eval mode; never raises for a diverging loss or Ctrl-C.
     """
@@ -105,7 +137,13 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
         if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
             raise ValueError("fit expected validation=(x_val, y_val), received "
                              f"{type(validation).__name__}")
-        _check_images("fit validation", *validation)
+        _check_images("fit validation", *validation, names=("x_val", "y_val"))
+
+    def check_all_labels(num_classes):
+        """Every label against the model's classes, which its first output says (B, K)."""
+        check_labels("fit", y, num_classes)
+        if validation is not None:
+            check_labels("fit validation", validation[1], num_classes, name="y_val")
     callbacks = list(callbacks or [])
     for cb in callbacks:
         if not callable(cb):
@@ -119,14 +157,21 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
     loader = DataLoader(x, y, batch_size=batch_size, shuffle=True, seed=seed)
     rng = cpu_rng() if seed is None else np.random.default_rng((seed, 1))   # not the shuffling's
     history = History()
+    if resume is not None:
+        history.load_state_dict(resume)
+        _resume_at(history.position, loader, rng, epochs)
+    start = history.position                   # None: from the start
+    first_lr = lr_schedule(0, epochs * len(loader)) if lr_schedule else getattr(optimizer, "lr", None)
     tqdm = optional("tqdm.auto") if progress else None      # a notebook-aware bar, where installed
-    with _StopOnSigint() as sigint:
-        for epoch in range(epochs):
+    with StopRequest() as stop:
+        for epoch in range(start["epoch"] if start else 0, epochs):
             bar = tqdm.tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
                             leave=True) if tqdm else None
             try:
-                _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, sigint,
-                             lr_schedule, None if augment is None else (lambda xb: augment(xb, rng)))
+                _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, stop,
+                             lr_schedule, augment, rng,
+                             start if start and start["epoch"] == epoch and start["step"] else None,
+                             check_all_labels)
                 inner = getattr(model, "module", model)   # the model inside a DataParallel
                 if hasattr(inner, "metadata") and history.steps:
                     inner.metadata["trained"] = True      # the drawing pad reads this
@@ -139,8 +184,9 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
                                         acc=f"{history.train_acc[-1]:.4f}",
                                         val_acc=f"{val_acc:.4f}")
             except KeyboardInterrupt:
-                # Raised by code that the SIGINT handler does not cover (a second Ctrl-C,
-                # a non-main thread): the step in flight may be incomplete.
+                # Raised by code that the signal handler does not cover (a second Ctrl-C,
+                # a non-main thread): the step in flight may be incomplete, and then
+                # history.position is None.
                 history.stopped = (f"interrupted (KeyboardInterrupt) in epoch {epoch + 1}, after "
                                    f"{history.steps} steps in all")
             finally:
@@ -155,39 +201,53 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
                     cb(epoch, history)
             except KeyboardInterrupt:
                 history.stopped = f"interrupted (KeyboardInterrupt) in a callback after epoch {epoch + 1}"
-            if sigint.requested and history.stopped is None:
-                history.stopped = f"interrupted (Ctrl-C) after epoch {epoch + 1}"
+            if history.warning is None:
+                history.warning = _not_learning(history, validation, first_lr)
+                if history.warning:
+                    print(f"minicnn.train.fit: warning: {history.warning}", file=sys.stderr,
+                          flush=True)
+            if stop.requested and history.stopped is None:
+                history.stopped = f"interrupted ({stop.requested}) after epoch {epoch + 1}"
             if history.stopped is not None:
                 break
     model.eval()
     return history
 
 
-def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, sigint, lr_schedule,
-                 augment):
-    """One pass over ``loader``; appends the epoch's train metrics to ``history``
-    unless it stops early (then only ``history.stopped`` and ``step_loss`` change)."""
+def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, stop, lr_schedule,
+                 augment, rng, start, check_all_labels):
+    """One pass over ``loader`` (the rest of one, from ``start``, when resuming); appends the
+    epoch's train metrics to ``history`` unless it stops early (then only
+    ``history.stopped``, ``step_loss`` and ``position`` change). The first step's output
+    goes to ``check_all_labels`` before any weight changes."""
     model.train()
     total_steps = epochs * len(loader)
-    seen = correct = 0
-    loss_sum = 0.0
-    start = time.perf_counter()
-    for step, (xb, yb) in enumerate(loader):
+    if start is None:
+        order, first, (seen, correct, loss_sum, seconds) = loader.epoch_order(), 0, (0, 0, 0.0, 0.0)
+    else:
+        order, first, (seen, correct, loss_sum, seconds) = start["order"], start["step"], start["sums"]
+    if bar is not None:
+        bar.update(first)
+    began = time.perf_counter() - seconds
+    for step, (xb, yb) in enumerate(loader.batches(order, first), first):
         if lr_schedule is not None:
             optimizer.lr = float(lr_schedule(history.steps, total_steps))
         if augment is not None:
-            xb = augment(xb)
+            xb = augment(xb, rng)
         optimizer.zero_grad()
         out = model.forward(xb)                                   # (B, K) log-probabilities
+        if step == first:
+            check_all_labels(int(out.shape[1]))                   # all labels in 0..K-1
         value = loss.forward(out, yb)
         if not math.isfinite(value):
             # Back-propagating it would only turn every weight into NaN.
             history.stopped = (f"the loss became {value} at epoch {epoch + 1}, step {step + 1}: "
                                f"training diverged; try a lower learning rate "
-                               f"(lr was {getattr(optimizer, 'lr', '?')})")
+                               f"(lr was {getattr(optimizer, 'lr', float('nan')):g})")
             print(f"minicnn.train.fit stopped: {history.stopped}", file=sys.stderr, flush=True)
             return
         model.backward(loss.backward(), input_grad=False)
+        history.position = None                # the weights are changing: no place to resume
         optimizer.step()
         history.step_loss.append(value)
 
@@ -195,19 +255,76 @@ def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, si
         seen += n
         loss_sum += value * n
         correct += int((out.argmax(axis=1) == yb).sum())
+        done = step + 1 == len(loader)
+        # Where the next step starts, and everything random it will use: resuming here takes
+        # exactly the steps an uninterrupted run would.
+        history.position = dict(
+            epoch=epoch + 1 if done else epoch, step=0 if done else step + 1,
+            order=None if done else order,
+            sums=(0, 0, 0.0, 0.0) if done else (seen, correct, loss_sum, time.perf_counter() - began),
+            generators=_generator_states(loader, rng))
         if bar is not None:
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}",
                             refresh=False)
             bar.update(1)
-        if sigint.requested:
-            history.stopped = (f"interrupted (Ctrl-C) in epoch {epoch + 1}, after step "
+        if stop.requested and not done:        # at the end of an epoch, fit stops after it
+            history.stopped = (f"interrupted ({stop.requested}) in epoch {epoch + 1}, after step "
                                f"{step + 1} of {len(loader)}")
             return
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - began
     history.train_loss.append(loss_sum / seen)
     history.train_acc.append(correct / seen)
     history.seconds.append(seconds)
     history.images_per_second.append(seen / seconds if seconds > 0 else float("inf"))
+
+
+def _generator_states(loader, rng):
+    """The states of the random generators training draws from (plain dicts of ints)."""
+    return dict(loader=None if loader.rng is None else loader.rng.bit_generator.state,
+                augment=rng.bit_generator.state, minicnn=cpu_rng().bit_generator.state)
+
+
+def _resume_at(position, loader, rng, epochs):
+    """Check that ``position`` fits this run, and put the generators back where it says."""
+    try:
+        epoch, step, order, states = (position["epoch"], position["step"], position["order"],
+                                      position["generators"])
+        if not (0 <= epoch <= epochs and 0 <= step < len(loader) and len(position["sums"]) == 4
+                and (order is None or len(order) == len(loader.x))):
+            raise ValueError(f"epoch {epoch}, step {step} of {len(loader)} (an order of "
+                             f"{'no' if order is None else len(order)} images for {len(loader.x)})")
+        for generator, state in ((loader.rng, states["loader"]), (rng, states["augment"]),
+                                 (cpu_rng(), states["minicnn"])):
+            if generator is not None:
+                generator.bit_generator.state = state
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"fit cannot resume from this position, it does not fit a run of "
+                         f"{epochs} epochs of {len(loader)} steps ({type(e).__name__}: {e})") from None
+
+
+# The warning's thresholds: what a run that learns leaves behind after one epoch.
+CHANCE_MARGIN = 0.01          # validation accuracy within 1 point of always guessing one class
+CHANCE_MIN_STEPS = 50         # after fewer steps a network that learns may still be at chance
+LOSS_GROWTH = 10.0            # the epoch's mean loss ten times the first step's
+
+
+def _not_learning(history, validation, lr):
+    """A sentence if the last epoch shows training that does not learn, else None."""
+    if not history.train_loss:
+        return None
+    lr = "its learning rate" if lr is None else f"the learning rate (lr was {lr:g})"
+    if validation is not None and history.val_acc and history.steps >= CHANCE_MIN_STEPS:
+        _, counts = np.unique(to_numpy(validation[1]), return_counts=True)
+        chance = counts.max() / counts.sum()           # always answering the commonest class
+        if history.val_acc[-1] <= chance + CHANCE_MARGIN:
+            return (f"validation accuracy after epoch {history.epochs} is "
+                    f"{100 * history.val_acc[-1]:.2f}%, what guessing one class scores "
+                    f"({100 * chance:.2f}%): the model is not learning; try lowering {lr}")
+    if history.train_loss[-1] > LOSS_GROWTH * history.step_loss[0]:
+        return (f"the training loss grew from {history.step_loss[0]:.3g} (first step) to "
+                f"{history.train_loss[-1]:.3g} (epoch {history.epochs}): training is diverging; "
+                f"try lowering {lr}")
+    return None
 
 
 def evaluate(model, x, y, batch_size=1000):
@@ -222,10 +339,9 @@ def evaluate(model, x, y, batch_size=1000):
     loss_sum, predictions = 0.0, []
     for start, log_probs in _log_prob_batches(model, x, batch_size, "evaluate"):
         lp = to_numpy(log_probs)                                          # (B, K)
+        if start == 0:            # the first output says how many classes: check every label now
+            check_labels("evaluate", labels, lp.shape[1])
         yb = labels[start:start + len(lp)]
-        if yb.size and (yb.min() < 0 or yb.max() >= lp.shape[1]):
-            raise ValueError(f"evaluate got label {int(yb.min() if yb.min() < 0 else yb.max())}, "
-                             f"outside the model's class range 0..{lp.shape[1] - 1}")
         loss_sum += float(-lp[np.arange(len(yb)), yb].sum())
         predictions.append(lp.argmax(axis=1))
     predictions = np.concatenate(predictions).astype(np.int64)
@@ -268,37 +384,7 @@ def _log_prob_batches(model, x, batch_size, who):
         model.train(was_training)
 
 
-def _check_images(who, x, y=None):
+def _check_images(who, x, y=None, names=("x", "y")):
     """``data.loader.check_images``, and there must be at least one image."""
-    if check_images(who, x, y) == 0:
+    if check_images(who, x, y, names) == 0:
         raise ValueError(f"{who} received no images (an empty array)")
-
-
-class _StopOnSigint:
-    """While active, the first Ctrl-C only sets ``requested`` (so the training
-    step in flight can finish and the weights stay consistent); a second Ctrl-C
-    raises KeyboardInterrupt as usual. Outside the main thread it does nothing."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def _handler(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nCtrl-C: stopping after this step (press again to interrupt at once)",
-              file=sys.stderr, flush=True)
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            try:
-                self._previous = signal.signal(signal.SIGINT, self._handler)
-            except (ValueError, OSError):
-                self._previous = None
-        return self
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        return False

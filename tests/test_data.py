@@ -225,6 +225,9 @@ def test_as_batch_single_image_and_floats(backend, xp):
     (np.full((2, 28, 28), 300, np.int64), "pixel values 0..255, received values from 300"),
     (np.zeros((2, 3, 28, 28, 1), np.uint8), r"received shape \(2, 3, 28, 28, 1\)"),
     (np.zeros((2, 28, 28), np.complex64), "received dtype complex64"),
+    (np.full((2, 28, 28), np.nan, np.float32), "the images hold NaN or infinite pixels"),
+    (np.where(np.arange(2 * 28 * 28).reshape(2, 28, 28) == 5, np.inf, 0.5),
+     "the images hold NaN or infinite pixels"),
 ])
 def test_as_batch_bad_input(images, message):
     with pytest.raises(ValueError, match=message):

@@ -65,6 +65,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(body[:100] + bytes([body[100] ^ 0xFF]) + body[101:])
         elif kind == "wrongdtype":        # a valid .npy file, but float64 instead of uint8
             self._send(_npy_bytes(np.zeros((5, 784))))
+        elif kind == "trickle":           # answers, then sends one byte every 0.05 s
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for i in range(len(body)):
+                    if self.stop.wait(0.05):
+                        return
+                    self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
         elif kind == "slow":              # stalls before answering at all
             if not self.stop.wait(SLOW_SECONDS):
                 self._send(body)
@@ -243,3 +255,36 @@ def test_served_bytes_are_the_published_files(server):
     """Guards the fixture itself: the server's /ok/ route serves what the md5 table says."""
     for name, md5 in MNIST_FILES.items():
         assert hashlib.md5(_Handler.files[name]).hexdigest() == md5
+
+
+def test_a_server_trickling_bytes_cannot_outlast_the_files_deadline(server, hits, tmp_path):
+    """One byte every 0.05 s never trips a read's timeout (0.2 s); the file's deadline ends it."""
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        download_file(LABELS, tmp_path, [f"{server}/trickle/"], timeout=2.0, progress=False)
+    assert time.monotonic() - start < 4.0
+    assert "timed out: not finished after 2 s" in str(info.value)
+    assert _listing(tmp_path) == []                      # no .part file left
+
+
+def test_sigterm_during_a_download_removes_the_part_file(server, tmp_path):
+    """A child process downloads from the trickling mirror; SIGTERM ends it, as SIGTERM
+    should, and its .part file is gone."""
+    import signal
+    import subprocess
+    code = (f"from minicnn.data import download_file; download_file({LABELS!r}, {str(tmp_path)!r}, "
+            f"[{server + '/trickle/'!r}], timeout=60, progress=False)")
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 60
+        while not any(name.endswith(".part") for name in _listing(tmp_path)):
+            assert time.monotonic() < deadline and child.poll() is None, "no .part file appeared"
+            time.sleep(0.05)
+        time.sleep(0.3)                                  # a few bytes into the download
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=30) == -signal.SIGTERM  # it still ends by the signal
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert _listing(tmp_path) == []

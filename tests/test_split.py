@@ -61,3 +61,28 @@ def test_a_bad_val_size_is_one_clear_sentence(val_size):
     x, y = _numbered(np.arange(10) % 2)
     with pytest.raises(ValueError, match=r"val_size must be a whole number from 0 to 9"):
         train_val_split(x, y, val_size)
+
+
+def test_a_huge_label_costs_memory_for_the_samples_not_for_the_label():
+    """One label of 10**9 among 512: np.bincount would allocate 8 GB; the split needs the 512."""
+    import tracemalloc
+    y = np.arange(512, dtype=np.int64) % 4
+    y[7] = 10**9
+    x = np.zeros((512, 2, 2), np.uint8)
+    tracemalloc.start()
+    try:
+        _, _, _, y_val = train_val_split(x, y, 100, seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20 and len(y_val) == 100
+
+
+@pytest.mark.parametrize("y, message", [
+    (np.array([0, 1, -1, 1]), r"label y\[2\] is -1; class labels count from 0"),
+    (np.array([0.0, 1.0, 1.0, 0.0]), "integer class labels"),
+    (np.array([0, 1, 1]), "for N = 4 images"),
+])
+def test_bad_labels_get_a_sentence(y, message):
+    with pytest.raises(ValueError, match=message):
+        train_val_split(np.zeros((4, 2, 2)), y, 1)

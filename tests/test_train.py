@@ -271,15 +271,33 @@ def test_predict_proba_of_a_model_without_log_softmax(mnist):
     np.testing.assert_array_equal(probs.argmax(axis=1), scores.argmax(axis=1))
 
 
+def _nan_at(x, i, value=np.nan):
+    """``x`` as floats in [0, 1] with one non-finite pixel in image ``i``."""
+    x = x.astype(np.float32) / 255
+    x[i, 14, 14] = value
+    return x
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda m, x, y: fit(m, mc.NLLLoss(), _sgd(m), x, y[:10], 1, 8), "20 images but 10 labels"),
     (lambda m, x, y: fit(m, mc.NLLLoss(), _sgd(m), x, y, -1, 8), "epochs must be an integer >= 0"),
     (lambda m, x, y: fit(m, mc.NLLLoss(), _sgd(m), x, y, 1, 0), "batch_size must be an integer >= 1"),
     (lambda m, x, y: fit(m, mc.NLLLoss(), _sgd(m), x, y.astype(float), 1, 8), "integer class labels"),
     (lambda m, x, y: fit(m, mc.NLLLoss(), _sgd(m), x, y, 1, 8, validation=x), "validation=(x_val"),
-    (lambda m, x, y: evaluate(m, x[0], y), "images of shape (N, H, W)"),
+    (lambda m, x, y: evaluate(m, x[0], y), "images x of shape (N, H, W)"),
     (lambda m, x, y: evaluate(m, x[:0], y[:0]), "no images"),
-    (lambda m, x, y: evaluate(m, x, y + 10), "outside the model's class range"),
+    (lambda m, x, y: evaluate(m, x, y + 10), "but the model has 10 classes (labels 0..9)"),
+    (lambda m, x, y: evaluate(m, x, y - 1), "evaluate: label y[1] is -1; class labels count from 0"),
+    (lambda m, x, y: fit(m, mc.NLLLoss(), _sgd(m), x, y + 10, 1, 8), "fit: label y[4] is 19, but"),
+    (lambda m, x, y: fit(m, mc.NLLLoss(), _sgd(m), x, y, 1, 8, validation=(x, y - 1)),
+     "fit validation: label y_val[1] is -1"),
+    (lambda m, x, y: fit(m, mc.NLLLoss(), _sgd(m), _nan_at(x, 7), y, 1, 8),
+     "fit: the images x hold NaN or infinite pixels (image 7 is the first of 1)"),
+    (lambda m, x, y: fit(m, mc.NLLLoss(), _sgd(m), x, y, 1, 8, validation=(_nan_at(x, 3, np.inf), y)),
+     "fit validation: the images x_val hold NaN or infinite pixels (image 3 is the first of 1)"),
+    (lambda m, x, y: evaluate(m, np.full((20, 28, 28), np.nan, np.float32), y),
+     "evaluate: the images x hold NaN or infinite pixels (image 0 is the first of 20)"),
+    (lambda m, x, y: predict_proba(m, _nan_at(x, 2)), "predict_proba: the images x hold NaN"),
     (lambda m, x, y: predict_proba(m, x[:0]), "no images"),
 ])
 def test_bad_input_gives_one_clear_error(mnist, call, message):
@@ -287,3 +305,141 @@ def test_bad_input_gives_one_clear_error(mnist, call, message):
     with pytest.raises(ValueError) as info:
         call(model, mnist[0][:20], mnist[1][:20])
     assert message in str(info.value)
+
+
+# -- resuming: an interrupted run, continued, ends where an uninterrupted one does ---------
+
+def _small_net():
+    """float64, with dropout: resuming must restore minicnn's generator as well as the data's."""
+    return mc.Sequential(mc.Conv2d(1, 4, 5), mc.MaxPool2d(2), mc.ReLU(), mc.Flatten(),
+                         mc.Dropout(0.3), mc.Linear(4 * 12 * 12, 10), mc.LogSoftmax(dim=1)).double()
+
+
+class _Float64Input:
+    """Hands fit's float32 batches (as_batch) to a float64 model, as float64."""
+
+    def __init__(self, model):
+        self.model, self.layers = model, model.layers
+
+    @property
+    def training(self):
+        return self.model.training
+
+    def forward(self, x):
+        return self.model.forward(x.astype(np.float64))
+
+    def backward(self, grad_output, input_grad=True):
+        return self.model.backward(grad_output, input_grad=input_grad)
+
+    def train(self, mode=True):
+        self.model.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+
+def _run(mnist, seed, optimizer_state=None, weights=None, resume=None, interrupt_at=None):
+    """fit for 3 epochs of 7 steps: momentum, the linear schedule, augmentation, validation.
+    ``interrupt_at``: a real SIGINT arrives during that step (counted from 1)."""
+    from minicnn.data import RandomAffine
+    x, y = mnist[0][:200], mnist[1][:200]
+    model = _small_net()
+    if weights is not None:
+        model.load_state_dict(weights)
+    opt = mc.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    if optimizer_state is not None:
+        opt.load_state_dict(optimizer_state)
+    if interrupt_at is not None:
+        step, steps = opt.step, []
+
+        def step_with_ctrl_c():
+            steps.append(1)
+            if len(steps) == interrupt_at:
+                os.kill(os.getpid(), signal.SIGINT)   # handled after this step completes
+            step()
+        opt.step = step_with_ctrl_c
+    history = fit(_Float64Input(model), mc.NLLLoss(), opt, x, y, epochs=3, batch_size=32, seed=seed,
+                  validation=(mnist[0][200:260], mnist[1][200:260]), progress=False,
+                  lr_schedule=linear_decay(0.05), augment=RandomAffine(), resume=resume)
+    return model, opt, history
+
+
+@pytest.mark.parametrize("seed", [None, 5], ids=["minicnn's generator", "seed 5"])
+@pytest.mark.parametrize("interrupt_at", [3, 7, 10])   # mid-epoch, an epoch's last step, epoch 2
+def test_an_interrupted_and_resumed_run_ends_with_the_same_weights(mnist, seed, interrupt_at):
+    import json
+    mc.manual_seed(0)
+    uninterrupted, _, whole = _run(mnist, seed)
+
+    mc.manual_seed(0)
+    model, opt, stopped = _run(mnist, seed, interrupt_at=interrupt_at)
+    assert "Ctrl-C" in stopped.stopped and stopped.steps == interrupt_at
+    # What minicnn train writes to a file: plain JSON and arrays, nothing pickled.
+    state = stopped.state_dict()
+    order = state["position"].pop("order")
+    state = json.loads(json.dumps(state))
+    state["position"]["order"] = None if order is None else np.array(order)
+    weights = {k: mc.to_numpy(v) for k, v in model.state_dict().items()}
+    optimizer_state = opt.state_dict()
+
+    mc.manual_seed(123)                        # a new process: every generator elsewhere
+    resumed, _, rest = _run(mnist, seed, optimizer_state, weights, resume=state)
+    assert rest.stopped is None and rest.steps == whole.steps == 21
+    assert rest.step_loss == whole.step_loss
+    assert rest.val_acc == whole.val_acc and len(rest.train_loss) == 3
+    for a, b in zip(_weights(resumed), _weights(uninterrupted)):
+        assert a.dtype == np.float64
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_second_ctrl_c_mid_step_leaves_no_position_to_resume_from(mnist):
+    mc.manual_seed(0)
+    model = lenet()
+    opt = _sgd(model)
+    step, steps = opt.step, []
+
+    def step_interrupted():
+        steps.append(1)
+        if len(steps) == 3:
+            raise KeyboardInterrupt            # as a second Ctrl-C would, inside the update
+        step()
+    opt.step = step_interrupted
+    history = fit(model, mc.NLLLoss(), opt, mnist[0][:256], mnist[1][:256], epochs=1,
+                  batch_size=64, progress=False)
+    assert "KeyboardInterrupt" in history.stopped and history.position is None
+
+
+@pytest.mark.parametrize("lr", [10.0, 100.0])
+def test_training_at_chance_says_so_and_names_the_learning_rate(mnist, capsys, lr):
+    mc.manual_seed(0)
+    model = lenet()
+    history = fit(model, mc.NLLLoss(), mc.SGD(model.parameters(), lr=lr, momentum=0.9),
+                  mnist[0][:960], mnist[1][:960], epochs=1, batch_size=16, seed=0,
+                  validation=(mnist[0][960:1160], mnist[1][960:1160]), progress=False,
+                  lr_schedule=linear_decay(lr))   # 60 steps: past CHANCE_MIN_STEPS
+    err = capsys.readouterr().err
+    if history.stopped:                        # the loss became NaN: that is said already
+        assert "lower learning rate" in err
+        return
+    assert history.warning and f"lr was {lr:g}" in history.warning
+    assert f"minicnn.train.fit: warning: {history.warning}" in err
+    assert "not learning" in history.warning or "diverging" in history.warning
+
+
+def test_training_that_learns_gives_no_warning(fitted):
+    assert fitted[1].warning is None
+
+
+@pytest.mark.parametrize("change", [dict(step=99), dict(epoch=7), dict(sums=[0]),
+                                    dict(generators={"loader": None})])
+def test_resuming_from_a_position_that_does_not_fit_is_one_sentence(mnist, change):
+    mc.manual_seed(0)
+    model = lenet()
+    history = fit(model, mc.NLLLoss(), _sgd(model), mnist[0][:64], mnist[1][:64], epochs=1,
+                  batch_size=32, progress=False)
+    state = history.state_dict()
+    state["position"] = dict(state["position"], **change)
+    with pytest.raises(ValueError, match="fit cannot resume from this position"):
+        fit(model, mc.NLLLoss(), _sgd(model), mnist[0][:64], mnist[1][:64], epochs=1,
+            batch_size=32, progress=False, resume=state)

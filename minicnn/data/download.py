@@ -6,21 +6,29 @@ check), and only then renamed onto the final name with ``os.replace``, which is
 atomic: the cache never holds a half-written or corrupt file under a real name.
 Any failure (HTTP error, refused connection, timeout, short body, bad checksum)
 moves on to the next mirror; when all fail, one error lists every URL and why.
+
+A download ends: each file has an overall deadline (``timeout``), checked after every
+read, and no read waits long for a silent server, so a server that trickles one byte
+a second cannot keep it going. The temporary ``.part`` file is removed whatever ends
+the attempt, SIGTERM and SIGHUP included (``interrupts.raise_on_termination``).
 """
 import hashlib
 import logging
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from ..interrupts import raise_on_termination
 from ..optional import optional
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 30.0   # seconds a socket may wait for the server before the mirror is skipped
+DEFAULT_TIMEOUT = 300.0  # seconds one file may take, from connecting to its last byte
+STALL_TIMEOUT = 30.0     # seconds one read may wait for a silent server (less if the deadline is nearer)
 _CHUNK = 1 << 16
 
 
@@ -50,11 +58,16 @@ def file_md5(path):
 def _fetch_once(url, tmp_file, timeout, progress, desc):
     """Stream ``url`` into the open binary ``tmp_file``; return the md5 of what was written.
 
-    Raises on any HTTP or network error and on a body shorter than its Content-Length.
+    Raises on any HTTP or network error, on a body shorter than its Content-Length, and
+    when the whole transfer takes longer than ``timeout`` seconds.
     """
     request = urllib.request.Request(url, headers={"User-Agent": "minicnn"})
     h = hashlib.md5(usedforsecurity=False)
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    deadline = time.monotonic() + timeout
+    # The socket's own timeout bounds each wait; the deadline bounds their sum. A read can
+    # begin just before the deadline, so the file ends within timeout + one socket wait.
+    wait = min(timeout, STALL_TIMEOUT, max(timeout / 10, 0.1))
+    with urllib.request.urlopen(request, timeout=wait) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length is not None and length.isdigit() else None
         tqdm = optional("tqdm.auto") if progress else None      # a byte counter, where tqdm is installed
@@ -63,7 +76,11 @@ def _fetch_once(url, tmp_file, timeout, progress, desc):
         received = 0
         try:
             while True:
-                chunk = response.read(_CHUNK)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"timed out: not finished after {timeout:g} s "
+                                       f"({received:,} bytes received)")
+                # read1 returns what one read of the socket brings; read(n) would wait for n.
+                chunk = response.read1(_CHUNK)
                 if not chunk:
                     break
                 tmp_file.write(chunk)
@@ -85,6 +102,8 @@ def _describe(error):
         return f"HTTP {error.code} {error.reason}"
     if isinstance(error, urllib.error.URLError):
         error = error.reason
+    if str(error).startswith("timed out:"):          # the file's deadline passed
+        return str(error)
     if isinstance(error, TimeoutError) or "timed out" in str(error):
         return "timed out"
     return str(error) or type(error).__name__
@@ -97,7 +116,8 @@ def download_file(filename, folder, mirrors, md5=None, check=None, timeout=DEFAU
     mirrors: base URLs, tried in order; the file name is appended to each.
     md5:     the expected md5 hex digest, or None to skip that check.
     check:   optional ``check(path)`` that raises ValueError if the downloaded file is unusable.
-    timeout: seconds any one network operation may wait.
+    timeout: seconds the whole file may take from one mirror (each read waits at most a
+             tenth of it, up to STALL_TIMEOUT) before that mirror counts as failed.
     Returns the final path. Raises DownloadError listing every URL tried and why it failed.
     """
     folder = Path(folder)
@@ -108,6 +128,13 @@ def download_file(filename, folder, mirrors, md5=None, check=None, timeout=DEFAU
     except OSError as e:
         raise DownloadError(f"cannot create the folder {folder} for {what}: {e}") from e
     failures = []
+    with raise_on_termination():         # SIGTERM: the finally below removes the .part file
+        return _download_from_mirrors(filename, folder, final, mirrors, md5, check, timeout,
+                                      progress, what, hint, failures)
+
+
+def _download_from_mirrors(filename, folder, final, mirrors, md5, check, timeout, progress,
+                           what, hint, failures):
     for base in mirrors:
         url = base + ("" if base.endswith("/") else "/") + urllib.parse.quote(filename)
         # The temporary file sits beside the final one, so os.replace is an atomic rename.

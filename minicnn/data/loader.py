@@ -4,6 +4,8 @@ Datasets are kept as compact uint8 arrays (MNIST's 60,000 images are 47 MB as ui
 188 MB as float32). Each batch is converted on its own, on the active backend, so
 the whole set never exists as floats and only uint8 bytes cross to the GPU.
 """
+import math
+
 import numpy as np
 
 from ..backend import asarray, cpu_rng, get_array_module
@@ -42,6 +44,9 @@ def as_batch(images):
         batch = batch.astype(np.float32)   # always a copy: the caller's array stays untouched
         if kind == "f" and batch.size:
             lo, hi = float(batch.min()), float(batch.max())
+            if not (math.isfinite(lo) and math.isfinite(hi)):   # one NaN makes min and max NaN
+                raise ValueError("as_batch: the images hold NaN or infinite pixels; a network "
+                                 "cannot learn from them or score them")
             if lo < -1e-6 or hi > 1.0 + 1e-6:   # a rounding error's slack, not 0..255
                 raise ValueError(f"as_batch: float images must already lie in [0, 1], received "
                                  f"values from {lo:g} to {hi:g}; pass uint8 images (0..255) "
@@ -68,39 +73,73 @@ class DataLoader:
         self.batch_size = check_count("DataLoader batch_size", batch_size)
         self.shuffle = bool(shuffle)
         self.seed = seed
-        self._rng = None if seed is None else np.random.default_rng(seed)
+        # The generator behind the shuffling: its own with a seed, else minicnn's (manual_seed).
+        self.rng = None if seed is None else np.random.default_rng(seed)
 
     def __len__(self):
         """The number of batches per epoch, counting a last partial batch."""
         return -(-len(self.x) // self.batch_size)
 
     def __iter__(self):
-        n = len(self.x)
-        if self.shuffle:
-            rng = self._rng if self._rng is not None else cpu_rng()
-            order = rng.permutation(n)             # (N,) one new order per epoch
-        else:
-            order = np.arange(n)
+        return self.batches(self.epoch_order())
+
+    def epoch_order(self):
+        """The order (N,) in which the next epoch visits the samples: a new one when shuffling."""
+        if not self.shuffle:
+            return np.arange(len(self.x))
+        return (self.rng if self.rng is not None else cpu_rng()).permutation(len(self.x))
+
+    def batches(self, order, start=0):
+        """The (images, labels) batches of one epoch in ``order``, from batch ``start`` on
+        (a resumed run starts part-way through an epoch)."""
         x_mod, y_mod = get_array_module(self.x), get_array_module(self.y)
-        for start in range(0, n, self.batch_size):
-            idx = order[start:start + self.batch_size]    # (B,) the last one may be shorter
+        for first in range(start * self.batch_size, len(order), self.batch_size):
+            idx = order[first:first + self.batch_size]    # (B,) the last one may be shorter
             xb = as_batch(self.x[x_mod.asarray(idx)])     # (B, 1, H, W) float32
             yb = asarray(self.y[y_mod.asarray(idx)], dtype=np.int64)   # (B,)
             yield xb, yb
 
 
-def check_images(who, x, y=None):
-    """N, after checking that ``x`` holds (N, H, W) or (N, C, H, W) images and ``y`` (if given)
-    N integer class labels; each error names ``who`` (the function that was called)."""
+def check_images(who, x, y=None, names=("x", "y")):
+    """N, after checking that ``x`` holds (N, H, W) or (N, C, H, W) images with finite pixels
+    and ``y`` (if given) N integer class labels, none negative; each error names ``who`` (the
+    function that was called) and the array (``names``)."""
+    x_name, y_name = names
     if not hasattr(x, "shape") or len(x.shape) not in (3, 4):
-        raise ValueError(f"{who} expected images of shape (N, H, W) or (N, C, H, W), "
+        raise ValueError(f"{who} expected images {x_name} of shape (N, H, W) or (N, C, H, W), "
                          f"received {_describe(x)}")
-    if y is not None and (not hasattr(y, "shape") or len(y.shape) != 1
-                          or getattr(y, "dtype", np.dtype(float)).kind not in "ui"):
-        raise ValueError(f"{who} expected integer class labels of shape (N,), received {_describe(y)}")
-    if y is not None and len(y) != len(x):
+    if getattr(x, "dtype", None) is not None and x.dtype.kind in "fc" and x.size:
+        xp = get_array_module(x)
+        finite = xp.isfinite(x).reshape(len(x), -1).all(axis=1)          # (N,) per image
+        if not bool(finite.all()):
+            first = int(xp.argmin(finite))
+            raise ValueError(f"{who}: the images {x_name} hold NaN or infinite pixels (image "
+                             f"{first} is the first of {int((~finite).sum())}); a network "
+                             "cannot learn from them or score them")
+    if y is None:
+        return int(x.shape[0])
+    if (not hasattr(y, "shape") or len(y.shape) != 1
+            or getattr(y, "dtype", np.dtype(float)).kind not in "ui"):
+        raise ValueError(f"{who} expected integer class labels {y_name} of shape (N,), "
+                         f"received {_describe(y)}")
+    if len(y) != len(x):
         raise ValueError(f"{who} received {len(x)} images but {len(y)} labels")
+    check_labels(who, y, name=y_name)
     return int(x.shape[0])
+
+
+def check_labels(who, y, num_classes=None, name="y"):
+    """Check that the integer labels ``y`` (N,) are class indices 0..num_classes-1."""
+    if not len(y):
+        return
+    y = np.asarray(y.get() if hasattr(y, "get") else y)
+    lowest, highest = int(y.argmin()), int(y.argmax())
+    if y[lowest] < 0:
+        raise ValueError(f"{who}: label {name}[{lowest}] is {int(y[lowest])}; class labels count "
+                         "from 0, so none may be negative")
+    if num_classes is not None and y[highest] >= num_classes:
+        raise ValueError(f"{who}: label {name}[{highest}] is {int(y[highest])}, but the model has "
+                         f"{num_classes} classes (labels 0..{num_classes - 1})")
 
 
 def check_count(name, value, minimum=1):

@@ -23,15 +23,24 @@ def train_val_split(x, y, val_size, seed=0):
         raise ValueError(f"train_val_split: val_size must be a whole number from 0 to {n - 1} "
                          f"(the training part keeps at least one of the {n:,} images), "
                          f"received {val_size!r}")
-    labels = np.asarray(y)
-    counts = np.bincount(labels)                                  # (K,) images per class
+    labels = np.asarray(y.get() if hasattr(y, "get") else y)
+    if labels.ndim != 1 or labels.dtype.kind not in "ui" or len(x) != n:
+        raise ValueError(f"train_val_split expected integer class labels of shape (N,) for N = "
+                         f"{len(x)} images, received {labels.dtype} labels of shape {labels.shape}")
+    if n and labels.min() < 0:
+        i = int(labels.argmin())
+        raise ValueError(f"train_val_split: label y[{i}] is {int(labels[i])}; class labels count "
+                         "from 0, so none may be negative")
+    # The classes that occur, numbered 0..K-1 in order: memory grows with the number of
+    # images, not with the largest label (np.bincount(labels) would make an array that long).
+    _, cls, counts = np.unique(labels, return_inverse=True, return_counts=True)  # (N,), (K,)
     quota = counts * (val_size / n)                               # (K,) each class's exact share
     share = np.floor(quota).astype(np.int64)
     # The largest fractional parts get the images the rounding down left over.
     share[np.argsort(share - quota, kind="stable")[:val_size - share.sum()]] += 1
 
     order = np.random.default_rng(seed).permutation(n)            # (N,) a random order...
-    order = order[np.argsort(labels[order], kind="stable")]      # ...grouped by class
+    order = order[np.argsort(cls[order], kind="stable")]         # ...grouped by class
     first = np.cumsum(counts) - counts                            # (K,) where each class starts
     rank = np.arange(n) - np.repeat(first, counts)                # (N,) position within its class
     is_val = np.zeros(n, dtype=bool)

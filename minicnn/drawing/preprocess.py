@@ -1,4 +1,6 @@
 """From any drawing (a canvas, a photo, a PIL image) to the 28x28 picture MNIST's digits are made of."""
+import warnings
+
 import numpy as np
 
 from ..optional import require
@@ -12,6 +14,41 @@ MNIST_BOX = 20
 # A pixel counts as ink above this level (0 = background, 1 = full ink); fainter
 # pixels are the anti-aliased fringe or sensor noise and do not stretch the crop.
 INK_THRESHOLD = 0.1
+# The largest image read, in pixels: more than a 48-megapixel phone photo. Checked from the
+# file's header before decoding, as a small file can declare billions of pixels (a
+# "decompression bomb") that would take gigabytes; the float64 working copy of this many is 400 MB.
+MAX_PIXELS = 50_000_000
+# 16-bit grayscale, as Pillow opens a 16-bit PNG: values 0..65535.
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def open_image(path, max_pixels=MAX_PIXELS):
+    """The image in the file ``path``, decoded, as a PIL image; a ValueError in one sentence
+    for an image over ``max_pixels`` pixels, before it is decoded."""
+    Image = require("PIL.Image", "open_image", 'pip install "minicnn[viz]"', "Pillow")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above 89 Mpx and refuses above twice that: both are ours to say.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValueError(f"{path} is too large to read: it declares more than the {max_pixels:,} "
+                         "pixels minicnn reads (Pillow refused it as a possible decompression "
+                         "bomb)") from None
+    try:
+        _check_size(img.size, max_pixels, path)
+        img.load()
+    except BaseException:
+        img.close()                                     # the file, opened by Image.open
+        raise
+    return img
+
+
+def _check_size(size, max_pixels, what):
+    width, height = size
+    if width * height > max_pixels:
+        raise ValueError(f"{what} is too large to read: {width:,} x {height:,} pixels, more than "
+                         f"the {max_pixels:,} minicnn reads")
 
 
 def center_of_mass(image):
@@ -29,11 +66,20 @@ def _ink_image(image):
     """Any drawing -> float64 (H, W) with 1 = ink and 0 = background.
 
     Accepts a PIL image or an array (H, W), (H, W, 1), (H, W, 3) or (H, W, 4),
-    uint8 in [0, 255] or floats in [0, 1].
+    uint8 in [0, 255], uint16 in [0, 65535] or floats in [0, 1].
     """
     if hasattr(image, "getbands"):                       # a PIL image
-        image = np.asarray(image.convert("RGBA") if "A" in image.getbands() or image.mode == "P"
-                           else image.convert("L"))
+        _check_size(image.size, MAX_PIXELS, "the image")
+        if image.mode in _SIXTEEN_BIT_MODES:
+            # convert("L") would clip every value above 255 to full white: scale instead.
+            image = np.asarray(image)
+            if image.min() < 0 or image.max() > 65535:
+                raise ValueError("preprocess_drawing expects a 16-bit grayscale image in [0, 65535]; "
+                                 f"received values from {image.min()} to {image.max()}")
+            image = image.astype(np.uint16)
+        else:
+            image = np.asarray(image.convert("RGBA") if "A" in image.getbands()
+                               or image.mode == "P" else image.convert("L"))
     a = np.asarray(image)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
@@ -44,6 +90,8 @@ def _ink_image(image):
         raise ValueError(f"preprocess_drawing received an empty image of shape {a.shape}")
     if a.dtype == np.bool_:
         a = a.astype(np.float64)
+    elif a.dtype == np.uint16:                           # 16-bit: its own scale, 0..65535
+        a = a.astype(np.float64) / 65535.0
     elif np.issubdtype(a.dtype, np.integer):
         if a.min() < 0 or a.max() > 255:
             raise ValueError(f"preprocess_drawing expects integer pixels in [0, 255]; received "

@@ -1,0 +1,288 @@
+"""``minicnn train``: train a model, saving what it has at every epoch's end, when training ends
+and when a signal stops it, so nothing is lost; ``--resume`` continues a stopped run exactly.
+
+A run writes two files (docs/reliability.md): the model (runs/x.npz, a checkpoint like any
+other) and, while the run can still be continued, its resume file (runs/x.resume.npz:
+resume.py). No existing file is replaced unless the user asks (--overwrite, --resume).
+"""
+import itertools
+import os
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .cli_commands import (AUGMENTATION, EXIT_DIVERGED, EXIT_INTERRUPTED,
+                           QUICKDRAW_DEFAULT_MAX_PER_CLASS, SPLIT_SEED, UsageError,
+                           _default_quickdraw_categories, _load, _set_backend)
+
+# The settings that define a run: saved with it, and taken from it by --resume.
+RUN_SETTINGS = ("dataset", "model", "epochs", "batch_size", "lr", "momentum", "schedule", "seed",
+                "val_size", "augment", "limit", "test_limit", "categories", "max_per_class")
+
+
+def _resume_settings(args):
+    """Read the resume file beside --resume's model file and put the run's settings into
+    ``args``; return (run, History state, optimizer state). A flag that contradicts the run
+    (given, not its default, and different) is refused: the run continues as it began."""
+    from . import resume
+    if not os.path.isfile(args.resume):
+        raise UsageError(f"--resume {args.resume}: the file does not exist")
+    state_file = resume.resume_path(args.resume)
+    if not os.path.exists(state_file):
+        raise UsageError(f"--resume {args.resume}: there is no resume file {state_file} beside it "
+                         "(a run that finished removes it: there is nothing left to continue)")
+    run, history, optimizer_state = resume.read(state_file)
+    defaults = getattr(args, "defaults", {})          # set by cli.main: each flag when not typed
+    for name in RUN_SETTINGS:
+        if name not in run:
+            raise UsageError(f"{state_file} does not record the setting {name}")
+        given = getattr(args, name)
+        if given != defaults.get(name, given) and given != run[name]:
+            raise UsageError(f"--{name.replace('_', '-')} {given} contradicts the run being resumed "
+                             f"({run[name]}): --resume continues a run with its own settings")
+        setattr(args, name, run[name])
+    return run, history, optimizer_state
+
+
+def _output_path(args):
+    """(path, may replace an existing file): where this run saves. --out if given; the resumed
+    run's own file; else a new name, so no earlier run is ever replaced unasked."""
+    from .resume import resume_path
+    if args.out:
+        same = args.resume and os.path.realpath(args.out) == os.path.realpath(args.resume)
+        return Path(args.out), bool(args.overwrite or same)
+    if args.resume:
+        return Path(args.resume), True
+    base = Path("runs") / f"{args.dataset}-{args.model}"
+    if args.overwrite:                                  # the one fixed name, replaced
+        return Path(f"{base}.npz"), True
+    # runs/mnist-lenet.npz, then runs/mnist-lenet-2.npz, -3, ...: the first name free with its
+    # resume file (an interrupted run's state is not replaced either).
+    for n in itertools.count(1):
+        path = Path(f"{base}.npz" if n == 1 else f"{base}-{n}.npz")
+        if not os.path.lexists(path) and not os.path.lexists(resume_path(path)):
+            return path, False
+
+
+def _data_fingerprint(*arrays):
+    """A CRC-32 of the arrays' bytes: a resumed run must see exactly the data it began with."""
+    crc = 0
+    for a in arrays:
+        crc = zlib.crc32(np.ascontiguousarray(a).view(np.uint8).ravel(), crc)
+    return crc
+
+
+class _RunFiles:
+    """Saves a run (its resume file, then its model file) and remembers what is on disk, so
+    every way out of ``minicnn train`` can say truthfully what was saved and what was not."""
+
+    def __init__(self, out, overwrite, model, optimizer, run, meta):
+        self.out, self.overwrite = out, overwrite
+        self.model, self.optimizer, self.run, self.meta = model, optimizer, run, meta
+        self.saved = None                    # what ``out`` holds, in words; None: nothing yet
+        self.resumable = False               # whether its resume file is beside it
+
+    def save(self, history, test_accuracy=None, resumable=True):
+        from .interrupts import deferred_signals
+        # Signals wait until both files are written and ``saved`` says so: a Ctrl-C that
+        # arrives mid-save is then reported truthfully.
+        with deferred_signals():
+            self._save(history, test_accuracy, resumable)
+
+    def _save(self, history, test_accuracy, resumable):
+        from . import checkpoint, resume
+        complete = history.position is not None and history.position["epoch"] == self.run["epochs"]
+        meta = dict(self.meta, epochs=history.epochs, steps=history.steps, complete=complete,
+                    val_accuracy=history.val_acc[-1] if history.val_acc else None,
+                    test_accuracy=test_accuracy)
+        if resumable:
+            resume.save(resume.resume_path(self.out), self.run, history, self.optimizer)
+        checkpoint.save(self.model, self.out, metadata=meta, overwrite=self.overwrite)
+        if not resumable and os.path.exists(resume.resume_path(self.out)):
+            os.remove(resume.resume_path(self.out))   # finished and scored: nothing to continue
+        self.overwrite, self.resumable = True, resumable   # from now on the file is this run's own
+        where = f"epoch {history.epochs}" if history.position["step"] == 0 else (
+            f"step {history.position['step']} of epoch {history.position['epoch'] + 1}")
+        self.saved = f"the weights after {history.steps:,} steps ({where})"
+
+    def said(self):
+        """What is on disk, in one clause."""
+        if self.saved is None:
+            return "nothing was saved"
+        if not self.resumable:
+            return f"{self.out} holds {self.saved}, the run finished and scored"
+        return f"{self.out} holds {self.saved}; continue with: minicnn train --resume {self.out}"
+
+
+def _exit_status(stopped):
+    """130 for Ctrl-C, 128 + the number for SIGTERM (143) or SIGHUP (129), as a shell reports."""
+    import signal
+    for name in ("SIGTERM", "SIGHUP"):
+        if f"({name})" in stopped and hasattr(signal, name):
+            return 128 + getattr(signal, name)
+    return EXIT_INTERRUPTED
+
+
+def cmd_train(args):
+    import minicnn
+    from .data import RandomAffine, train_val_split
+    from .interrupts import Terminated
+    from .models import MODELS
+    from .optional import optional
+    from .output_files import check_output
+    from .resume import resume_path
+    from .train import fit, linear_decay
+
+    resumed = _resume_settings(args) if args.resume else None
+    if args.dataset != "quickdraw" and (args.categories or args.max_per_class):
+        raise UsageError("--categories and --max-per-class only apply to --dataset quickdraw")
+    # The output is checked first: a path that cannot be written fails now, not after training.
+    out, overwrite = _output_path(args)
+    flag = "--out" if args.out else ""
+    check_output(out, overwrite, flag=flag)
+    check_output(resume_path(out), overwrite, flag=flag)
+    _set_backend(args.backend)
+
+    categories, max_per_class = None, None
+    if args.dataset == "quickdraw":
+        max_per_class = args.max_per_class or QUICKDRAW_DEFAULT_MAX_PER_CLASS
+        if args.categories:
+            categories, why = args.categories, "from --categories"
+        else:
+            categories, why = _default_quickdraw_categories(args.data_dir)
+        print(f"Quick, Draw! categories ({why}): {', '.join(categories)}")
+    x_train, y_train, x_test, y_test, classes = _load(args.dataset, args.data_dir,
+                                                      not args.no_download, categories,
+                                                      max_per_class)
+    x_train, y_train = x_train[:args.limit], y_train[:args.limit]           # [:None] keeps all
+    x_test, y_test = x_test[:args.test_limit], y_test[:args.test_limit]
+    if len(x_test) == 0:
+        raise UsageError(f"the {args.dataset} test set is empty with these settings")
+    if args.val_size >= len(x_train):
+        raise UsageError(f"--val-size {args.val_size:,} leaves no training images: the training "
+                         f"set has {len(x_train):,} (use at most {len(x_train) - 1:,}, or 0)")
+    run = {name: getattr(args, name) for name in RUN_SETTINGS}
+    run["categories"], run["data"] = categories, _data_fingerprint(x_train, y_train)
+    x_train, y_train, x_val, y_val = train_val_split(x_train, y_train, args.val_size, SPLIT_SEED)
+
+    minicnn.manual_seed(args.seed)
+    model = MODELS[args.model](num_classes=len(classes))
+    input_shape = [1, int(x_train.shape[1]), int(x_train.shape[2])]
+    optimizer = minicnn.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
+    history_state = None
+    if resumed:
+        history_state = _continue(args, resumed, run, model, optimizer, len(x_train))
+    # The disk must hold the model, its resume file and a temporary copy: checked before training.
+    check_output(out, True, size=3 * sum(p.data.nbytes for p in model.parameters()), flag=flag)
+    schedule = linear_decay(args.lr) if args.schedule == "linear" else None
+    augment = RandomAffine(**AUGMENTATION) if args.augment else None
+    lr_text = f"lr {args.lr:g}" + (" decaying linearly to 0" if schedule else " (constant)")
+    held_out = (f"{len(x_val):,} validation images (held out of the training set, split seed "
+                f"{SPLIT_SEED})" if len(x_val) else "no validation set (--val-size 0)")
+    print(f"training {args.model} on {args.dataset}: {len(x_train):,} training images, "
+          f"{held_out}, {len(x_test):,} test images, {len(classes)} classes")
+    print(f"{args.epochs} epochs, batch {args.batch_size}, SGD {lr_text}, momentum "
+          f"{args.momentum:g}, augmentation: {augment or 'none'}, seed {args.seed}, "
+          f"{args.backend} backend", flush=True)
+    print(f"the model will be saved to {out}" + (" (replacing that file)" if overwrite and
+                                                 os.path.exists(out) else ""), flush=True)
+
+    meta = dict(classes=[str(c) for c in classes], dataset=args.dataset, model=args.model,
+                input_shape=input_shape, batch_size=args.batch_size, lr=args.lr,
+                momentum=args.momentum, schedule=args.schedule, seed=args.seed,
+                augment=AUGMENTATION if augment else None, train_images=int(len(x_train)),
+                val_size=int(len(x_val)), split_seed=SPLIT_SEED, trained=True)
+    if args.dataset == "quickdraw":
+        meta["max_per_class"] = max_per_class
+    files = _RunFiles(out, overwrite, model, optimizer, run, meta)
+
+    def after_epoch(epoch, history):
+        print(history.epoch_line(args.epochs), flush=True)
+        files.save(history)           # each epoch's end is on disk: a crash loses one epoch at most
+
+    stepper = model                      # minicnn train uses every core: DataParallel, the same numbers
+    if args.backend == "numpy" and args.workers != 1:
+        stepper = minicnn.DataParallel(model, args.workers)
+        print(stepper.describe(args.batch_size) + " (--workers 1 turns this off)", flush=True)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = progress and optional("tqdm.auto") is not None  # else fit's own lines would repeat ours
+    try:
+        start = time.perf_counter()
+        # fit names the step where the loss became NaN; NumPy's overflow warnings on the way there
+        # would only add lines of its source to that one sentence.
+        with np.errstate(over="ignore", invalid="ignore"):
+            history = fit(stepper, minicnn.NLLLoss(), optimizer, x_train, y_train, epochs=args.epochs,
+                          batch_size=args.batch_size,
+                          validation=(x_val, y_val) if len(x_val) else None, seed=args.seed,
+                          progress=progress, lr_schedule=schedule, callbacks=[after_epoch],
+                          augment=augment, resume=history_state)
+        wall = time.perf_counter() - start
+        return _finish(history, files, wall, model, x_test, y_test)
+    except (KeyboardInterrupt, Terminated) as e:
+        # A signal outside fit's steps: while saving (saves finish first) or scoring the test set.
+        name = "Ctrl-C" if isinstance(e, KeyboardInterrupt) else str(e)
+        print(f"minicnn train: interrupted ({name}); {files.said()}", file=sys.stderr)
+        return EXIT_INTERRUPTED if isinstance(e, KeyboardInterrupt) else e.exit_status
+
+
+def _continue(args, resumed, run, model, optimizer, n_train):
+    """Put the resumed run's weights and optimizer state into ``model`` and ``optimizer``;
+    return the History state ``fit`` continues from."""
+    from .sequential import Sequential
+    saved_run, history_state, optimizer_state = resumed
+    if saved_run.get("data") != run["data"]:
+        raise UsageError(f"--resume {args.resume}: the training data differ from the run's "
+                         "(another data folder or a changed file): it cannot continue exactly")
+    saved = Sequential.load(args.resume)
+    if saved.metadata.get("steps") != saved_run["steps"]:
+        raise UsageError(f"--resume {args.resume}: the model file ({saved.metadata.get('steps')} "
+                         f"steps) and its resume file ({saved_run['steps']} steps) are from "
+                         "different moments (a save was cut short); resume is not possible")
+    try:
+        model.load_state_dict(saved.state_dict())
+        optimizer.load_state_dict(optimizer_state)
+    except ValueError as e:
+        raise UsageError(f"--resume {args.resume}: {e}") from None
+    order = history_state["position"]["order"]
+    if order is not None and not np.array_equal(np.sort(order), np.arange(n_train)):
+        raise UsageError(f"--resume {args.resume}: the saved order of the epoch's images is not "
+                         f"an order of the {n_train:,} training images")
+    position = history_state["position"]
+    print(f"resuming {args.resume} after {saved_run['steps']:,} steps (epoch "
+          f"{position['epoch'] + 1}, step {position['step'] + 1}), with its settings", flush=True)
+    return history_state
+
+
+def _finish(history, files, wall, model, x_test, y_test):
+    """Save what training left, then score the test set if the run is complete; the exit status."""
+    from .train import evaluate
+    stopped = history.stopped or ""
+    if history.position is None or "KeyboardInterrupt" in stopped:
+        # A second Ctrl-C cut a step short: the weights may be half-updated, so they are not
+        # saved; what an earlier epoch saved is still there.
+        print(f"minicnn train: stopped at once ({stopped}): the steps since the last save are "
+              f"lost; {files.said()}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if "loss became" in stopped or history.steps == 0:
+        kept = f"; {files.out} keeps {files.saved}, before it diverged" if files.saved else ""
+        print(f"minicnn train: training stopped: {stopped}; these weights are not saved{kept}",
+              file=sys.stderr)
+        return EXIT_DIVERGED
+    files.save(history)                       # the moment training ends, before the test set
+    if stopped:
+        print(f"training stopped early: {stopped}")
+        print(f"saved: {files.said()}")
+        print("the test set was not scored: the run is not finished")
+        return _exit_status(stopped)
+    print(f"trained {history.epochs} epochs ({history.steps:,} steps) in {wall:.1f} s "
+          f"({sum(history.seconds):.1f} s in training passes)")
+    print(f"saved the model to {files.out}", flush=True)
+    # The test set chose nothing: it is scored here, once, and by `minicnn evaluate`.
+    _, test_acc, _ = evaluate(model, x_test, y_test)
+    print(f"test accuracy, measured once after training: {100 * test_acc:.2f}% "
+          f"({len(x_test):,} test images)")
+    files.save(history, test_accuracy=float(test_acc), resumable=False)
+    return 0

@@ -1,0 +1,136 @@
+"""Ctrl-C, SIGTERM and SIGHUP, turned into something Python code can finish or clean up after.
+
+By default SIGTERM (``kill``, a shutdown, a job scheduler) and SIGHUP (the terminal closed)
+end the process on the spot: no ``finally`` block runs, so a half-written temporary file
+stays on disk and the weights of a run are lost. Three tools change that, each only while
+it is active and only in the main thread (Python delivers signals there alone):
+
+    raise_on_termination()   SIGTERM and SIGHUP raise ``Terminated``, as Ctrl-C raises
+                             KeyboardInterrupt, so ``finally`` blocks remove temporary files
+    deferred_signals()       a signal arriving inside the block waits until it ends, so a
+                             file being saved is finished first (a save takes under a second)
+    StopRequest              the first signal only asks training to stop after the current
+                             step; a second one interrupts at once (used by ``train.fit``)
+"""
+import contextlib
+import signal
+import sys
+import threading
+
+# Ctrl-C, kill's default signal, and a closed terminal; Windows has no SIGHUP.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+def signal_name(signum):
+    """'SIGTERM' for 15, and so on; Ctrl-C is called what the user pressed."""
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised in the main thread as KeyboardInterrupt is for Ctrl-C.
+
+    A BaseException, as KeyboardInterrupt is, so ``except Exception`` does not swallow it.
+    ``exit_status`` is what a shell reports for a process the signal ended: 128 + number.
+    """
+
+    def __init__(self, signum):
+        super().__init__(signal_name(signum))
+        self.signum = signum
+        self.exit_status = 128 + int(signum)
+
+
+def _in_main_thread():
+    return threading.current_thread() is threading.main_thread()
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def raise_on_termination(resend=True):
+    """While active, SIGTERM and SIGHUP raise ``Terminated`` where they would have ended the
+    process without cleaning up. A handler someone else installed is left alone.
+
+    If ``Terminated`` leaves the block, the ``finally`` blocks inside have run; then with
+    ``resend`` the signal's default action is restored and the signal sent again, so the
+    process still ends as the sender asked, only cleanly. Without ``resend`` (the command
+    line, which reports it in one line) ``Terminated`` is raised on.
+    """
+    replaced = {}
+    if _in_main_thread():
+        for signum in STOP_SIGNALS:
+            if signum != signal.SIGINT and signal.getsignal(signum) == signal.SIG_DFL:
+                replaced[signum] = signal.signal(signum, _raise_terminated)
+    try:
+        yield
+    except Terminated as e:
+        if e.signum not in replaced or not resend:
+            raise                                  # someone else's handler raised it: theirs
+        for signum, previous in replaced.items():
+            signal.signal(signum, previous)
+        replaced = {}
+        signal.raise_signal(e.signum)              # the default action: the process ends here
+        raise                                      # only reached where the default is ignored
+    finally:
+        for signum, previous in replaced.items():
+            signal.signal(signum, previous)
+
+
+@contextlib.contextmanager
+def deferred_signals():
+    """Hold Ctrl-C, SIGTERM and SIGHUP until the block ends, then deliver them in order.
+
+    Around a save: a signal cannot cut a file in half or leave its temporary copy behind,
+    and whoever handles the signal afterwards finds the file complete.
+    """
+    if not _in_main_thread():
+        yield
+        return
+    received = []
+    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum))
+                for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:                # None: a handler set outside Python
+                signal.signal(signum, handler)
+        for signum in received:                    # the restored handlers see them now
+            signal.raise_signal(signum)
+
+
+class StopRequest:
+    """While active, the first Ctrl-C, SIGTERM or SIGHUP only sets ``requested`` to its name,
+    so the training step in flight can finish and the weights stay consistent; a second one
+    raises KeyboardInterrupt at once. Outside the main thread it does nothing."""
+
+    def __init__(self):
+        self.requested = None            # None, or the name of the signal that asked to stop
+        self._previous = {}
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = signal_name(signum)
+        print(f"\n{self.requested}: stopping after this step and saving what exists "
+              "(press Ctrl-C again to stop at once, without saving)", file=sys.stderr, flush=True)
+
+    def __enter__(self):
+        if _in_main_thread():
+            for signum in STOP_SIGNALS:
+                if signal.getsignal(signum) == signal.SIG_IGN:
+                    continue                       # e.g. SIGHUP under nohup: meant to be ignored
+                try:
+                    self._previous[signum] = signal.signal(signum, self._handler)
+                except (ValueError, OSError):
+                    pass
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            if handler is not None:                # None: a handler set outside Python
+                signal.signal(signum, handler)
+        self._previous = {}
+        return False

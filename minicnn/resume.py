@@ -1,0 +1,92 @@
+"""The file a stopped ``minicnn train`` run continues from: ``runs/x.npz`` has ``runs/x.resume.npz``.
+
+The model file holds the weights, as every checkpoint does. Beside it, the resume file holds
+what else the next step needs, as plain arrays and JSON (``np.load(allow_pickle=False)``
+reads it; nothing in it can run code):
+
+    __state__                  JSON: format, the run's settings, a fingerprint of its data,
+                               the History so far (``History.state_dict()``: the losses, and
+                               ``position``: epoch, step, the random generators' states), and
+                               the optimizer's hyperparameters (``SGD.state_dict()``)
+    order                      int64 (N,): the current epoch's order of training images
+                               (absent between epochs: the next order is drawn afresh)
+    momentum_buffer.<i>        the optimizer's momentum for parameter i, shaped like it
+
+Both files carry the number of steps taken; the resume file is written first, so after a
+crash between the two writes the numbers differ and ``read`` says so rather than resume
+from a mismatched pair.
+"""
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from .output_files import write_atomically
+
+FORMAT = "minicnn-resume-v1"
+
+
+def resume_path(model_path):
+    """``runs/x.resume.npz`` for ``runs/x.npz`` (any other name gets ``.resume.npz`` added)."""
+    path = os.fspath(model_path)
+    return (path[:-4] if path.endswith(".npz") else path) + ".resume.npz"
+
+
+def save(path, run, history, optimizer):
+    """Write the resume file ``path`` for a run with settings ``run`` (a JSON dict), the
+    History ``history`` and the SGD ``optimizer``; atomically, as checkpoints are."""
+    history_state = history.state_dict()
+    position = dict(history_state["position"])
+    order = position.pop("order")
+    history_state["position"] = position
+    optimizer_state = optimizer.state_dict()
+    state = dict(format=FORMAT, run=run, steps=history.steps, history=history_state,
+                 optimizer=optimizer_state["param_groups"])
+    arrays = {f"momentum_buffer.{i}": np.asarray(entry["momentum_buffer"])
+              for i, entry in optimizer_state["state"].items()}
+    if order is not None:
+        arrays["order"] = np.asarray(order, dtype=np.int64)
+    arrays["__state__"] = np.array(json.dumps(state))
+    return write_atomically(path, lambda f: np.savez(f, **arrays), lambda tmp: read(tmp))
+
+
+def read(path):
+    """(run settings, History state for ``fit(resume=...)``, SGD state for ``load_state_dict``)
+    from a resume file; a ValueError naming the file and what is wrong, never a traceback."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"resume file {path} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a usable minicnn resume file: it is not an .npz (zip) "
+                         "archive; it was cut short, or is another kind of file")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            names = set(f.files)
+            state = json.loads(str(f["__state__"]))
+            arrays = {name: f[name] for name in names - {"__state__"}}
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            raise ValueError(f"its format is not {FORMAT!r}")
+        run, history, groups = state["run"], state["history"], state["optimizer"]
+        position = history["position"]
+        if not (isinstance(run, dict) and isinstance(position, dict) and isinstance(groups, list)):
+            raise ValueError("its run, position or optimizer entry has the wrong type")
+        order = arrays.pop("order", None)
+        if order is not None and (order.ndim != 1 or order.dtype != np.int64):
+            raise ValueError(f"its order is {order.dtype} of shape {order.shape}, expected int64 (N,)")
+        position["order"] = order
+        buffers = {}
+        for name, a in arrays.items():
+            kind, _, index = name.partition(".")
+            if kind != "momentum_buffer" or not index.isdigit() or a.dtype.kind != "f":
+                raise ValueError(f"it holds an unexpected array {name!r} ({a.dtype})")
+            if not np.isfinite(a).all():
+                raise ValueError(f"its {name} holds NaN or infinite values")
+            buffers[int(index)] = {"momentum_buffer": a}
+        run["steps"] = state["steps"]
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, TypeError, ValueError,
+            json.JSONDecodeError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ValueError(f"{path} is not a usable minicnn resume file: {e}") from None
+    return run, history, {"state": buffers, "param_groups": groups}
