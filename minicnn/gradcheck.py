@@ -71,7 +71,7 @@ def compare(actual, expected, atol, rtol):
     if not actual.size:
         return 0, 0.0, (), 0.0
     same = actual == expected
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):    # atol = 0 against a 0
         diff = np.where(same, 0.0, np.abs(actual - expected))
         score = diff / (atol + rtol * np.abs(expected))
         scale = np.maximum(np.abs(actual), np.abs(expected))
