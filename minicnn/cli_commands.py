@@ -75,7 +75,8 @@ def cmd_evaluate(args):
                              f"(it was trained on {meta.get('dataset', 'unknown data')})")
         categories = meta["classes"]
         max_per_class = meta.get("max_per_class", QUICKDRAW_DEFAULT_MAX_PER_CLASS)
-    _, _, x_test, y_test, classes = _load(dataset, args.data_dir, not args.no_download,
+    # A checkpoint's metadata is data: the categories it names are read from disk, never downloaded.
+    _, _, x_test, y_test, classes = _load(dataset, args.data_dir, not args.no_download and categories is None,
                                           categories, max_per_class)
     x_test, y_test = x_test[:args.limit], y_test[:args.limit]               # [:None] keeps all
     k = _num_outputs(model, x_test.shape[1:])

@@ -182,3 +182,17 @@ def test_a_refused_file_leaves_later_layers_real(tmp_path):
     refused(write(tmp_path / "bad.npz", header, arrays), "bad config")
     layer = mc.Linear(3, 2)
     assert layer.weight.data.flags.writeable and layer.weight.data.base is None
+
+
+def test_categories_named_by_a_checkpoint_are_never_downloaded(tmp_path, capsys, monkeypatch):
+    from minicnn import cli
+    from minicnn.data import datasets
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a checkpoint's metadata started a download")
+    monkeypatch.setattr(datasets, "download_file", no_download)
+    model = mc.Sequential(mc.Flatten(), mc.Linear(784, 2), mc.LogSoftmax(dim=1))
+    path = model.save(tmp_path / "qd.npz", metadata={"dataset": "quickdraw", "classes": ["cat", "dog"]})
+    code = cli.main(["evaluate", str(path), "--data-dir", str(tmp_path / "empty")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cat" in err and len(err.strip().splitlines()) == 1, err
