@@ -7,7 +7,7 @@ def write_chart(result, path):
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        return 'matplotlib is not installed (pip install "minicnn[viz]"): no chart'
+        return 'matplotlib is not installed (pip install -e ".[viz]"): no chart'
     names = {n: c["label"] for n, c in result["contenders"].items() if n != REFERENCE}
     groups = [("train", "training throughput"), ("infer", "inference throughput"), ("latency", "latency")]
     fig = Figure(figsize=(13, 4.4), layout="constrained")

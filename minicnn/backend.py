@@ -9,14 +9,16 @@ import os
 
 import numpy as np
 
+from .optional import pip_install
+
 _BACKENDS = ("numpy", "cupy")
 _active = None            # "numpy" or "cupy", resolved lazily
 _rng = np.random.default_rng()  # CPU generator: weights are drawn here on every backend
 _seed = None
 
 
-_INSTALL = ('install CuPy on a machine with an NVIDIA GPU: `pip install "minicnn[gpu]"` for CUDA 12, '
-            '`pip install "minicnn[gpu-cuda13]"` for CUDA 13')
+_INSTALL = (f"install CuPy on a machine with an NVIDIA GPU: `{pip_install('gpu')}` for CUDA 12, "
+            f"`{pip_install('gpu-cuda13')}` for CUDA 13")
 
 
 def _import_cupy():

@@ -23,6 +23,7 @@ from .cli_commands import (AUGMENTATION, EXIT_INTERRUPTED, EXIT_UNEXPECTED, EXIT
                            QUICKDRAW_DEFAULT_MAX_PER_CLASS, UsageError, cmd_evaluate, cmd_predict)
 from .cli_train import cmd_train
 from .interrupts import Terminated, raise_on_termination
+from .optional import pip_install
 
 # The defaults of `minicnn train`, chosen by the accuracy on 5,000 training images held out
 # for validation, never by the test set (scripts/sweep.py; the measurements are in
@@ -121,8 +122,7 @@ def build_parser():
                        help="learning rate over the run: 'linear' decays it from --lr to 0, "
                             "'constant' keeps --lr")
     train.add_argument("--backend", choices=("numpy", "cupy"), default=d["backend"],
-                       help="numpy runs on the CPU; cupy on an NVIDIA GPU (pip install "
-                            "\"minicnn[gpu]\")")
+                       help=f"numpy runs on the CPU; cupy on an NVIDIA GPU ({pip_install('gpu')})")
     train.add_argument("--seed", type=_non_negative_int, default=d["seed"],
                        help="seeds the initial weights, dropout and the shuffling")
     train.add_argument("--val-size", type=_non_negative_int, default=d["val_size"],

@@ -133,14 +133,14 @@ def _num_outputs(model, image_shape):
 def cmd_predict(args):
     from .drawing import preprocess_drawing
     from .drawing.preprocess import open_image
-    from .optional import require
+    from .optional import pip_install, require
     from .sequential import Sequential
     from .train import predict_proba
 
     model = Sequential.load(args.model_file)
     if not os.path.isfile(args.image):
         raise UsageError(f"image file {args.image} does not exist")
-    require("PIL.Image", "minicnn predict", 'pip install "minicnn[viz]"', "Pillow")
+    require("PIL.Image", "minicnn predict", pip_install("viz"), "Pillow")
     try:
         with open_image(args.image) as img:                    # refuses an image too large
             picture = preprocess_drawing(img)                  # (1, 28, 28) or None

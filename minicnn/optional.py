@@ -2,6 +2,16 @@
 only when a function needs it: minicnn itself depends on NumPy alone."""
 import importlib
 
+# The name this project is published under on the package index: `minicnn` there is another
+# project, so every install hint names this one (pyproject.toml's [project] name; a test keeps
+# them equal). The module you import stays `minicnn`.
+DISTRIBUTION = "minicnn-by-hand"
+
+
+def pip_install(extra):
+    """The command that installs minicnn with ``extra``: 'pip install "minicnn-by-hand[viz]"'."""
+    return f'pip install "{DISTRIBUTION}[{extra}]"'
+
 
 def require(module, who, install, library=None):
     """The imported ``module``, or an ImportError saying who needs it and how to install it."""

@@ -10,7 +10,7 @@ on cases chosen to catch the usual mistakes, and says ✓ or ✗ and whose versi
 
     show_solution(conv2d_loops)      # print the solution's code, when you are stuck
 
-This package is installed with minicnn (``pip install "minicnn[notebook]"``), so a
+This package is installed with minicnn (``pip install "minicnn-by-hand[notebook]"``), so a
 notebook finds it from any folder, in Jupyter, VS Code or Colab.
 """
 import functools

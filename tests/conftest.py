@@ -16,7 +16,7 @@ def _cupy_skip_reason():
     try:
         import cupy
     except ImportError:
-        return "CuPy is not installed (pip install 'minicnn[gpu]')"
+        return 'CuPy is not installed (pip install "minicnn-by-hand[gpu]")'
     try:
         if cupy.cuda.runtime.getDeviceCount() == 0:
             return "no GPU is visible to CuPy"

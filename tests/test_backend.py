@@ -10,7 +10,7 @@ import pytest
 import minicnn as mc
 from minicnn.models import lenet
 
-INSTALL_HINT = 'pip install "minicnn[gpu]"'
+INSTALL_HINT = 'pip install "minicnn-by-hand[gpu]"'
 
 
 def one_sentence(message):

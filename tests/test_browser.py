@@ -179,7 +179,7 @@ def test_drawing_a_one_in_jupyterlab_predicts_one(lab, tmp_path):
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
-        pytest.fail('the browser test needs Playwright: pip install "minicnn[dev]"')
+        pytest.fail('the browser test needs Playwright: pip install -e ".[dev]"')
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -259,7 +259,7 @@ def test_the_drawing_pad_lesson_runs_in_notebook_7_and_jupyterlab(app, tmp_path,
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
-        pytest.fail('the browser test needs Playwright: pip install "minicnn[dev]"')
+        pytest.fail('the browser test needs Playwright: pip install -e ".[dev]"')
     work, saved = tmp_path / "work", tmp_path / "lessons-work"
     work.mkdir()
     saved.mkdir()

@@ -4,7 +4,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-pytest.importorskip("PIL", reason='Pillow is not installed (pip install "minicnn[viz]")')
+pytest.importorskip("PIL", reason='Pillow is not installed (pip install "minicnn-by-hand[viz]")')
 from PIL import Image, ImageDraw  # noqa: E402
 
 import minicnn  # noqa: E402
@@ -193,7 +193,7 @@ from minicnn.drawing import DrawingPad  # noqa: E402
 
 _WIDGETS_MISSING = any(importlib.util.find_spec(m) is None for m in ("ipycanvas", "ipywidgets"))
 needs_widgets = pytest.mark.skipif(_WIDGETS_MISSING, reason="ipycanvas and ipywidgets are not "
-                                   'installed (pip install "minicnn[notebook]")')
+                                   'installed (pip install "minicnn-by-hand[notebook]")')
 
 
 @pytest.fixture(scope="module")
@@ -226,13 +226,16 @@ ZERO = [(140 + 60 * np.sin(a), 140 - 95 * np.cos(a)) for a in np.linspace(0, 2 *
 
 
 @needs_widgets
-def test_pad_widgets_match_the_spec(saved_model):
+def test_pad_widgets_match_the_spec(saved_model, monkeypatch):
     pad = DrawingPad(saved_model)
     assert (pad.canvas.width, pad.canvas.height) == (PAD, PAD)
     assert (pad.canvas.layout.width, pad.canvas.layout.height) == ("280px", "280px")
     assert pad.canvas.line_cap == "round" and 18 <= pad.canvas.line_width <= 20
     assert {pad.predict_button.description, pad.clear_button.description} == {"Predict", "Clear"}
-    assert "application/vnd.jupyter.widget-view+json" in pad._repr_mimebundle_()
+    shown = []                                        # what Jupyter would be asked to show
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    pad._ipython_display_()
+    assert shown == [pad.widget]
 
 
 @needs_widgets

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("matplotlib", reason='minicnn.viz needs matplotlib: pip install "minicnn[viz]"')
+pytest.importorskip("matplotlib", reason='minicnn.viz needs matplotlib: pip install "minicnn-by-hand[viz]"')
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
@@ -189,7 +189,7 @@ def test_pca_by_hand_matches_the_covariance_eigenvalues(test_set):
 def test_a_trained_layers_embedding_separates_classes_better_than_raw_pixels(trained_lenet, test_set,
                                                                            method):
     if method == "tsne":
-        pytest.importorskip("sklearn", reason='t-SNE needs scikit-learn: pip install "minicnn[viz]"')
+        pytest.importorskip("sklearn", reason='t-SNE needs scikit-learn: pip install "minicnn-by-hand[viz]"')
         from threadpoolctl import threadpool_limits
         limit = threadpool_limits(1)          # OpenMP threads crawl on a shared, busy 2-core machine
     else:
@@ -228,7 +228,7 @@ def test_layer_activations_are_the_layers_outputs(trained_lenet, test_set, backe
 @pytest.fixture(scope="module")
 def widgets():
     return pytest.importorskip("ipywidgets",
-                               reason='the widgets need ipywidgets: pip install "minicnn[notebook]"')
+                               reason='the widgets need ipywidgets: pip install "minicnn-by-hand[notebook]"')
 
 
 def test_confusion_explorer_shows_the_images_of_the_chosen_cell(widgets, test_set, probs):
@@ -305,7 +305,7 @@ def test_training_panel_shows_a_failure_instead_of_raising(widgets, mnist):
 
 def test_missing_matplotlib_names_the_extra(monkeypatch, trained_lenet):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    with pytest.raises(ImportError, match=r'pip install "minicnn\[viz\]"'):
+    with pytest.raises(ImportError, match=r'pip install "minicnn-by-hand\[viz\]"'):
         viz.plot_activations(trained_lenet, np.zeros((28, 28), np.uint8))
 
 
@@ -313,7 +313,7 @@ def test_missing_ipywidgets_and_sklearn_name_the_extra(monkeypatch):
     from minicnn.viz import extras
     monkeypatch.setitem(sys.modules, "ipywidgets", None)
     monkeypatch.setitem(sys.modules, "sklearn.manifold", None)
-    with pytest.raises(ImportError, match=r'pip install "minicnn\[notebook\]"'):
+    with pytest.raises(ImportError, match=r'pip install "minicnn-by-hand\[notebook\]"'):
         extras.ipywidgets()
-    with pytest.raises(ImportError, match=r'pip install "minicnn\[viz\]"'):
+    with pytest.raises(ImportError, match=r'pip install "minicnn-by-hand\[viz\]"'):
         viz.tsne(np.random.default_rng(0).random((20, 3)))

@@ -3,12 +3,12 @@ import contextlib
 
 import numpy as np
 
-from ..optional import require
+from ..optional import pip_install, require
 from .preprocess import preprocess_drawing
 
 NO_MODEL_MESSAGE = "train or load a model first"
 EMPTY_MESSAGE = "draw a digit first"
-NOTEBOOK = 'pip install "minicnn[notebook]"'
+NOTEBOOK = pip_install("notebook")
 
 
 def _png(gray, scale=1):
@@ -98,8 +98,11 @@ class DrawingPad:
         ])
         self.clear()                      # paints the canvas and sets the prediction state
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+    def _ipython_display_(self):
+        # Jupyter shows the pad as its widget. Through display() and not the widget's mime
+        # bundle: ipywidgets 8 widgets have one, ipywidgets 7 (what Colab ships) do not.
+        from IPython.display import display
+        display(self.widget)
 
     # -- strokes: each goes on the browser canvas and on the Python raster ----------------
     @contextlib.contextmanager

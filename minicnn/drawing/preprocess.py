@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 
-from ..optional import require
+from ..optional import pip_install, require
 
 # MNIST places each digit's centre of mass at the field's centre (preprocess_drawing says the
 # whole recipe): the mean over the 60,000 training digits, (row, column) counting from 0, a
@@ -140,7 +140,7 @@ def preprocess_drawing(image):
     20x20 keeping the aspect ratio (anti-aliased), and place it in 28x28 with
     its centre of mass at ``MNIST_CENTER_OF_MASS``.
     """
-    Image = require("PIL.Image", "preprocess_drawing", 'pip install "minicnn[viz]"', "Pillow")
+    Image = require("PIL.Image", "preprocess_drawing", pip_install("viz"), "Pillow")
     ink = _ink_image(image)                               # (H, W), 1 = ink
     rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
     cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))

@@ -3,9 +3,9 @@
 import io
 import sys
 
-from ..optional import require
+from ..optional import pip_install, require
 
-VIZ, NOTEBOOK = 'pip install "minicnn[viz]"', 'pip install "minicnn[notebook]"'
+VIZ, NOTEBOOK = pip_install("viz"), pip_install("notebook")
 
 
 def new_figure(figsize, **kwargs):
