@@ -240,7 +240,9 @@ def _input(x, name, seed):
         got = f"an array of {x.dtype}" if isinstance(x, np.ndarray) else f"a {type(x).__name__}"
         raise TypeError(f"check_layer({name}): x must be a NumPy (or CuPy) array of numbers or a shape "
                         f"tuple such as (2, 3, 4, 4), received {got}")
-    return get_array_module(x).array(x, dtype=np.float64)
+    # A copy, on the active backend like the layer's parameters: a NumPy x meeting CuPy weights
+    # would be an error on the GPU.
+    return backend.xp().array(backend.asarray(x), dtype=np.float64)
 
 
 def _torch_twin(torch_module, layer, name):

@@ -1,5 +1,7 @@
 """Shared fixtures: backends, real data from ../shared/datasets, a quickly trained model."""
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,27 @@ import minicnn
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("MINICNN_DATA_DIR", ROOT.parent / "shared" / "datasets"))
 os.environ.setdefault("MINICNN_DATA_DIR", str(DATA_DIR))
+
+
+# Without the real CuPy, the cupy-backend tests run on a strict NumPy-backed stand-in
+# (tests/fakes/cupy), so mixing host and device arrays fails in every test run, GPU or not.
+# Only in this process: the subprocesses the tests start (benchmarks, notebooks) must never
+# time the stand-in as if it were a GPU. MINICNN_FAKE_CUPY=0 leaves it out (then those tests
+# skip, as they do without CuPy).
+FAKES = Path(__file__).resolve().parent / "fakes"
+if importlib.util.find_spec("cupy") is None and os.environ.get("MINICNN_FAKE_CUPY", "1") != "0":
+    sys.path.insert(0, str(FAKES))
+
+
+def pytest_report_header(config):
+    try:
+        import cupy
+    except ImportError:
+        return "cupy backend: CuPy is not installed, its tests skip"
+    if getattr(cupy, "FAKE", False):
+        return (f"cupy backend: the NumPy-backed stand-in {FAKES / 'cupy'} (no GPU: it checks "
+                "host/device mixing, not CUDA; scripts/gpu-check.sh is the real check)")
+    return f"cupy backend: CuPy {cupy.__version__}"
 
 
 def _cupy_skip_reason():
@@ -30,6 +53,12 @@ BACKENDS = [
     pytest.param("cupy", marks=pytest.mark.skipif(_cupy_skip_reason() is not None,
                                                   reason=str(_cupy_skip_reason()))),
 ]
+
+
+@pytest.fixture
+def cupy_skip_reason():
+    """Why the cupy-backend tests skip here, or None where they run (on CuPy or the stand-in)."""
+    return _cupy_skip_reason()
 
 
 @pytest.fixture(params=BACKENDS)

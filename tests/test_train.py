@@ -1,4 +1,5 @@
 """minicnn.train: fit, History, the NaN guard, Ctrl-C, evaluate and predict_proba, on real MNIST."""
+import copy
 import os
 import signal
 import sys
@@ -234,7 +235,9 @@ def test_the_linear_schedule_sets_the_learning_rate_every_step(mnist):
 
 
 def test_evaluate_and_predict_proba_agree(fitted, mnist, backend):
-    model, _ = fitted
+    # The batches go to the active backend, so the model goes there too (a copy: the fixture's
+    # model, trained on the CPU, is shared with the other tests).
+    model = copy.deepcopy(fitted[0]).to("gpu" if backend == "cupy" else "cpu")
     x, y = mnist[2][:300], mnist[3][:300]
     loss, accuracy, predictions = evaluate(model, x, y, batch_size=128)
     probs = predict_proba(model, x, batch_size=128)
