@@ -90,6 +90,8 @@ def build_parser():
 
     parser = _Parser(prog="minicnn", description="minicnn: a convolutional network written by "
                      "hand in NumPy. Train it, evaluate it, ask it about an image.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"minicnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -166,6 +168,7 @@ def build_parser():
                           help="show a progress bar per epoch (default: when stderr is a terminal)")
     progress.add_argument("--no-progress", dest="progress", action="store_false",
                           help="no progress bar, only one line per epoch")
+    _quiet_flag(train, "only the test accuracy and where the model was saved")
 
     evaluate = sub.add_parser(
         "evaluate", help="accuracy, per-class accuracy and confusion matrix of a saved model",
@@ -182,6 +185,7 @@ def build_parser():
                           help="images per forward pass")
     evaluate.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
                           help="numpy (CPU) or cupy (NVIDIA GPU)")
+    _quiet_flag(evaluate, "only the report")
 
     predict = sub.add_parser(
         "predict", help="the top classes a saved model sees in an image file",
@@ -192,6 +196,7 @@ def build_parser():
     predict.add_argument("model_file", metavar="MODEL", help="a model saved by minicnn train (.npz)")
     predict.add_argument("image", metavar="IMAGE", help="the image file to classify")
     predict.add_argument("--top", type=_positive_int, default=3, help="how many classes to print")
+    _quiet_flag(predict, "only the classes, one per line")
 
     sub.add_parser("bench", add_help=False,
                    help="minicnn against PyTorch, JAX and Keras: python -m benchmarks in a checkout "
@@ -202,6 +207,13 @@ def build_parser():
                        default=False if p is parser else argparse.SUPPRESS,
                        help="show the full traceback of an unexpected error")
     return parser
+
+
+def _quiet_flag(p, what_remains):
+    # For scripts: what narrates the run goes; the result stays on stdout, errors on stderr.
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help=f"no progress bar and no informational lines: {what_remains}; "
+                        "errors still go to stderr")
 
 
 def _data_flags(p):

@@ -47,6 +47,11 @@ def _load(dataset, data_dir, download, categories=None, max_per_class=None):
     return (*data.load_fashion_mnist(**kw), list(data.FASHION_MNIST_CLASSES))
 
 
+def _narrator(args):
+    """``print`` for the lines that narrate a run, or a function printing nothing under --quiet."""
+    return (lambda *a, **k: None) if getattr(args, "quiet", False) else print
+
+
 def _set_backend(name):
     import minicnn
     try:
@@ -67,7 +72,7 @@ def cmd_evaluate(args):
     meta = model.metadata
     dataset = args.dataset or meta.get("dataset") or "mnist"
     if meta.get("dataset") and dataset != meta["dataset"]:
-        print(f"note: the model was trained on {meta['dataset']}, evaluating on {dataset}")
+        _narrator(args)(f"note: the model was trained on {meta['dataset']}, evaluating on {dataset}")
     categories = max_per_class = None
     if dataset == "quickdraw":
         if meta.get("dataset") != "quickdraw" or not meta.get("classes"):
@@ -160,7 +165,7 @@ def cmd_predict(args):
     if len(classes) != len(probs):
         classes = [str(i) for i in range(len(probs))]
     top = np.argsort(-probs)[:args.top]
-    print(f"{args.image}, as {args.model_file} sees it:")
+    _narrator(args)(f"{args.image}, as {args.model_file} sees it:")
     for rank, i in enumerate(top, 1):
         print(f"{rank}. {classes[i]:<12} {100 * probs[i]:6.2f}%")
     return 0

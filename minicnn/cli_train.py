@@ -16,7 +16,7 @@ import numpy as np
 
 from .cli_commands import (AUGMENTATION, EXIT_DIVERGED, EXIT_INTERRUPTED,
                            QUICKDRAW_DEFAULT_MAX_PER_CLASS, SPLIT_SEED, UsageError,
-                           _default_quickdraw_categories, _load, _set_backend)
+                           _default_quickdraw_categories, _load, _narrator, _set_backend)
 
 # The settings that define a run: saved with it, and taken from it by --resume.
 RUN_SETTINGS = ("dataset", "model", "epochs", "batch_size", "lr", "momentum", "schedule", "seed",
@@ -145,6 +145,7 @@ def cmd_train(args):
     check_output(out, overwrite, flag=flag)
     check_output(resume_path(out), overwrite, flag=flag)
     _set_backend(args.backend)
+    say = _narrator(args)                # print, or nothing under --quiet
 
     categories, max_per_class = None, None
     if args.dataset == "quickdraw":
@@ -153,7 +154,7 @@ def cmd_train(args):
             categories, why = args.categories, "from --categories"
         else:
             categories, why = _default_quickdraw_categories(args.data_dir)
-        print(f"Quick, Draw! categories ({why}): {', '.join(categories)}")
+        say(f"Quick, Draw! categories ({why}): {', '.join(categories)}")
     x_train, y_train, x_test, y_test, classes = _load(args.dataset, args.data_dir,
                                                       not args.no_download, categories,
                                                       max_per_class)
@@ -182,13 +183,13 @@ def cmd_train(args):
     lr_text = f"lr {args.lr:g}" + (" decaying linearly to 0" if schedule else " (constant)")
     held_out = (f"{len(x_val):,} validation images (held out of the training set, split seed "
                 f"{SPLIT_SEED})" if len(x_val) else "no validation set (--val-size 0)")
-    print(f"training {args.model} on {args.dataset}: {len(x_train):,} training images, "
+    say(f"training {args.model} on {args.dataset}: {len(x_train):,} training images, "
           f"{held_out}, {len(x_test):,} test images, {len(classes)} classes")
-    print(f"{args.epochs} epochs, batch {args.batch_size}, SGD {lr_text}, momentum "
+    say(f"{args.epochs} epochs, batch {args.batch_size}, SGD {lr_text}, momentum "
           f"{args.momentum:g}, augmentation: {augment or 'none'}, seed {args.seed}, "
           f"{args.backend} backend", flush=True)
-    print(f"the model will be saved to {out}" + (" (replacing that file)" if overwrite and
-                                                 os.path.exists(out) else ""), flush=True)
+    say(f"the model will be saved to {out}" + (" (replacing that file)" if overwrite and
+                                               os.path.exists(out) else ""), flush=True)
 
     meta = dict(classes=[str(c) for c in classes], dataset=args.dataset, model=args.model,
                 input_shape=input_shape, batch_size=args.batch_size, lr=args.lr,
@@ -200,13 +201,13 @@ def cmd_train(args):
     files = _RunFiles(out, overwrite, model, optimizer, run, meta)
 
     def after_epoch(epoch, history):
-        print(history.epoch_line(args.epochs), flush=True)
+        say(history.epoch_line(args.epochs), flush=True)
         files.save(history)           # each epoch's end is on disk: a crash loses one epoch at most
 
     stepper = model                      # minicnn train uses every core: DataParallel, the same numbers
     if args.backend == "numpy" and args.workers != 1:
         stepper = minicnn.DataParallel(model, args.workers)
-        print(stepper.describe(args.batch_size) + " (--workers 1 turns this off)", flush=True)
+        say(stepper.describe(args.batch_size) + " (--workers 1 turns this off)", flush=True)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     progress = progress and optional("tqdm.auto") is not None  # else fit's own lines would repeat ours
     try:
@@ -217,10 +218,11 @@ def cmd_train(args):
             history = fit(stepper, minicnn.NLLLoss(), optimizer, x_train, y_train, epochs=args.epochs,
                           batch_size=args.batch_size,
                           validation=(x_val, y_val) if len(x_val) else None, seed=args.seed,
-                          progress=progress, lr_schedule=schedule, callbacks=[after_epoch],
+                          progress=progress and not args.quiet, lr_schedule=schedule,
+                          callbacks=[after_epoch],
                           augment=augment, resume=history_state)
         wall = time.perf_counter() - start
-        return _finish(history, files, wall, model, x_test, y_test)
+        return _finish(history, files, wall, model, x_test, y_test, say)
     except (KeyboardInterrupt, Terminated) as e:
         # A signal outside fit's steps: while saving (saves finish first) or scoring the test set.
         name = "Ctrl-C" if isinstance(e, KeyboardInterrupt) else str(e)
@@ -251,12 +253,12 @@ def _continue(args, resumed, run, model, optimizer, n_train):
         raise UsageError(f"--resume {args.resume}: the saved order of the epoch's images is not "
                          f"an order of the {n_train:,} training images")
     position = history_state["position"]
-    print(f"resuming {args.resume} after {saved_run['steps']:,} steps (epoch "
+    _narrator(args)(f"resuming {args.resume} after {saved_run['steps']:,} steps (epoch "
           f"{position['epoch'] + 1}, step {position['step'] + 1}), with its settings", flush=True)
     return history_state
 
 
-def _finish(history, files, wall, model, x_test, y_test):
+def _finish(history, files, wall, model, x_test, y_test, say=print):
     """Save what training left, then score the test set if the run is complete; the exit status."""
     from .train import evaluate
     stopped = history.stopped or ""
@@ -277,7 +279,7 @@ def _finish(history, files, wall, model, x_test, y_test):
         print(f"saved: {files.said()}")
         print("the test set was not scored: the run is not finished")
         return _exit_status(stopped)
-    print(f"trained {history.epochs} epochs ({history.steps:,} steps) in {wall:.1f} s "
+    say(f"trained {history.epochs} epochs ({history.steps:,} steps) in {wall:.1f} s "
           f"({sum(history.seconds):.1f} s in training passes)")
     print(f"saved the model to {files.out}", flush=True)
     # The test set chose nothing: it is scored here, once, and by `minicnn evaluate`.

@@ -232,3 +232,27 @@ def test_train_saves_under_runs_with_the_usual_permissions_and_says_how_a_batch_
     splits = len(mc.DataParallel(lenet()).chunk_bounds(64)) > 1
     assert ("DataParallel: each batch of 64 runs as" in outputs[None]) == splits, outputs[None]
     assert "DataParallel" not in outputs[1]
+
+
+def test_version_prints_the_packages_version(capsys):
+    code, out, err = run(capsys, "--version")
+    assert code == 0 and out == f"minicnn {mc.__version__}\n" and err == ""
+
+
+def test_quiet_train_prints_only_the_result_and_errors_still_reach_stderr(tmp_path, data_dir, capsys):
+    path = tmp_path / "quiet.npz"
+    # batch 64 on several cores is split by DataParallel, which train announces: silenced too
+    code, out, err = run(capsys, "train", "--quiet", "--limit", 600, "--val-size", 100, "--test-limit", 100,
+                         "--epochs", 1, "--batch-size", 64, "--progress", "--out", path, "--no-download",
+                         "--data-dir", data_dir)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2 and lines[0] == f"saved the model to {path}", out
+    assert lines[1].startswith("test accuracy, measured once after training: ") and err == "" and path.exists()
+
+    code, out, err = run(capsys, "evaluate", "-q", path, "--dataset", "fashion-mnist", "--limit", 100,
+                         "--no-download", "--data-dir", data_dir)
+    assert code == 0 and "note:" not in out and "accuracy" in out, err
+
+    code, out, err = run(capsys, "evaluate", "--quiet", tmp_path / "missing.npz")
+    assert code == 2 and out == "" and err.startswith("minicnn evaluate: error: ") and "missing.npz" in err
