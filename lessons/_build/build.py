@@ -4,6 +4,8 @@
     python lessons/_build/build.py --execute      # ... then run each in a fresh kernel, in normal mode,
                                                   #     on the real data, and save it with its outputs
     python lessons/_build/build.py --execute 03   # only the lessons whose file name starts with 03
+    python lessons/_build/build.py --keep-outputs # new sources, the committed outputs kept (an edit
+                                                  #     that changes no output; --execute later)
 
 Sources are Jupytext Markdown: prose in Markdown, code in ```python fences; two blank
 lines start a new Markdown cell. Edit the source, never the .ipynb, then rebuild.
@@ -11,6 +13,7 @@ Run notebooks one at a time (the machine is shared), as this script does.
 """
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -19,20 +22,48 @@ HERE = Path(__file__).resolve().parent
 LESSONS = HERE.parent
 ROOT = LESSONS.parent
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-# Where a notebook installs minicnn from when it cannot import it (a fresh Colab runtime).
-# The one place this address is kept; lessons/README.md quotes it (a test keeps them equal).
-REPOSITORY = "https://github.com/minicnn/minicnn"
-# The first code cell of every notebook, right after its title.
-SETUP = f"""\
+
+
+def _project_field(pattern):
+    """One value of pyproject.toml, read with a pattern (this script needs no TOML library)."""
+    match = re.search(pattern, (ROOT / "pyproject.toml").read_text(), re.M)
+    if match is None:
+        sys.exit(f"build.py: pyproject.toml has no line matching {pattern!r}")
+    return match[1]
+
+
+# Where a notebook installs minicnn from when it cannot import it (a fresh Colab runtime): the
+# repository in pyproject.toml's [project.urls], the one place the address is kept;
+# lessons/README.md quotes it (a test keeps them equal). DISTRIBUTION is the name minicnn is
+# installed under (`minicnn` on the package index is another project).
+REPOSITORY = _project_field(r'^Repository\s*=\s*"([^"]+)"')
+DISTRIBUTION = _project_field(r'^name\s*=\s*"([^"]+)"')
+
+
+def setup_cell(install_from):
+    """The first code cell of every notebook, installing minicnn from ``install_from`` (a pip
+    URL: git+https://..., a wheel's file:// path) where it is missing. pip runs as a
+    subprocess rather than %pip, whose failure does not stop the cell: this way a failed install
+    ends the cell with one sentence instead of a missing module two cells later."""
+    return f"""\
 # Setup: run this cell first. Where minicnn is missing (a fresh Colab runtime) it installs it
-# from {REPOSITORY} (about a minute); where minicnn is installed it changes nothing.
-import importlib, importlib.util, sys
+# (about a minute); where minicnn is installed it changes nothing.
+import importlib, importlib.util, subprocess, sys
+MINICNN = "{DISTRIBUTION}[lessons] @ {install_from}"
 if importlib.util.find_spec("minicnn_lessons") is None:
-    %pip install -q "minicnn[lessons] @ git+{REPOSITORY}"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", MINICNN],
+                         capture_output=True, text=True)
     importlib.invalidate_caches()
-if "google.colab" in sys.modules:             # Colab shows ipywidgets and ipycanvas only with this
+    if pip.returncode != 0 or importlib.util.find_spec("minicnn_lessons") is None:
+        print(pip.stdout[-3000:], pip.stderr[-3000:], sep="\\n", file=sys.stderr)
+        raise RuntimeError(f"pip could not install {{MINICNN}} (its messages are above): check "
+                           f"that this runtime is online, then run this cell again.")
+if "google.colab" in sys.modules:             # Colab shows ipycanvas (the drawing pad) only with this
     from google.colab import output
     output.enable_custom_widget_manager()"""
+
+
+SETUP = setup_cell(f"git+{REPOSITORY}")
 
 
 def build(source):
@@ -67,6 +98,22 @@ def execute(nb, timeout):
     return nb
 
 
+def keep_outputs(nb, target):
+    """``nb`` with the outputs of the committed ``target`` put back, cell by cell: for an edit that
+    changes no output (a comment, the setup cell). The notebook must then be re-run with
+    --execute before its outputs can be trusted again: this only spares the wait meanwhile."""
+    import nbformat
+
+    old = nbformat.read(target, as_version=4)
+    if [c.cell_type for c in old.cells] != [c.cell_type for c in nb.cells]:
+        sys.exit(f"build.py: {target.name} has other cells than its source builds: run --execute")
+    nb.metadata = old.metadata                # language_info and the widgets' saved state
+    for new_cell, old_cell in zip(nb.cells, old.cells):
+        if new_cell.cell_type == "code":
+            new_cell.outputs, new_cell.execution_count = old_cell.outputs, old_cell.execution_count
+    return nb
+
+
 def main(argv=None):
     import nbformat
 
@@ -74,6 +121,9 @@ def main(argv=None):
     ap.add_argument("prefixes", nargs="*", help="build only lessons whose name starts with one of these")
     ap.add_argument("--execute", action="store_true", help="run each notebook and save its outputs")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds one cell may run (default 1800)")
+    ap.add_argument("--keep-outputs", action="store_true",
+                    help="keep the committed notebook's outputs (an edit that changes none; "
+                         "re-run with --execute later)")
     args = ap.parse_args(argv)
 
     sources = sorted(p for p in HERE.glob("[0-9][0-9]_*.md")
@@ -87,6 +137,8 @@ def main(argv=None):
             t0 = time.perf_counter()
             execute(nb, args.timeout)
             print(f"{target.name}: executed in {time.perf_counter() - t0:.0f} s")
+        elif args.keep_outputs:
+            keep_outputs(nb, target)
         nbformat.write(nb, target)
         print(f"wrote {target.relative_to(ROOT)}")
 
