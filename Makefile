@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make train   - create .venv, install minicnn with what training needs, train the default model on MNIST
-#   make test    - create .venv, install minicnn with the test tools, run every test
+#   make test    - create .venv, install minicnn with the test tools, run every test (and again
+#                  on the oldest and newest Python: scripts/test-other-pythons.sh)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 # The real datasets live beside the project on the development machines and in CI.
@@ -26,9 +27,11 @@ $(VENV)/.test: pyproject.toml | $(PY)
 train: $(VENV)/.train
 	$(VENV)/bin/minicnn train
 
+# then the tests without PyTorch on Python 3.10 at the declared minimum versions and on 3.13
 test: $(VENV)/.test
 	bash scripts/install-browser.sh || true
 	$(PY) -m pytest -q
+	PYTHON=$(PY) bash scripts/test-other-pythons.sh
 
 bench: $(VENV)/.test
 	$(PY) -m benchmarks

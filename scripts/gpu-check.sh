@@ -12,6 +12,9 @@
 # OUT_DIR gets pytest.log, junit.xml, bench.log and bench/latest.md, latest.json, latest.png.
 # Exit status: 0 when every test passed and the benchmark ran, 1 otherwise, 2 when CuPy sees no GPU.
 # PYTHON chooses the interpreter (default: .venv/bin/python if there is one, else python3).
+# This is the real check of the cupy backend: without CuPy, `make test` runs the same cases on
+# tests/fakes/cupy, a NumPy stand-in that catches host/device mixing but cannot see CUDA kernels,
+# device memory or speed. With CuPy installed, the tests use the real one and never the stand-in.
 set -uo pipefail
 
 out=${1:?usage: scripts/gpu-check.sh OUT_DIR}
