@@ -13,13 +13,19 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
+# minicnn was installed as `minicnn` before it took its name on the package index
+# (minicnn-by-hand): that old install would own the same `minicnn` folder and command.
+$(VENV)/.renamed: | $(PY)
+	$(PY) -m pip uninstall -q -y minicnn 2>/dev/null || true
+	touch $@
+
 # training: NumPy, threadpoolctl (DataParallel) and tqdm (progress bars), nothing more
-$(VENV)/.train: pyproject.toml | $(PY)
+$(VENV)/.train: pyproject.toml | $(PY) $(VENV)/.renamed
 	$(PY) -m pip install -q -e ".[train]"
 	touch $@
 
 # tests: PyTorch (CPU build) to compare against, pytest, JupyterLab, Playwright, plotting
-$(VENV)/.test: pyproject.toml | $(PY)
+$(VENV)/.test: pyproject.toml | $(PY) $(VENV)/.renamed
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@ $(VENV)/.train

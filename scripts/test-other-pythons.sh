@@ -6,14 +6,16 @@
 # each in a new virtual environment with minicnn, the train, viz and lessons extras and pytest.
 # `make test` runs this after the main suite (and .ci/run runs `make test`).
 #
-# Left to the main suite: the notebooks (test_lessons.py), the browser and the benchmark, which
-# need JupyterLab, chromium or PyTorch, and the CuPy stand-in (MINICNN_FAKE_CUPY=0): these runs
-# are about versions. Where an interpreter is not installed, its run is skipped with a line
-# saying so. Exit status 1 if a run failed, or collected no tests at all.
+# Left to the main suite: the notebooks (test_lessons.py), the browser, the benchmark, the README's
+# full epoch and the slow tests, which need JupyterLab, chromium, PyTorch or minutes; and the
+# CuPy stand-in (MINICNN_FAKE_CUPY=0): these runs are about versions. The two run side by side,
+# as the main suite has finished and left the cores free. Where an interpreter is not installed,
+# its run is skipped with a line saying so. Exit status 1 if a run failed or collected no tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}          # reads pyproject.toml to list the minimums
-status=0
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 
 find_python() {                         # the first python3.X that runs: on PATH, else pyenv's
     local candidate
@@ -26,40 +28,51 @@ find_python() {                         # the first python3.X that runs: on PATH
     done
 }
 
-run() {                                 # run VERSION minimum|newest
-    local version=$1 mode=$2 python venv constraints=() started=$SECONDS rc
-    python=$(find_python "$version")
-    if [ -z "$python" ]; then
-        echo "other-pythons: Python $version is not installed here (nor under pyenv): skipped"
-        return
-    fi
-    venv=$(mktemp -d)
-    echo "other-pythons: Python $version ($python), $mode versions of the dependencies ..."
+run() {                                 # run VERSION minimum|newest: prints to $work/VERSION.log
+    local version=$1 mode=$2 python=$3 dir=$work/$1 constraints=() started=$SECONDS rc
+    mkdir -p "$dir"
+    echo "other-pythons: Python $version ($python), $mode versions of the dependencies"
     if [ "$mode" = minimum ]; then
-        "$py" scripts/minimum_versions.py train viz lessons > "$venv/minimums.txt" || { status=1; rm -rf "$venv"; return; }
-        constraints=(-c "$venv/minimums.txt")
-        echo "other-pythons: $(tr '\n' ' ' < "$venv/minimums.txt")"
+        "$py" scripts/minimum_versions.py train viz lessons > "$dir/minimums.txt" || return 1
+        constraints=(-c "$dir/minimums.txt")
+        echo "other-pythons: $(tr '\n' ' ' < "$dir/minimums.txt")"
     fi
-    if ! { "$python" -m venv "$venv/env" &&
-           "$venv/env/bin/python" -m pip install -q "${constraints[@]}" -e ".[train,viz,lessons]" \
-               "pytest-timeout>=2"; } > "$venv/pip.log" 2>&1; then
-        grep -v "^WARNING: Location" "$venv/pip.log" | tail -20
+    if ! { "$python" -m venv "$dir/env" &&
+           "$dir/env/bin/python" -m pip install -q "${constraints[@]}" -e ".[train,viz,lessons]" \
+               "pytest-timeout>=2"; } > "$dir/pip.log" 2>&1; then
+        grep -v "^WARNING: Location" "$dir/pip.log" | tail -20
         echo "other-pythons: FAILED to install on Python $version ($mode versions)"
-        status=1; rm -rf "$venv"; return
+        return 1
     fi
-    MINICNN_FAKE_CUPY=0 "$venv/env/bin/python" -m pytest -q -p no:cacheprovider -o addopts= -rfE tests \
-        --ignore=tests/test_lessons.py --ignore=tests/test_browser.py --ignore=tests/test_benchmark.py
+    MINICNN_FAKE_CUPY=0 "$dir/env/bin/python" -m pytest -q -p no:cacheprovider -o addopts= -rfE \
+        -m "not slow and not browser" tests --ignore=tests/test_lessons.py \
+        --ignore=tests/test_browser.py --ignore=tests/test_benchmark.py --ignore=tests/test_readme.py
     rc=$?
     if [ $rc -eq 5 ]; then
         echo "other-pythons: pytest collected no tests on Python $version: that is a failure here"
     fi
-    if [ $rc -ne 0 ]; then
-        status=1
-    fi
     echo "other-pythons: Python $version ($mode versions): pytest exit status $rc, $((SECONDS - started)) s"
-    rm -rf "$venv"
+    return $rc
 }
 
-run 3.10 minimum
-run 3.13 newest
+status=0
+pids=()
+for job in "3.10 minimum" "3.13 newest"; do
+    set -- $job
+    python=$(find_python "$1")
+    if [ -z "$python" ]; then
+        echo "other-pythons: Python $1 is not installed here (nor under pyenv): skipped"
+        continue
+    fi
+    run "$1" "$2" "$python" > "$work/$1.log" 2>&1 &
+    pids+=("$!:$1")
+done
+for entry in "${pids[@]}"; do
+    pid=${entry%%:*} version=${entry#*:}
+    if wait "$pid"; then               # a passing run: its first lines and its summary
+        head -2 "$work/$version.log"; tail -3 "$work/$version.log"
+    else                               # a failing one: all of it
+        cat "$work/$version.log"; status=1
+    fi
+done
 exit $status

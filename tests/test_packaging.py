@@ -52,10 +52,13 @@ def test_the_repository_address_is_kept_in_pyproject_and_the_setup_cell_reads_it
     build = lessons_build()
     assert build.REPOSITORY == PYPROJECT["project"]["urls"]["Repository"]
     assert f'"{DISTRIBUTION}[lessons] @ git+{build.REPOSITORY}"' in build.SETUP
+    for doc in ("README.md", "lessons/README.md"):               # where the docs quote it
+        quoted = re.findall(r"git\+(https://[^\s\"`]+)", (ROOT / doc).read_text())
+        assert quoted and set(quoted) == {build.REPOSITORY}, (doc, quoted)
 
 
 def test_the_package_list_is_complete():
-    from setuptools import find_packages
+    find_packages = pytest.importorskip("setuptools").find_packages
     listed = PYPROJECT["tool"]["setuptools"]["packages"]
     assert sorted(listed) == sorted(find_packages(ROOT, include=["minicnn", "minicnn.*", "minicnn_lessons"]))
     assert PYPROJECT["project"]["license"] == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License")
