@@ -25,7 +25,7 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 def open_image(path, max_pixels=MAX_PIXELS):
     """The image in the file ``path``, decoded, as a PIL image; a ValueError in one sentence
     for an image over ``max_pixels`` pixels, before it is decoded."""
-    Image = require("PIL.Image", "open_image", 'pip install "minicnn[viz]"', "Pillow")
+    Image = require("PIL.Image", "open_image", pip_install("viz"), "Pillow")
     try:
         with warnings.catch_warnings():
             # Pillow warns above 89 Mpx and refuses above twice that: both are ours to say.
