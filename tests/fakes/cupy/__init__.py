@@ -1,7 +1,8 @@
 """A strict stand-in for CuPy, backed by NumPy, so the tests on the cupy backend run without a GPU.
 
-tests/conftest.py puts this folder on ``sys.path`` (and on ``PYTHONPATH`` for the tests' own
-subprocesses) only where the real CuPy is not installed. Its arrays are a class of their own,
+tests/conftest.py puts its folder on ``sys.path`` of the pytest process (never of the programs
+the tests start: a benchmark must not time it as a GPU) only where the real CuPy is not
+installed, and ``MINICNN_FAKE_CUPY=0`` leaves it out. Its arrays are a class of their own,
 ``cupy.ndarray``, whose ``type(x).__module__`` is ``"cupy"``, so ``minicnn.backend`` takes them for
 device arrays without knowing about this file. What it catches is what CuPy refuses on a GPU:
 
