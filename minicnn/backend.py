@@ -15,8 +15,6 @@ _BACKENDS = ("numpy", "cupy")
 _active = None            # "numpy" or "cupy", resolved lazily
 _rng = np.random.default_rng()  # CPU generator: weights are drawn here on every backend
 _seed = None
-
-
 _INSTALL = (f"install CuPy on a machine with an NVIDIA GPU: `{pip_install('gpu')}` for CUDA 12, "
             f"`{pip_install('gpu-cuda13')}` for CUDA 13")
 
