@@ -4,6 +4,7 @@
     python lessons/_build/build.py --execute      # ... then run each in a fresh kernel, in normal mode,
                                                   #     on the real data, and save it with its outputs
     python lessons/_build/build.py --execute 03   # only the lessons whose file name starts with 03
+    python lessons/_build/build.py --words        # words of prose per lesson (the course keeps <= WORD_BUDGET)
 
 Sources are Jupytext Markdown: prose in Markdown, code in ```python fences; two blank
 lines start a new Markdown cell. Edit the source, never the .ipynb, then rebuild.
@@ -22,13 +23,29 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "langua
 # Where a notebook installs minicnn from when it cannot import it (a fresh Colab runtime).
 # The one place this address is kept; lessons/README.md quotes it (a test keeps them equal).
 REPOSITORY = "https://github.com/minicnn/minicnn"
+# The whole course's prose, all Markdown cells together, stays short enough to read.
+WORD_BUDGET = 24_000
+
+
+def repository():
+    """The project's address on GitHub: the setup cell installs from it, the Colab badge opens it."""
+    return REPOSITORY
+
+
+def colab_badge(notebook):
+    """An "Open in Colab" badge (Markdown) for lessons/<notebook>, on the repository's main branch."""
+    path = repository().removeprefix("https://github.com/")
+    return (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"(https://colab.research.google.com/github/{path}/blob/main/lessons/{notebook})")
+
+
 # The first code cell of every notebook, right after its title.
 SETUP = f"""\
 # Setup: run this cell first. Where minicnn is missing (a fresh Colab runtime) it installs it
-# from {REPOSITORY} (about a minute); where minicnn is installed it changes nothing.
+# from {repository()} (about a minute); where minicnn is installed it changes nothing.
 import importlib, importlib.util, sys
 if importlib.util.find_spec("minicnn_lessons") is None:
-    %pip install -q "minicnn[lessons] @ git+{REPOSITORY}"
+    %pip install -q "minicnn[lessons] @ git+{repository()}"
     importlib.invalidate_caches()
 if "google.colab" in sys.modules:             # Colab shows ipywidgets and ipycanvas only with this
     from google.colab import output
@@ -41,6 +58,7 @@ def build(source):
     import nbformat
 
     nb = jupytext.read(source)
+    nb.cells[0].source += "\n\n" + colab_badge(source.stem + ".ipynb")     # the title cell
     nb.cells.insert(1, nbformat.v4.new_code_cell(SETUP))
     nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})
     for i, cell in enumerate(nb.cells):
@@ -50,6 +68,12 @@ def build(source):
             cell.outputs, cell.execution_count = [], None
     nbformat.validate(nb)
     return nb
+
+
+def words(source):
+    """The words of prose in one lesson: its Markdown cells, split at white space."""
+    import jupytext
+    return sum(len(cell.source.split()) for cell in jupytext.read(source).cells if cell.cell_type == "markdown")
 
 
 def execute(nb, timeout):
@@ -74,12 +98,19 @@ def main(argv=None):
     ap.add_argument("prefixes", nargs="*", help="build only lessons whose name starts with one of these")
     ap.add_argument("--execute", action="store_true", help="run each notebook and save its outputs")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds one cell may run (default 1800)")
+    ap.add_argument("--words", action="store_true", help="count the words of prose and build nothing")
     args = ap.parse_args(argv)
 
     sources = sorted(p for p in HERE.glob("[0-9][0-9]_*.md")
                      if not args.prefixes or p.name.startswith(tuple(args.prefixes)))
     if not sources:
         sys.exit(f"build.py: no lesson sources in {HERE} match {args.prefixes or 'NN_*.md'}")
+    if args.words:
+        counts = {source.name: words(source) for source in sources}
+        for name, n in counts.items():
+            print(f"{n:6,}  {name}")
+        print(f"{sum(counts.values()):6,}  in all (the budget: {WORD_BUDGET:,})")
+        return
     for source in sources:
         target = LESSONS / (source.stem + ".ipynb")
         nb = build(source)
