@@ -15,7 +15,7 @@ EXERCISES = [("lesson00", "to_batch"), ("lesson01", "conv2d_loops"), ("lesson01"
              ("lesson03", "log_softmax_backward"), ("lesson04", "numerical_gradient"),
              ("lesson04", "conv2d_backward_loops"), ("lesson04", "col2im"), ("lesson05", "sgd_step"),
              ("lesson07", "saliency_map"), ("lesson08", "confusion_matrix"),
-             ("lesson09", "place_at_center_of_mass"), ("lesson10", "pca_svd"), ("lesson11", "matmul_rows"),
+             ("lesson09", "place_at_center_of_mass"), ("lesson10", "pca_svd"), ("lesson11", "squared_distances"),
              ("lesson13", "dead_fraction")]
 
 
