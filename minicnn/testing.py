@@ -100,14 +100,18 @@ def _call(layer, what, function, *args):
 def _run(layer, x, seed, upstream_seed=None):
     """forward, then (given upstream_seed) backward of a random g: (y, g, dx, {name: copy of .grad})."""
     name = type(layer).__name__
+    x_given = x.copy()
     with same_random_numbers(seed, x):       # a dropout mask is the same on every pass
         y = _call(layer, f"{name}.forward", layer.forward, x)
+    _unchanged(f"{name}.forward", "its input x", x, x_given, "input")
     if not hasattr(y, "shape"):
         raise _Failure(f"{name}.forward returned {type(y).__name__}, not an array")
     if upstream_seed is None:
         return y, None, None, {}
     g = get_array_module(y).asarray(np.random.default_rng(upstream_seed).standard_normal(y.shape), x.dtype)
+    g_given = g.copy()
     dx = _call(layer, f"{name}.backward", layer.backward, g)
+    _unchanged(f"{name}.backward", "grad_output", g, g_given, "input")
     if dx is None:
         raise _Failure(f"{name}.backward returned None: return the input gradient, an array of the input's "
                        "shape", "input")
@@ -117,6 +121,15 @@ def _run(layer, x, seed, upstream_seed=None):
             raise _Failure(f"{n}.grad is {got} after backward: add the gradient in "
                            f"backward with self.{n.split('.')[-1]}.accumulate(gradient)", n)
     return y, g, dx, {n: to_numpy(p.grad) for n, p in layer.named_parameters()}  # copies, on the CPU
+
+
+def _unchanged(who, what, array, given, tensor):
+    """A layer that edits the array it was given changes its caller's copy (and every gradient
+    computed from it after): name that, rather than the wrong numbers it leads to later."""
+    if array.shape != given.shape or not bool((array == given).all()):
+        raise _Failure(f"{who} changed {what} in place (x *= ..., x[...] = ...): the caller still holds "
+                       f"that array; compute into a new one (grad_output * mask, not grad_output *= mask)",
+                       tensor)
 
 
 def _compare(pairs, rtol, atol, names):

@@ -162,12 +162,48 @@ class Report:
 
 
 def call(fn, *args, **kwargs):
-    """(what fn returned, None) or (None, 'it raised ...'): a check reports an error, never stops on it."""
+    """(what fn returned, None) or (None, 'it raised ...'): a check reports an error, never stops on it.
+
+    Every check calls the learner's function through here, so this is the one place that also makes
+    sure it left the caller's arrays as they were: one it changed in place gives (None, 'it changed
+    grad_y in place ...'), whatever it returned."""
+    before = [(name, array, array.copy()) for name, array in _arrays(fn, args, kwargs)]
     try:
         with np.errstate(all="ignore"):                         # the check explains overflow itself
-            return fn(*args, **kwargs), None
+            out = fn(*args, **kwargs)
     except Exception as e:                                      # noqa: BLE001 (a learner's error, reported)
         return None, f"it raised {type(e).__name__}: {e}"
+    changed = [name for name, array, copy in before
+               if array.shape != copy.shape or not np.array_equal(array, copy, equal_nan=True)]
+    if changed:
+        return None, (f"it changed {', '.join(changed)} in place, but the caller's arrays must end as "
+                      f"they were given: compute into a new array (g * mask, not g *= mask), and put "
+                      f"back any element you change on the way")
+    return out, None
+
+
+def _arrays(fn, args, kwargs):
+    """(name, array) for every NumPy array among the arguments, also inside tuples, lists and dicts
+    (a cache): named after fn's parameters where its signature says them."""
+    try:
+        named = list(inspect.signature(fn).bind_partial(*args, **kwargs).arguments.items())
+    except (TypeError, ValueError):
+        named = [(f"argument {k + 1}", a) for k, a in enumerate(args)] + list(kwargs.items())
+    found, seen = [], set()
+
+    def walk(name, value, depth):
+        if isinstance(value, np.ndarray) and id(value) not in seen:
+            seen.add(id(value))
+            found.append((name, value))
+        elif isinstance(value, (tuple, list)) and depth < 3:
+            for k, item in enumerate(value):
+                walk(f"{name}[{k}]", item, depth + 1)
+        elif isinstance(value, dict) and depth < 3:
+            for key, item in value.items():
+                walk(f"{name}[{key!r}]", item, depth + 1)
+    for name, value in named:
+        walk(name, value, 0)
+    return found
 
 
 def close_to(got, expected, rtol=1e-5, atol=1e-7):

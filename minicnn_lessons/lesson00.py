@@ -35,14 +35,9 @@ def check_to_batch(fn):
     ]
     report = Report(fn)
     for name, images in cases:
-        before = images.copy()
-        got, error = call(fn, images)
+        got, error = call(fn, images)             # call also makes sure the images are left unchanged
         if error:
             report.add(False, f"{whose(fn)} failed on {name}: {error}", name)
-            continue
-        if not np.array_equal(images, before):
-            report.add(False, f"{whose(fn)} changed the caller's images on {name}: build a new array",
-                       name)
             continue
         expected = images[:, None].astype(np.float64) / 255.0        # (N, 1, H, W)
         ok, text = compare(fn, got, expected, name, rtol=1e-6, atol=1e-7, dtype=np.float32)

@@ -97,20 +97,24 @@ def _hint(got, small, expected_offset):
     def wrapped(top, left):          # a negative start of a slice counts from the end
         return top % MNIST_SIZE if top < 0 else top, left % MNIST_SIZE if left < 0 else left
 
-    said = f". Yours put the digit's top-left corner at {where}, expected {expected_offset}"
+    said = (f". Yours put the digit's top-left corner at {where}, expected {expected_offset}: its centre "
+            f"of mass lands at ({where[0] + r:.2f}, {where[1] + c:.2f}), the target is ({tr:.2f}, {tc:.2f})")
     wrong_sign = (round(r - tr), round(c - tc))
     if where in (fit(*wrong_sign), wrapped(*wrong_sign)):
-        return said + (": the shift has the wrong sign. Pasted at (top, left), the centre of mass lands "
+        return said + ("; the shift has the wrong sign. Pasted at (top, left), the centre of mass lands "
                        "at (top + r̄, left + c̄); for it to land on the target, top = target row − r̄"
                        + ("" if where == fit(*wrong_sign) else
                           " (and a negative offset, unclamped, counts from the end of the field)"))
     if where == fit(round(tr - c), round(tc - r)):
-        return said + ": rows and columns are swapped (r̄ is the mean row, from the sums along axis 1)"
+        return said + "; rows and columns are swapped (r̄ is the mean row, from the sums along axis 1)"
     if where in (fit(int(tr - r), int(tc - c)), fit(int(np.floor(tr - r)), int(np.floor(tc - c)))):
-        return said + (": the offset was truncated (int or floor); round it to the nearest whole "
-                       "pixel, so that the centre of mass lands within half a pixel of the target")
+        # floor(d) = round(d - 0.5): truncating and aiming half a pixel up-left place a digit alike
+        return said + ("; that is one pixel short of the rounded offset, which truncating the offset "
+                       "(int or floor) gives, and so does rounding toward a target half a pixel up and "
+                       "left, such as (13.5, 13.5), the middle of the field. Round (target − r̄) to the "
+                       "nearest whole pixel, with the target MNIST_CENTER_OF_MASS")
     if abs(where[0] - (MNIST_SIZE - h) / 2) <= 1 and abs(where[1] - (MNIST_SIZE - w) / 2) <= 1:
-        return said + ": that centres the box, not the centre of mass"
+        return said + "; that centres the box, not the centre of mass"
     return said
 
 

@@ -1,30 +1,38 @@
-"""Lesson 11: speed. The solution of the FLOP-count exercise, and its check.
+"""Lesson 11: speed. The solution of the vectorising exercise, and its check.
 
-The check runs the version that answered on convolutions chosen to catch the usual mistakes and
-prints one ✓ line per case when all of them pass. When one fails it prints a ✗ line for each case
-that failed, with a hint where the mistake is recognisable, and lists the cases that were right.
+The exercise turns a double loop over pairs of rows into array operations: squared distances
+|a_i - b_j|^2 = |a_i|^2 - 2 a_i . b_j + |b_j|^2, whose middle term is one matrix multiply. The check
+goes through its aspects in order (lesson 01's case, aspect and in_order): the values, thin shapes,
+float32, and last that no Python loop runs over the pairs.
 """
-from . import Report, call, whose
+import time
+
+import numpy as np
+
+from . import call, whose
+from .lesson01 import aspect, case, in_order
 
 # ------------------------------------------------------------------------------------------------
-# The solution
+# Given: the loop version, and the solution
 # ------------------------------------------------------------------------------------------------
 
 
-def conv2d_flops(conv, input_shape):
-    """FLOPs of ``conv``'s forward for one image of shape input_shape = (C_in, H, W).
+def squared_distances_loops(a, b):
+    """a (M, D), b (N, D) -> (M, N) in the dtype of a: entry [i, j] = |a_i - b_j|^2, pair by pair."""
+    out = np.zeros((len(a), len(b)), dtype=a.dtype)
+    for i in range(len(a)):
+        for j in range(len(b)):
+            d = a[i] - b[j]                                  # (D,)
+            out[i, j] = d @ d
+    return out
 
-    conv: a minicnn.Conv2d (in_channels, out_channels, kernel_size=(KH, KW), stride=(SH, SW),
-    padding=(PH, PW), bias: a Parameter, or None without one). Returns an int.
-    """
-    _, h, w = input_shape
-    (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
-    oh = (h + 2 * ph - kh) // sh + 1                             # output rows (lesson 01)
-    ow = (w + 2 * pw - kw) // sw + 1
-    per_output = 2 * conv.in_channels * kh * kw                  # a multiply and an add per weight
-    if conv.bias is not None:
-        per_output += 1                                          # and one add for the bias
-    return conv.out_channels * oh * ow * per_output
+
+def squared_distances(a, b):
+    """a (M, D), b (N, D) -> (M, N) in the dtype of a, as squared_distances_loops, with no Python loop."""
+    aa = (a * a).sum(axis=1)[:, None]                        # (M, 1): |a_i|^2
+    bb = (b * b).sum(axis=1)[None, :]                        # (1, N): |b_j|^2
+    d = aa - 2 * (a @ b.T) + bb                              # (M, N): the multiply does the work
+    return np.maximum(d, 0)                                  # rounding can leave a zero distance at -1e-7
 
 
 # ------------------------------------------------------------------------------------------------
@@ -32,82 +40,70 @@ def conv2d_flops(conv, input_shape):
 # ------------------------------------------------------------------------------------------------
 
 
-def _counts(conv, input_shape):
-    """The right count (minicnn's own, Conv2d.flops) and the counts of the usual mistakes, each
-    with the sentence that names it."""
-    c, h, w = input_shape
-    (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
-    co, oh, ow = conv.output_shape(input_shape)
-    k = c * kh * kw                                              # weights per output value
-    b = 1 if conv.bias is not None else 0
-    outputs = co * oh * ow
-    right = int(conv.flops(input_shape, (co, oh, ow)))
-    mistakes = [
-        (outputs * (k + b), "That is one FLOP per weight: a multiply-add is two operations, a multiply "
-                            "and an add, so each output costs 2 * C_in * KH * KW (plus 1 for the bias)"),
-        (outputs * k, "That is one FLOP per weight and no bias: a multiply-add counts as 2 FLOPs"),
-        (outputs * (2 * kh * kw + b), "That leaves out the input channels: each output value sums "
-                                      "over all C_in channels of its window, C_in * KH * KW weights"),
-        (co * h * w * (2 * k + b), "That counts an output for every input pixel (H x W); count the "
-                                   "output's pixels, OH = (H + 2 PH - KH) // SH + 1 and the same for OW"),
-        (co * (h + 2 * ph - kh + 1) * (w + 2 * pw - kw + 1) * (2 * k + b),
-         "That output size ignores the stride: OH = (H + 2 PH - KH) // SH + 1"),
-        (co * (h - kh + 1) * (w - kw + 1) * (2 * k + b) if h >= kh and w >= kw else None,
-         "That output size ignores the padding: OH = (H + 2 PH - KH) // SH + 1"),
-        (outputs * (2 * k + 2 * b), "The bias is one addition per output value, 1 FLOP, not a "
-                                    "multiply-add"),
-        (outputs * (2 * k + 1), "This convolution has no bias (conv.bias is None): no addition for it"),
-        (outputs * 2 * k, "The bias adds 1 FLOP to every output value (it is there: conv.bias is not "
-                          "None)"),
-        (outputs * 2 * k + co * b, "The bias is added to every output value, OH * OW times per filter, "
-                                   "not once per filter"),
-        (outputs * (2 * k - 1 + b), "Counted exactly, K products need K - 1 additions; minicnn's "
-                                    "convention (and most papers') counts each multiply-add as 2 "
-                                    "FLOPs: 2 * C_in * KH * KW per output, plus 1 for the bias"),
-        (co * oh * ow * (2 * c * kh * kh + b), "That uses KH twice; the kernel is KH x KW"),
-        (co * ((h + 2 * ph - kh) / sh + 1) * ((w + 2 * pw - kw) / sw + 1) * (2 * k + b),
-         "That output size uses true division (/): a window that would stick out of the padded "
-         "input is no output, so OH = (H + 2 PH - KH) // SH + 1, with //"),
-    ]
-    return right, [(value, text) for value, text in mistakes if value is not None and value != right]
+def _expansion(a, b, two=2.0, swap_norms=False):
+    """The expansion done right, or with a typical slip: another factor than 2, or the norms
+    broadcast along the wrong axes."""
+    aa, bb = (a * a).sum(axis=1), (b * b).sum(axis=1)
+    if swap_norms:
+        return aa[None, :] - two * (a @ b.T) + bb[:, None]
+    return aa[:, None] - two * (a @ b.T) + bb[None, :]
 
 
-def check_conv2d_flops(fn):
-    """lenet's two convolutions, and two with a non-square kernel, stride and padding, with and
-    without a bias; the expected count is minicnn's own (Conv2d.flops, the summary's column)."""
-    import minicnn as mc
+def _no_pair_loop(fn, a, b):
+    """An aspect: fn runs at least 10 times faster than the loop over pairs (it is ~100 times)."""
+    def run():
+        for f in (fn, squared_distances_loops):              # warm-up
+            _, error = call(f, a, b)
+            if error:
+                return False, f"{whose(fn)} failed on {len(a)} x {len(b)} pairs: {error}"
+        fastest = {}
+        for f in (fn, squared_distances_loops, fn, squared_distances_loops, fn, squared_distances_loops):
+            start = time.perf_counter()
+            f(a, b)
+            fastest[f] = min(fastest.get(f, np.inf), time.perf_counter() - start)
+        ratio = fastest[squared_distances_loops] / fastest[fn]
+        text = (f"{whose(fn)} takes {1e3 * fastest[fn]:.2f} ms on {len(a)} x {len(b)} pairs of "
+                f"{a.shape[1]} features, the loop over pairs {1e3 * fastest[squared_distances_loops]:.1f} "
+                f"ms: {ratio:.0f} times faster")
+        if ratio >= 10:
+            return True, text
+        return False, (text + "; a version without a Python loop over the pairs is about 100 times "
+                       "faster: |a_i|^2 and |b_j|^2 are sums along axis 1, a_i . b_j for all pairs is a @ b.T")
+    return "no loop over pairs: at least 10 times faster than the double loop", run
 
-    cases = [  # (name, conv, input_shape)
-        ("lenet's first convolution, Conv2d(1, 24, 5) on (1, 28, 28)", mc.Conv2d(1, 24, 5), (1, 28, 28)),
-        ("lenet's second convolution, Conv2d(24, 24, 5) on (24, 12, 12)", mc.Conv2d(24, 24, 5), (24, 12, 12)),
-        ("Conv2d(3, 16, (3, 5), stride=2, padding=1, bias=False) on (3, 32, 30)",
-         mc.Conv2d(3, 16, (3, 5), stride=2, padding=1, bias=False), (3, 32, 30)),
-        ("Conv2d(8, 4, 3, stride=(2, 1), padding=(0, 2)) on (8, 15, 11)",
-         mc.Conv2d(8, 4, 3, stride=(2, 1), padding=(0, 2)), (8, 15, 11)),
-    ]
-    report = Report(fn)
-    for name, conv, input_shape in cases:
-        right, mistakes = _counts(conv, input_shape)
-        got, error = call(fn, conv, input_shape)
-        if error:
-            report.add(False, f"{whose(fn)} failed on {name}: {error}", name)
-            continue
-        try:
-            as_int = int(got)
-            whole = float(got) == as_int
-        except (TypeError, ValueError, OverflowError):
-            report.add(False, f"{whose(fn)} returned {got!r} for {name}, expected a whole number", name)
-            continue
-        if not whole:
-            report.add(False, f"{whose(fn)} returned {got!r} for {name}, not a whole number: a FLOP "
-                              f"count is an integer (use // for the output size)", name)
-            continue
-        if as_int == right:
-            report.add(True, f"{whose(fn)} is right for {name}: {right:,} FLOPs", name)
-            continue
-        hint = next((text for value, text in mistakes if value == got), "")
-        if not hint and as_int * 2 == right:
-            hint = "That is exactly half: a multiply-add counts as 2 FLOPs"
-        report.add(False, f"{whose(fn)} gives {as_int:,} FLOPs for {name}, minicnn counts {right:,}"
-                          + (f". {hint}" if hint else ""), name)
-    return report.close()
+
+def check_squared_distances(fn):
+    """The values against the double loop (with hints for the usual slips), thin shapes, float32 kept,
+    and speed: at least 10 times faster than the loop over pairs."""
+    rng = np.random.default_rng(11)
+    a, b = rng.standard_normal((5, 3)), rng.standard_normal((4, 3))
+    sa, sb = rng.standard_normal((4, 6)), rng.standard_normal((4, 6))      # square: swapped axes broadcast
+    a32, b32 = rng.standard_normal((6, 8)).astype(np.float32), rng.standard_normal((7, 8)).astype(np.float32)
+
+    def slips(x, y):
+        """(hint, what that slip gives) for x, y; swapped norms only broadcast where M = N."""
+        found = [("Those are the distances, not their squares: leave out the square root.",
+                  np.sqrt(np.maximum(squared_distances_loops(x, y), 0))),
+                 ("The cross term is 2 a_i . b_j: |a - b|^2 = |a|^2 - 2 a . b + |b|^2.", _expansion(x, y, two=1.0)),
+                 ("The cross term is subtracted: |a - b|^2 = |a|^2 - 2 a . b + |b|^2.", _expansion(x, y, two=-2.0))]
+        if len(x) == len(y):
+            found.append(("|a_i|^2 belongs to row i (a column, aa[:, None]) and |b_j|^2 to column j "
+                          "(bb[None, :]); yours has them the other way round.", _expansion(x, y, swap_norms=True)))
+            found.append(("Yours is transposed: row i holds a_i's distances, column j b_j's; the shape is "
+                          "(M, N).", squared_distances_loops(y, x)))
+        return found
+    return in_order(fn, [
+        aspect(fn, "the values: |a_i − b_j|² for every pair, as the double loop", [
+            case("4 x 4 pairs of 6 features", fn, (sa, sb), squared_distances_loops(sa, sb), slips(sa, sb)),
+            case("5 x 4 pairs of 3 features", fn, (a, b), squared_distances_loops(a, b), slips(a, b))],
+            rtol=1e-9, atol=1e-9),
+        aspect(fn, "thin shapes: one row, one feature", [
+            case("1 x 7 pairs of 6 features", fn, (a[:1, :1].repeat(6, 1), sb.repeat(2, 0)[:7]),
+                 squared_distances_loops(a[:1, :1].repeat(6, 1), sb.repeat(2, 0)[:7])),
+            case("3 x 2 pairs of 1 feature", fn, (a[:3, :1], b[:2, :1]),
+                 squared_distances_loops(a[:3, :1], b[:2, :1]))], rtol=1e-9, atol=1e-9),
+        aspect(fn, "float32: float32 in, float32 out", [
+            case("6 x 7 pairs of 8 features, float32", fn, (a32, b32), squared_distances_loops(a32, b32),
+                 dtype=np.float32)], rtol=1e-4, atol=1e-4),
+        _no_pair_loop(fn, rng.standard_normal((120, 32)), rng.standard_normal((120, 32))),
+    ])

@@ -81,17 +81,39 @@ def solutions():
     return importlib.import_module("minicnn_lessons")
 
 
-def test_the_setup_cell_installs_from_the_address_the_lessons_readme_gives():
+def _build_script():
     sys.path.insert(0, str(LESSONS / "_build"))
     try:
-        build = importlib.import_module("build")
+        return importlib.import_module("build")
     finally:
         sys.path.remove(str(LESSONS / "_build"))
-    assert build.REPOSITORY in build.SETUP
-    assert build.REPOSITORY in (LESSONS / "README.md").read_text()
+
+
+def test_the_setup_cell_installs_from_the_address_the_lessons_readme_gives():
+    build = _build_script()
+    assert build.repository() in build.SETUP
+    assert build.repository() in (LESSONS / "README.md").read_text()
     for path in NOTEBOOKS:
         first_code = next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
         assert "".join(first_code["source"]) == build.SETUP, f"{path.name}: the first code cell is not SETUP"
+
+
+def test_every_notebook_opens_in_colab_from_the_one_repository_address():
+    build = _build_script()
+    owner_and_name = build.repository().removeprefix("https://github.com/")
+    for path in NOTEBOOKS:
+        title = "".join(json.loads(path.read_text())["cells"][0]["source"])
+        badge = f"https://colab.research.google.com/github/{owner_and_name}/blob/main/lessons/{path.name}"
+        assert f"[![Open in Colab]" in title and f"]({badge})" in title, f"{path.name}: no Colab badge"
+
+
+def test_the_course_prose_stays_within_its_word_budget():
+    """All lessons' Markdown cells together: a course one can read through, not a book."""
+    pytest.importorskip("jupytext")
+    build = _build_script()
+    counts = {p.name: build.words(p) for p in sorted((LESSONS / "_build").glob("[0-9][0-9]_*.md"))}
+    assert sum(counts.values()) <= build.WORD_BUDGET, (
+        f"{sum(counts.values()):,} words of prose, more than {build.WORD_BUDGET:,}: {counts}")
 
 
 def test_an_unwritten_exercise_falls_back_to_the_solution(solutions, capsys):

@@ -134,9 +134,16 @@ class Scale(mc.Module):
 
     def forward(self, x):
         self.x = x
+        if self.bug == "x scaled in place":
+            x *= self.weight.data                                        # the caller's x changes
+            return x
         return x * self.weight.data
 
     def backward(self, grad_output):
+        if self.bug == "grad_output scaled in place":                   # right values, the caller's array
+            self.weight.accumulate((grad_output * self.x).sum(axis=0))
+            grad_output *= self.weight.data
+            return grad_output
         if self.bug == "no batch sum, accumulated":
             self.weight.accumulate(grad_output * self.x)                 # (N, C), refused by accumulate
         elif self.bug == "no batch sum, assigned":
@@ -187,6 +194,12 @@ PLANTED = [  # (buggy layer, input shape, first line of the message starts with)
                  id="float64-gradient-for-float32"),
     pytest.param(lambda: MaxPoolToTheMinimum(2), (1, 2, 4, 4), "gradients FAILED for input at index",
                  id="maxpool-to-the-minimum"),
+    pytest.param(lambda: Scale("grad_output scaled in place"), (4, 3),
+                 "gradients FAILED for input: Scale.backward changed grad_output in place",
+                 id="backward-edits-grad_output-in-place"),
+    pytest.param(lambda: Scale("x scaled in place"), (4, 3),
+                 "gradients FAILED for input: Scale.forward changed its input x in place",
+                 id="forward-edits-x-in-place"),
 ]
 
 

@@ -6,6 +6,7 @@
     python lessons/_build/build.py --execute 03   # only the lessons whose file name starts with 03
     python lessons/_build/build.py --keep-outputs # new sources, the committed outputs kept (an edit
                                                   #     that changes no output; --execute later)
+    python lessons/_build/build.py --words        # words of prose per lesson (the course keeps <= WORD_BUDGET)
 
 Sources are Jupytext Markdown: prose in Markdown, code in ```python fences; two blank
 lines start a new Markdown cell. Edit the source, never the .ipynb, then rebuild.
@@ -38,6 +39,20 @@ def _project_field(pattern):
 # installed under (`minicnn` on the package index is another project).
 REPOSITORY = _project_field(r'^Repository\s*=\s*"([^"]+)"')
 DISTRIBUTION = _project_field(r'^name\s*=\s*"([^"]+)"')
+# The whole course's prose, all Markdown cells together, stays short enough to read.
+WORD_BUDGET = 24_000
+
+
+def repository():
+    """The project's address on GitHub: the setup cell installs from it, the Colab badge opens it."""
+    return REPOSITORY
+
+
+def colab_badge(notebook):
+    """An "Open in Colab" badge (Markdown) for lessons/<notebook>, on the repository's main branch."""
+    path = repository().removeprefix("https://github.com/")
+    return (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"(https://colab.research.google.com/github/{path}/blob/main/lessons/{notebook})")
 
 
 def setup_cell(install_from):
@@ -63,7 +78,7 @@ if "google.colab" in sys.modules:             # Colab shows ipycanvas (the drawi
     output.enable_custom_widget_manager()"""
 
 
-SETUP = setup_cell(f"git+{REPOSITORY}")
+SETUP = setup_cell(f"git+{repository()}")
 
 
 def build(source):
@@ -72,6 +87,7 @@ def build(source):
     import nbformat
 
     nb = jupytext.read(source)
+    nb.cells[0].source += "\n\n" + colab_badge(source.stem + ".ipynb")     # the title cell
     nb.cells.insert(1, nbformat.v4.new_code_cell(SETUP))
     nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})
     for i, cell in enumerate(nb.cells):
@@ -81,6 +97,12 @@ def build(source):
             cell.outputs, cell.execution_count = [], None
     nbformat.validate(nb)
     return nb
+
+
+def words(source):
+    """The words of prose in one lesson: its Markdown cells, split at white space."""
+    import jupytext
+    return sum(len(cell.source.split()) for cell in jupytext.read(source).cells if cell.cell_type == "markdown")
 
 
 def execute(nb, timeout):
@@ -124,12 +146,19 @@ def main(argv=None):
     ap.add_argument("--keep-outputs", action="store_true",
                     help="keep the committed notebook's outputs (an edit that changes none; "
                          "re-run with --execute later)")
+    ap.add_argument("--words", action="store_true", help="count the words of prose and build nothing")
     args = ap.parse_args(argv)
 
     sources = sorted(p for p in HERE.glob("[0-9][0-9]_*.md")
                      if not args.prefixes or p.name.startswith(tuple(args.prefixes)))
     if not sources:
         sys.exit(f"build.py: no lesson sources in {HERE} match {args.prefixes or 'NN_*.md'}")
+    if args.words:
+        counts = {source.name: words(source) for source in sources}
+        for name, n in counts.items():
+            print(f"{n:6,}  {name}")
+        print(f"{sum(counts.values()):6,}  in all (the budget: {WORD_BUDGET:,})")
+        return
     for source in sources:
         target = LESSONS / (source.stem + ".ipynb")
         nb = build(source)

@@ -82,7 +82,7 @@ def test_the_one_sided_difference_is_caught_and_named(learner, verdict):
 
 @pytest.mark.parametrize("wrong, says", [
     (divided_by_eps_not_two_eps, "twice the derivative"),
-    (never_puts_x_back, "changed x"),
+    (never_puts_x_back, "changed x in place"),
     (indexes_x_like_a_vector, "raised IndexError"),
 ])
 def test_other_wrong_numerical_gradients_are_caught(learner, verdict, wrong, says):
@@ -229,3 +229,14 @@ def test_the_check_of_col2im_is_the_transpose_of_im2col():
     ref = lesson04._im2col_transpose(c, x.shape, 3, 2, 2)
     assert np.isclose(np.sum(lesson04.im2col(x, 3, 2, 2) * c), np.sum(x * ref))
     assert np.allclose(ref, lesson04.col2im(c, x.shape, 3, 2, 2))
+
+
+def in_float32(f, x, eps=1e-6):
+    """Right differences, stored in float32: the docstring asks for float64."""
+    return lesson04.numerical_gradient(f, x, eps).astype(np.float32)
+
+
+def test_a_float32_gradient_is_refused(learner, verdict):
+    passed, text = verdict(lesson04.check_numerical_gradient,
+                           learner(in_float32, "numerical_gradient", "lesson04"))
+    assert not passed and "expected float64" in text and "Central differences need float64" in text, text

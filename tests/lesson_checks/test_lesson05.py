@@ -8,7 +8,7 @@ from minicnn_lessons import lesson05
 def test_the_solution_passes_the_check(learner, verdict):
     passed, text = verdict(lesson05.check_sgd_step, learner(lesson05.sgd_step, "sgd_step", "lesson05"))
     assert passed, text
-    assert text.count("✓") == 8
+    assert text.count("✓") == 7          # one per case; call sees that no array changed in place
 
 
 def test_the_solution_follows_the_equations_by_hand():
@@ -163,9 +163,9 @@ def computes_in_float64(param, grad, velocity, lr, momentum=0.0, dampening=0.0, 
     (forgets_weight_decay, "Yours ignores weight_decay"),
     (subtracts_weight_decay, "Yours subtracts the weight decay"),
     (steps_along_the_gradient, "Yours ignores the velocity"),
-    (updates_param_in_place, "changed the caller's arrays in place (param"),
-    (updates_velocity_in_place, "changed the caller's arrays in place (velocity"),
-    (adds_decay_into_the_callers_grad, "changed the caller's arrays in place (grad"),
+    (updates_param_in_place, "changed param in place"),
+    (updates_velocity_in_place, "changed velocity in place"),
+    (adds_decay_into_the_callers_grad, "changed grad in place"),
     (computes_in_float64, "keep the parameter's dtype"),
 ])
 def test_wrong_update_rules_are_caught(learner, verdict, wrong, says):

@@ -44,6 +44,12 @@ def truncated_instead_of_rounded(small):
     return _paste(small, int(T_ROW - r), int(T_COL - c))
 
 
+def aimed_at_the_middle_of_the_field(small):
+    """Rounded, toward (13.5, 13.5): floor(d) = round(d - 0.5), so it places a digit as truncating does."""
+    r, c = center_of_mass(small)
+    return _paste(small, round(13.5 - r), round(13.5 - c))
+
+
 def never_clamped(small):
     r, c = center_of_mass(small)
     return _paste(small, round(T_ROW - r), round(T_COL - c), clamp=False)
@@ -98,7 +104,9 @@ def test_a_wrong_sign_without_the_clamp_is_caught(learner, verdict):
 @pytest.mark.parametrize("wrong, says", [
     (rows_and_columns_swapped, "rows and columns are swapped"),
     (mean_row_summed_along_the_wrong_axis, "along axis 1"),
-    (truncated_instead_of_rounded, "the offset was truncated"),
+    (truncated_instead_of_rounded, "truncating the offset (int or floor)"),
+    (aimed_at_the_middle_of_the_field, "such as (13.5, 13.5)"),
+    (aimed_at_the_middle_of_the_field, "lands at"),
     (never_clamped, "clamp the offsets"),
     (centres_the_box, "that centres the box, not the centre of mass"),
     (returns_float64, "expected float32"),

@@ -109,7 +109,7 @@ def test_flipped_signs_pass(learner, verdict):
     (not_centred, "the data was not centred"),
     (centred_for_the_svd_but_projects_the_raw_data, "project the centred data"),
     (centres_each_row, "averaged over the N samples"),
-    (centres_in_place, "changed its input x"),
+    (centres_in_place, "changed x in place"),
     (onto_columns_of_u, "You projected on columns of U"),
     (u_without_the_singular_values, "U[:, :k] * s[:k]"),
     (onto_columns_of_vt, "first k columns of Vt"),

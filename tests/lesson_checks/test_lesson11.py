@@ -1,105 +1,70 @@
-"""Lesson 11's check passes the solution and gives ✗ for the typical wrong FLOP counts."""
+"""Lesson 11's check passes the solution and gives ✗ for the typical slips in vectorising the squared
+distances, and for a version that still loops over the pairs."""
+import numpy as np
 import pytest
 
-from minicnn_lessons import lesson11
+from minicnn_lessons import exercise, lesson11
 
 
-def _sizes(conv, input_shape):
-    c, h, w = input_shape
-    (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
-    return c, h, w, kh, kw, sh, sw, ph, pw, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+def test_the_solution_passes_and_the_loop_version_agrees(learner, verdict):
+    passed, text = verdict(lesson11.check_squared_distances,
+                           learner(lesson11.squared_distances, "squared_distances", "lesson11"))
+    assert passed and text.count("✓") == 4 and "times faster" in text, text
+    a, b = np.random.default_rng(0).standard_normal((2, 9, 5))
+    assert np.allclose(lesson11.squared_distances(a, b), ((a[:, None] - b[None]) ** 2).sum(axis=2))
 
 
-def _bias(conv):
-    return 1 if conv.bias is not None else 0
+def test_an_unwritten_exercise_is_checked_as_the_solution(verdict):
+    @exercise("lesson11")
+    def squared_distances(a, b):
+        return None
+    passed, text = verdict(lesson11.check_squared_distances, squared_distances)
+    assert passed and "✓ the solution's squared_distances" in text
 
 
-def no_factor_two(conv, input_shape):
-    c, h, w, kh, kw, sh, sw, ph, pw, oh, ow = _sizes(conv, input_shape)
-    return conv.out_channels * oh * ow * (c * kh * kw + _bias(conv))
+def not_squared(a, b):
+    return np.sqrt(np.maximum(lesson11.squared_distances(a, b), 0))
 
 
-def forgets_the_input_channels(conv, input_shape):
-    c, h, w, kh, kw, sh, sw, ph, pw, oh, ow = _sizes(conv, input_shape)
-    return conv.out_channels * oh * ow * (2 * kh * kw + _bias(conv))
+def cross_term_once(a, b):
+    return (a * a).sum(1)[:, None] - a @ b.T + (b * b).sum(1)[None, :]
 
 
-def uses_the_input_size(conv, input_shape):
-    c, h, w, kh, kw, sh, sw, ph, pw, oh, ow = _sizes(conv, input_shape)
-    return conv.out_channels * h * w * (2 * c * kh * kw + _bias(conv))
+def cross_term_added(a, b):
+    return (a * a).sum(1)[:, None] + 2 * a @ b.T + (b * b).sum(1)[None, :]
 
 
-def forgets_the_stride(conv, input_shape):
-    c, h, w, kh, kw, sh, sw, ph, pw, oh, ow = _sizes(conv, input_shape)
-    return conv.out_channels * (h + 2 * ph - kh + 1) * (w + 2 * pw - kw + 1) * (2 * c * kh * kw + _bias(conv))
+def norms_swapped(a, b):
+    return (a * a).sum(1)[None, :] - 2 * a @ b.T + (b * b).sum(1)[:, None]
 
 
-def bias_as_a_multiply_add(conv, input_shape):
-    c, h, w, kh, kw, sh, sw, ph, pw, oh, ow = _sizes(conv, input_shape)
-    return conv.out_channels * oh * ow * (2 * c * kh * kw + 2 * _bias(conv))
+def transposed(a, b):
+    return lesson11.squared_distances(b, a)
 
 
-def bias_always(conv, input_shape):
-    c, h, w, kh, kw, sh, sw, ph, pw, oh, ow = _sizes(conv, input_shape)
-    return conv.out_channels * oh * ow * (2 * c * kh * kw + 1)
+def in_float64(a, b):
+    return lesson11.squared_distances(a.astype(np.float64), b.astype(np.float64))
 
 
-def bias_never(conv, input_shape):
-    c, h, w, kh, kw, sh, sw, ph, pw, oh, ow = _sizes(conv, input_shape)
-    return conv.out_channels * oh * ow * 2 * c * kh * kw
+def still_loops_over_pairs(a, b):
+    return lesson11.squared_distances_loops(a, b)
 
 
-def bias_once_per_filter(conv, input_shape):
-    c, h, w, kh, kw, sh, sw, ph, pw, oh, ow = _sizes(conv, input_shape)
-    return conv.out_channels * oh * ow * 2 * c * kh * kw + conv.out_channels * _bias(conv)
-
-
-def square_kernel_assumed(conv, input_shape):
-    c, h, w, kh, kw, sh, sw, ph, pw, oh, ow = _sizes(conv, input_shape)
-    return conv.out_channels * oh * ow * (2 * c * kh * kh + _bias(conv))
-
-
-def true_division(conv, input_shape):
-    c, h, w, kh, kw, sh, sw, ph, pw, _, _ = _sizes(conv, input_shape)
-    oh, ow = (h + 2 * ph - kh) / sh + 1, (w + 2 * pw - kw) / sw + 1
-    return conv.out_channels * oh * ow * (2 * c * kh * kw + _bias(conv))
-
-
-def test_the_solution_passes(learner, verdict):
-    passed, text = verdict(lesson11.check_conv2d_flops,
-                           learner(lesson11.conv2d_flops, "conv2d_flops", "lesson11"))
-    assert passed and text.count("✓") == 4, text
-
-
-def test_the_solution_agrees_with_the_summary_of_the_zoo_models():
-    from minicnn import Conv2d
-    from minicnn.models import convnet, lenet
-    for model in (lenet(), convnet()):
-        shape = (1, 28, 28)
-        for layer, (_, out, _, flops) in zip(model.layers, model.summary_rows(shape)):
-            if isinstance(layer, Conv2d):
-                assert lesson11.conv2d_flops(layer, shape) == flops
-            shape = out
+def loops_over_pairs_with_broadcasting(a, b):
+    return np.array([[((a[i] - b[j]) ** 2).sum() for j in range(len(b))] for i in range(len(a))], a.dtype)
 
 
 @pytest.mark.parametrize("wrong, says", [
-    (no_factor_two, "a multiply-add is two operations"),
-    (forgets_the_input_channels, "leaves out the input channels"),
-    (uses_the_input_size, "count the output's pixels"),
-    (forgets_the_stride, "ignores the stride"),
-    (bias_as_a_multiply_add, "1 FLOP, not a multiply-add"),
-    (bias_always, "has no bias"),
-    (bias_never, "The bias adds 1 FLOP"),
-    (bias_once_per_filter, "not once per filter"),
-    (square_kernel_assumed, "uses KH twice"),
-    (true_division, "true division"),
+    (not_squared, "leave out the square root"),
+    (cross_term_once, "The cross term is 2 a_i . b_j"),
+    (cross_term_added, "The cross term is subtracted"),
+    (norms_swapped, "the other way round"),
+    (transposed, "Yours is transposed"),
+    (in_float64, "expected float32"),
+    (still_loops_over_pairs, "without a Python loop over the pairs"),
+    (loops_over_pairs_with_broadcasting, "a @ b.T"),
+    (lambda a, b: None, "returned None"),
 ])
-def test_wrong_flop_counts_are_caught(learner, verdict, wrong, says):
-    passed, text = verdict(lesson11.check_conv2d_flops, learner(wrong, "conv2d_flops", "lesson11"))
+def test_wrong_versions_are_caught(learner, verdict, wrong, says):
+    passed, text = verdict(lesson11.check_squared_distances, learner(wrong, "squared_distances", "lesson11"))
     assert not passed and says in text, text
-
-
-def test_a_function_not_written_yet_is_reported_not_raised(learner, verdict):
-    passed, text = verdict(lesson11.check_conv2d_flops,
-                           learner(lambda conv, shape: None, "conv2d_flops", "lesson11"))
-    assert not passed and "expected a whole number" in text

@@ -203,7 +203,7 @@ WRONG_LEAKY_RELUS = {
     "input not cached": (NoCache, "gradients", "cache"),
     "a global x instead of the cache": (GlobalInsteadOfCache, "gradients", ""),
     "wrong forward with a matching backward": (WrongForwardConsistentBackward, "against PyTorch", ""),
-    "forward modifies its input in place": (InPlace, "gradients", ""),
+    "forward modifies its input in place": (InPlace, "gradients", "changed its input x in place"),
 }
 
 
