@@ -81,12 +81,10 @@ def _answered(piece):
 
 def whose_functions(piece):
     """'your im2col, the solution's col2im': who answered each function the piece used last."""
-    parts = []
-    for f in _uses(piece):
+    def who(f):
         answered = getattr(f, "used_solution", None)
-        parts.append(f"{'not yet called' if answered is None else 'the solution' if answered else 'your'}"
-                     f"{' ' if answered is None else chr(39) + 's ' if answered else ' '}{f.__name__}")
-    return ", ".join(parts)
+        return "(not run yet)" if answered is None else "the solution's" if answered else "your"
+    return ", ".join(f"{who(f)} {f.__name__}" for f in _uses(piece))
 
 
 def own_pieces(pieces):
