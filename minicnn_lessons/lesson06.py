@@ -1,5 +1,9 @@
-"""Lesson 06: training a CNN on MNIST. The solution and check of the learner's training step, and
-the model the lesson trains, for the lessons after it.
+"""Lesson 06: your own CNN. The checks of the learner's layers, loss and optimizer (built from the
+functions of lessons 01-05), and the network the lesson trains, for the lessons after it.
+
+The learner's classes name the functions they call in ``uses`` (``MyConv2d.uses = (im2col,
+col2im)``); each function is an ``@exercise``, answered by the solution of its lesson until the
+learner's version returns something. A check says whose functions it saw.
 
 Lessons 07, 08 and 09 look at the network lesson 06 trained:
 
@@ -9,169 +13,279 @@ Lessons 07, 08 and 09 look at the network lesson 06 trained:
 
 The file is ``saved_model_path()``, in ``minicnn_lessons.work_dir()``: mnist-lenet.npz, or
 mnist-lenet-fast.npz in fast mode (MINICNN_FAST=1), which trains on a small subset (FAST_RUN).
+It holds minicnn's own layers (a lenet) with the weights the learner's network learned.
 """
+import copy
+import types
+
 import numpy as np
 
-from . import Report, call, close_to, fast_mode, whose, work_dir
+from . import Report, fast_mode, tolerance, work_dir
 
 # ------------------------------------------------------------------------------------------------
-# The solution
+# The run: lenet, one pass over part of the training digits, the learning rate falling to 0
+# ------------------------------------------------------------------------------------------------
+
+# Normal mode: the 55,000 training digits left after minicnn train's split (5,000 held out with
+# split seed 0), of which the first `train_digits` make the steps. Chosen on the validation digits
+# as the shortest run that reaches 98%.
+RUN = dict(val_size=5000, split_seed=0, train_digits=55000, epochs=1, batch_size=64, lr=0.05,
+           momentum=0.9, seed=0)
+# Fast mode (MINICNN_FAST=1): less data, the same code: the first 6,000 training images, of which
+# 1,000 are held out for validation (lessons 07 and 09 hold out the same), 1,280 of the rest make
+# 20 steps, and the first 2,000 test images.
+FAST_RUN = dict(limit=6000, val_size=1000, train_digits=1280, test_limit=2000)
+
+
+def settings(fast=None):
+    """RUN, with FAST_RUN's smaller numbers in fast mode."""
+    fast = fast_mode() if fast is None else fast
+    return dict(RUN, **({k: FAST_RUN[k] for k in ("val_size", "train_digits")} if fast else {}))
+
+
+def digits(fast=None):
+    """(x_train, y_train, x_val, y_val, x_test, y_test) of MNIST as the lesson uses them: the
+    training digits it steps on, the held-out validation digits, the test digits."""
+    from minicnn.data import load_mnist, train_val_split
+
+    fast = fast_mode() if fast is None else fast
+    run = settings(fast)
+    x_all, y_all, x_test, y_test = load_mnist()
+    if fast:
+        x_all, y_all = x_all[:FAST_RUN["limit"]], y_all[:FAST_RUN["limit"]]
+        x_test, y_test = x_test[:FAST_RUN["test_limit"]], y_test[:FAST_RUN["test_limit"]]
+    x_train, y_train, x_val, y_val = train_val_split(x_all, y_all, run["val_size"], seed=run["split_seed"])
+    n = run["train_digits"]
+    return x_train[:n], y_train[:n], x_val, y_val, x_test, y_test
+
+
+# ------------------------------------------------------------------------------------------------
+# Whose pieces: a class's functions, each answered by the learner or by a lesson's solution
 # ------------------------------------------------------------------------------------------------
 
 
-def train_step(model, loss_fn, optimizer, xb, yb):
-    """One SGD step on the batch xb (B, 1, 28, 28), yb (B,); returns the batch's loss (float)."""
-    optimizer.zero_grad()                                  # .grad accumulates: clear the last step's
-    loss = loss_fn.forward(model.forward(xb), yb)          # (B, 10) log-probabilities -> mean NLL
-    model.backward(loss_fn.backward(), input_grad=False)   # adds dL/dp into every p.grad
-    optimizer.step()                                       # v = mu v + g; p = p - lr v
-    return loss
+def _uses(piece):
+    """The exercise functions a class (or an instance's class) calls; () for one that names none."""
+    cls = piece if isinstance(piece, type) else type(piece)
+    return tuple(getattr(cls, "uses", ()))
+
+
+def _answered(piece):
+    """A stand-in for the checks' verdict: ``used_solution`` is True when the solution answered
+    every function the piece uses (then a failing check is a bug in the lessons, and raises)."""
+    fns = _uses(piece)
+    cls = piece if isinstance(piece, type) else type(piece)
+    solution = bool(fns) and all(getattr(f, "used_solution", None) is True for f in fns)
+    return types.SimpleNamespace(__name__=cls.__name__, used_solution=solution, lesson="lesson06")
+
+
+def whose_functions(piece):
+    """'your im2col, the solution's col2im': who answered each function the piece used last."""
+    def who(f):
+        answered = getattr(f, "used_solution", None)
+        return "(not run yet)" if answered is None else "the solution's" if answered else "your"
+    return ", ".join(f"{who(f)} {f.__name__}" for f in _uses(piece))
+
+
+def own_pieces(pieces):
+    """One line per piece: which of its functions are the learner's own, which the solutions'."""
+    lines = []
+    for piece in pieces:
+        fns = _uses(piece)
+        mine = [f.__name__ for f in fns if getattr(f, "used_solution", None) is False]
+        name = piece.__name__ if isinstance(piece, type) else type(piece).__name__
+        verdict = ("all yours" if len(mine) == len(fns) else "the solutions' (none of yours yet)"
+                   if not mine else f"partly yours ({', '.join(mine)})")
+        lines.append(f"{name:<13} {verdict:<36} {whose_functions(piece)}")
+    return lines
 
 
 # ------------------------------------------------------------------------------------------------
-# The check
+# The checks: each piece against minicnn's twin
 # ------------------------------------------------------------------------------------------------
 
 
-def _tiny_model(seed):
-    """A small CNN for 8 x 8 images and 4 classes: quick, and with every kind of layer lenet has."""
+def _same_weights(dst, src):
+    for p, q in zip(dst.parameters(), src.parameters()):
+        p.data = np.array(q.data, dtype=p.data.dtype)
+
+
+def _forward_of(twin):
+    """check_layer's reference: minicnn's twin with the layer's parameter arrays copied in."""
+    def reference(x, *params):
+        model = copy.deepcopy(twin).double()
+        for p, a in zip(model.parameters(), params):
+            p.data = np.array(a, dtype=np.float64)
+        return model.forward(np.asarray(x, dtype=np.float64))
+    return reference
+
+
+def _backward_against_twin(layer, twin, shape, seed=1):
+    """(ok, sentence): the layer's input and parameter gradients against the twin's, float64."""
     import minicnn as mc
 
-    mc.manual_seed(seed)
-    return mc.Sequential(mc.Conv2d(1, 3, 3), mc.MaxPool2d(2), mc.ReLU(),      # (B, 3, 3, 3)
-                         mc.Flatten(), mc.Linear(27, 4), mc.LogSoftmax(dim=1))
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    mine, ref = copy.deepcopy(layer).double(), copy.deepcopy(twin).double()
+    _same_weights(mine, ref)
+    try:
+        with np.errstate(all="ignore"):
+            y = mine.forward(x.copy())
+            g = rng.standard_normal(np.shape(y))
+            dx = mine.backward(g.copy())
+    except Exception as e:                               # noqa: BLE001 (reported by check_layer too)
+        return False, f"its forward or backward raised {type(e).__name__}: {e}"
+    ref.forward(x.copy())
+    pairs = [("the input gradient", dx, ref.backward(g.copy()))]
+    pairs += [(f"the gradient of {n}", p.grad, q.grad) for (n, p), q in
+              zip(mine.named_parameters(), ref.parameters())]
+    worst = 0.0
+    for what, got, expected in pairs:
+        if got is None or np.shape(got) != np.shape(expected):
+            return False, f"{what} is {'None' if got is None else f'of shape {np.shape(got)}'}, " \
+                          f"minicnn's {np.shape(expected)}"
+        bad, rel, k, _ = tolerance(np.asarray(got, np.float64), mc.to_numpy(expected), 1e-7, 1e-5)
+        if bad:
+            return False, f"{what} differs from minicnn's in {bad} of {np.size(got)} numbers"
+        worst = max(worst, rel)
+    return True, f"largest relative difference {worst:.1e}"
 
 
-def _weights(model):
-    return np.concatenate([np.asarray(p.data, dtype=np.float64).ravel() for p in model.parameters()])
+def check_my_layer(layer, shape, twin, torch_module=None):
+    """check_layer on your layer, with minicnn's twin (the same weights copied in) as its reference,
+    and PyTorch's twin where torch is installed; then the backward against the twin's. ✓ or ✗,
+    and check_layer's table."""
+    from minicnn.testing import check_layer
+
+    name = type(layer).__name__
+    report = check_layer(layer, shape, torch_module=torch_module, reference=_forward_of(twin),
+                         raise_on_failure=False)
+    fn = _answered(layer)
+    who = whose_functions(layer)
+    ok_back, back = _backward_against_twin(layer, twin, shape)
+    lines = Report(fn)
+    lines.add(bool(report), f"{name} ({who}): check_layer: {str(report).splitlines()[0].split(': ', 1)[1]}",
+              "check_layer")
+    lines.add(ok_back, f"{name} ({who}): backward against minicnn's {type(twin).__name__}: {back}",
+              f"backward against {type(twin).__name__}")
+    ok = lines.close()
+    print("\n".join(str(report).splitlines()[1:]))
+    return ok
 
 
-def _right_step(model, loss_fn, optimizer, xb, yb):
-    """The reference the check compares with: zero_grad, forward, loss, backward, step."""
-    optimizer.zero_grad()
-    loss = loss_fn.forward(model.forward(xb), yb)
-    model.backward(loss_fn.backward(), input_grad=False)
-    optimizer.step()
-    return loss
+def _batch(rng, n, k, dtype):
+    z = rng.standard_normal((n, k)) * 3
+    log_probs = z - np.log(np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)) - \
+        z.max(axis=1, keepdims=True)
+    return log_probs.astype(dtype), rng.integers(0, k, n)
 
 
-def _recorded(model, loss_fn, optimizer, events):
-    """Make model, loss and optimizer append what is called, in order, to ``events``:
-    ("zero_grad",), ("forward",), ("loss",), ("backward", input_grad), ("step",)."""
-    def log(name, method, with_input_grad=False):
-        def logged(*args, **kwargs):
-            if with_input_grad:
-                events.append((name, kwargs.get("input_grad", args[1] if len(args) > 1 else True)))
-            else:
-                events.append((name,))
-            return method(*args, **kwargs)
-        return logged
-
-    model.forward = log("forward", model.forward)
-    model.backward = log("backward", model.backward, with_input_grad=True)
-    model.zero_grad = log("zero_grad", model.zero_grad)
-    loss_fn.forward = log("loss", loss_fn.forward)
-    optimizer.zero_grad = log("zero_grad", optimizer.zero_grad)
-    optimizer.step = log("step", optimizer.step)
-
-
-def _order_hint(events):
-    """What the calls of one step say about a mistake, or ''."""
-    names = [e[0] for e in events]
-    if "step" not in names:
-        return "optimizer.step() never ran, so the weights did not move"
-    if names.count("step") > 1:
-        return f"optimizer.step() ran {names.count('step')} times in one training step"
-    if "backward" not in names:
-        return "model.backward(...) never ran: no gradients, so nothing for the step to follow"
-    step, backward = names.index("step"), names.index("backward")
-    if step < backward:
-        return ("optimizer.step() ran before model.backward(...): it moved the weights along the "
-                "gradients that were in .grad before this batch (none, after zero_grad), and this "
-                "batch's gradients came too late")
-    clears = [i for i, n in enumerate(names) if n == "zero_grad"]
-    if not clears:
-        return ("nothing cleared .grad: gradients accumulate (lesson 04), so this step followed the "
-                "gradient of this batch plus whatever .grad already held. Start with "
-                "optimizer.zero_grad()")
-    if any(backward < i < step for i in clears):
-        return "zero_grad() between backward and step threw away the gradients the step needed"
-    if all(i > step for i in clears):
-        return ("zero_grad() ran only after the step, so the step followed this batch's gradient plus "
-                "whatever .grad held before: clear it at the start of the step")
-    return ""
-
-
-def check_train_step(fn):
-    """Three steps of a small CNN (momentum SGD), each compared with the right step from the same
-    weights: the loss returned and every weight after the step. The first on a fresh model; the
-    second right after it, when .grad still holds the first step's gradients unless cleared; the
-    third on a model whose .grad holds stale gradients from an earlier backward. The order of the
-    calls names the mistake."""
+def check_my_loss(loss):
+    """Your NLL loss against minicnn.NLLLoss: the loss and its gradient for a batch of 8 (10 classes,
+    float64) and of 3 (5 classes, float32), and minicnn.gradcheck's central differences."""
     import minicnn as mc
 
     rng = np.random.default_rng(6)
-    batches = [(rng.random((6, 1, 8, 8)).astype(np.float32), rng.integers(0, 4, 6)) for _ in range(3)]
-    mine, ref = _tiny_model(0), _tiny_model(0)
-    opt_mine = mc.SGD(mine.parameters(), lr=0.1, momentum=0.9)
-    opt_ref = mc.SGD(ref.parameters(), lr=0.1, momentum=0.9)
-    loss_mine, loss_ref = mc.NLLLoss(), mc.NLLLoss()
-    events = []
-    _recorded(mine, loss_mine, opt_mine, events)
-    cases = ["the first step on a fresh model (.grad empty)",
-             "the second step (.grad still holds the first step's gradients unless they are cleared)",
-             "a step on a model whose .grad holds stale gradients from an earlier backward"]
-    report, input_grads = Report(fn), set()
-    for k, (name, (xb, yb)) in enumerate(zip(cases, batches)):
-        if k == 2:                                   # stale gradients, the same in both models
-            for p, q in zip(mine.parameters(), ref.parameters()):
-                p.grad = rng.standard_normal(p.shape).astype(p.dtype)
-                q.grad = p.grad.copy()
-        del events[:]
-        expected = _right_step(ref, loss_ref, opt_ref, xb, yb)
-        out, error = call(fn, mine, loss_mine, opt_mine, xb, yb)
-        input_grads.update(e[1] for e in events if e[0] == "backward")
-        hint = _order_hint(events)
-        if error:
-            report.add(False, f"{whose(fn)} failed on {name}: {error}", name)
-            break
-        moved = close_to(_weights(mine), _weights(ref), rtol=1e-5, atol=1e-7)
+    name = type(loss).__name__
+    report = Report(_answered(loss))
+    for n, k, dtype in ((8, 10, np.float64), (3, 5, np.float32)):
+        case = f"a batch of {n}, {k} classes, {np.dtype(dtype).name}"
+        log_probs, target = _batch(rng, n, k, dtype)
+        twin = mc.NLLLoss()
+        expected, expected_grad = twin.forward(log_probs, target), twin.backward()
         try:
-            loss = float(out)
-        except (TypeError, ValueError):
-            shape = getattr(out, "shape", None)
-            what = (f"an array of shape {shape}" if shape is not None else f"a {type(out).__name__}")
-            report.add(False, f"{whose(fn)} returned {what} on {name}: return the batch's loss, the "
-                              f"float loss_fn.forward(...) gave" +
-                       (" (the scores go into the loss; the loss is one number)" if shape else ""), name)
-            break
-        if not moved:
-            report.add(False, f"{whose(fn)} left the wrong weights after {name}" +
-                       (f": {hint}" if hint else ""), name)
-            break
-        if not np.isclose(loss, expected, rtol=1e-5, atol=1e-7):
-            text = f"{whose(fn)} returned the loss {loss:.6g} on {name}, expected {expected:.6g}"
-            after = loss_ref.forward(ref.forward(xb), yb)          # the loss with the new weights
-            if np.isclose(loss, after, rtol=1e-5, atol=1e-7):
-                text += (": that is the loss after the step (a second forward pass). Return the loss "
-                         "the gradient was computed from, before the step")
-            report.add(False, text, name)
-            break
-        report.add(True, f"{whose(fn)} is right for {name}: the loss ({loss:.4f}) and every weight", name)
-    ok = report.close()
-    if ok and any(g is not False for g in input_grads):
-        print("  note: pass input_grad=False to model.backward: nothing needs the gradient with "
-              "respect to the pixels, and the first layer can skip computing it")
-    return ok
+            with np.errstate(all="ignore"):
+                got = loss.forward(log_probs.copy(), target)
+                grad = loss.backward()
+        except Exception as e:                           # noqa: BLE001 (a learner's error, reported)
+            report.add(False, f"{name} ({whose_functions(loss)}) raised {type(e).__name__} for {case}: {e}", case)
+            continue
+        if not isinstance(got, float):
+            report.add(False, f"{name}.forward returned a {type(got).__name__} for {case}: return the loss "
+                              "as a Python float (float(...))", case)
+            continue
+        tol = 1e-5 if dtype == np.float32 else 1e-9
+        if not np.isclose(got, expected, rtol=tol, atol=tol):
+            hint = (f": that is {got / expected:.3g} times minicnn's, the sum over the batch instead of the "
+                    "mean" if np.isclose(got, expected * n, rtol=tol) else "")
+            report.add(False, f"{name} ({whose_functions(loss)}) gives the loss {got:.6g} for {case}, "
+                              f"minicnn.NLLLoss {expected:.6g}{hint}", case)
+            continue
+        if getattr(grad, "shape", None) != expected_grad.shape or grad.dtype != expected_grad.dtype:
+            report.add(False, f"{name}.backward returned {getattr(grad, 'shape', type(grad).__name__)} "
+                              f"{getattr(grad, 'dtype', '')} for {case}, minicnn.NLLLoss "
+                              f"{expected_grad.shape} {expected_grad.dtype}", case)
+            continue
+        bad = tolerance(np.asarray(grad, np.float64), expected_grad.astype(np.float64), tol, tol)[0]
+        report.add(not bad, f"{name} ({whose_functions(loss)}) {'matches' if not bad else 'differs from'} "
+                            f"minicnn.NLLLoss for {case}: the loss and {'its' if not bad else f'{bad} numbers of its'} "
+                            "gradient", case)
+    log_probs, target = _batch(rng, 4, 6, np.float64)
+    try:
+        result = mc.gradcheck(copy.deepcopy(loss), log_probs, target)
+        report.add(bool(result), f"{name}: minicnn.gradcheck against central differences: {result!r}",
+                   "gradcheck")
+    except Exception as e:                               # noqa: BLE001
+        report.add(False, f"{name}: minicnn.gradcheck raised {type(e).__name__}: {e}", "gradcheck")
+    return report.close()
+
+
+def check_my_optimizer(make):
+    """Your optimizer against minicnn.SGD (torch.optim.SGD's rule): ``make(params, lr, momentum)``
+    builds it. Four steps of two parameters with momentum 0.9, the learning rate changed between
+    steps as fit's schedule changes it (``optimizer.lr = ...``), then zero_grad."""
+    import minicnn as mc
+
+    rng = np.random.default_rng(5)
+    start = [rng.standard_normal((3, 2)).astype(np.float32), rng.standard_normal(4).astype(np.float32)]
+    mine = [mc.Parameter(a.copy()) for a in start]
+    ref = [mc.Parameter(a.copy()) for a in start]
+    try:
+        opt = make(mine, lr=0.1, momentum=0.9)
+    except Exception as e:                               # noqa: BLE001
+        report = Report(_answered(make))
+        report.add(False, f"building it raised {type(e).__name__}: {e}", "construction")
+        return report.close()
+    name = type(opt).__name__
+    report = Report(_answered(opt))
+    twin = mc.SGD(ref, lr=0.1, momentum=0.9)
+    for step, lr in enumerate((0.1, 0.1, 0.05, 0.02), 1):
+        grads = [rng.standard_normal(a.shape).astype(np.float32) for a in start]
+        for p, q, g in zip(mine, ref, grads):
+            p.grad, q.grad = g.copy(), g.copy()
+        opt.lr = twin.lr = lr
+        case = f"step {step} (lr {lr})"
+        try:
+            opt.step()
+        except Exception as e:                           # noqa: BLE001
+            report.add(False, f"{name} ({whose_functions(opt)}) raised {type(e).__name__} at {case}: {e}", case)
+            return report.close()
+        twin.step()
+        bad = sum(tolerance(np.asarray(p.data, np.float64), q.data.astype(np.float64), 1e-7, 1e-5)[0]
+                  for p, q in zip(mine, ref))
+        if bad:
+            hint = ""
+            if step == 2:
+                hint = ": the first step was right, so look at the velocity: is it kept from one step to the next?"
+            elif step == 3:
+                hint = ": the first two steps were right, at lr 0.1; does the step read self.lr, which fit's schedule changes?"
+            report.add(False, f"{name} ({whose_functions(opt)}) leaves {bad} weights unlike minicnn.SGD's "
+                              f"after {case}{hint}", case)
+            return report.close()
+        if any(p.data.dtype != np.float32 for p in mine):
+            report.add(False, f"{name} turned float32 weights into {[str(p.data.dtype) for p in mine]} at "
+                              f"{case}", case)
+            return report.close()
+        report.add(True, f"{name} ({whose_functions(opt)}) matches minicnn.SGD after {case}", case)
+    opt.zero_grad()
+    cleared = all(p.grad is None or not np.any(p.grad) for p in mine)
+    report.add(cleared, f"{name}.zero_grad() {'clears' if cleared else 'leaves'} every .grad", "zero_grad")
+    return report.close()
 
 
 # ------------------------------------------------------------------------------------------------
 # The trained model, for lessons 07-09
 # ------------------------------------------------------------------------------------------------
-
-# Fast mode (MINICNN_FAST=1): less data, the same code: the first 6,000 training images, of which
-# 1,000 are held out for validation, one epoch, and the first 2,000 test images.
-FAST_RUN = dict(limit=6000, val_size=1000, epochs=1, test_limit=2000)
 
 
 def saved_model_path(fast=None):
@@ -181,23 +295,57 @@ def saved_model_path(fast=None):
     return work_dir() / ("mnist-lenet-fast.npz" if fast else "mnist-lenet.npz")
 
 
+def save_for_later_lessons(state, history, test_accuracy, fast=None):
+    """Save a lenet in minicnn's own layers holding ``state`` (a trained lenet's state_dict) where
+    lessons 07-09 read it, with what minicnn train records beside it. Returns the path."""
+    import minicnn as mc
+    from minicnn.data import MNIST_CLASSES
+    from minicnn.models import lenet
+
+    run, path = settings(fast), saved_model_path(fast)
+    model = lenet()
+    model.load_state_dict(state)
+    model.save(path, metadata=dict(
+        classes=list(MNIST_CLASSES), dataset="mnist", model="lenet", input_shape=[1, 28, 28],
+        epochs=run["epochs"], batch_size=run["batch_size"], lr=run["lr"], momentum=run["momentum"],
+        schedule="linear", seed=run["seed"], augment=None, train_images=run["train_digits"], val_size=run["val_size"], split_seed=run["split_seed"],
+        val_accuracy=history.val_acc[-1], test_accuracy=test_accuracy, trained=True))
+    return path
+
+
+def train_lenet(fast=None):
+    """Lesson 06's run in minicnn's own layers: lenet from seed RUN["seed"], one pass over the
+    training digits of ``digits()``, SGD with momentum, the learning rate falling linearly to 0.
+    Returns (model, history); the learner's network, from the same weights, learns the same."""
+    import minicnn as mc
+    from minicnn.models import lenet
+    from minicnn.train import fit, linear_decay
+
+    run = settings(fast)
+    x_train, y_train, x_val, y_val, _, _ = digits(fast)
+    mc.manual_seed(run["seed"])
+    model = lenet()
+    history = fit(model, mc.NLLLoss(), mc.SGD(model.parameters(), lr=run["lr"], momentum=run["momentum"]),
+                  x_train, y_train, epochs=run["epochs"], batch_size=run["batch_size"],
+                  validation=(x_val, y_val), seed=run["seed"], lr_schedule=linear_decay(run["lr"]),
+                  progress=False)
+    return model, history
+
+
 def trained_model(fast=None):
     """Lesson 06's trained lenet (a ``minicnn.Sequential`` with ``.metadata``), read from
     ``saved_model_path()``. If the file is missing (lesson 06 not run, or the file deleted), it is
-    trained first, as lesson 06 trains it: ``minicnn train`` with its defaults (in fast mode with
-    FAST_RUN's smaller data), which prints what it does; that takes minutes in normal mode."""
+    trained first as lesson 06 trains it, in minicnn's own layers (``train_lenet``): that gives the
+    learner's network's weights up to rounding, and takes a few minutes in normal mode."""
     import minicnn as mc
-    from minicnn.cli import main as minicnn_command
+    from minicnn.train import evaluate
 
     fast = fast_mode() if fast is None else fast
     path = saved_model_path(fast)
     if not path.exists():
-        print(f"{path} is missing (it is saved by lesson 06): training it now with minicnn train, "
-              f"as lesson 06 does" + (" (fast mode: a small subset)" if fast else ""))
-        flags = ["train", "--out", str(path), "--no-progress"]
-        if fast:
-            flags += ["--limit", str(FAST_RUN["limit"]), "--val-size", str(FAST_RUN["val_size"]),
-                      "--epochs", str(FAST_RUN["epochs"]), "--test-limit", str(FAST_RUN["test_limit"])]
-        if minicnn_command(flags) != 0:
-            raise RuntimeError(f"training the model for {path} failed: see the message above")
+        print(f"{path} is missing (it is saved by lesson 06): training it now in minicnn's layers, "
+              f"as lesson 06 does" + (" (fast mode: a small subset)" if fast else ""), flush=True)
+        model, history = train_lenet(fast)
+        *_, x_test, y_test = digits(fast)
+        save_for_later_lessons(model.state_dict(), history, evaluate(model, x_test, y_test)[1], fast)
     return mc.Sequential.load(path)
