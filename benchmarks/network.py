@@ -1,7 +1,7 @@
 """The problem every contender solves: one network, one batch, handed over as files.
 
 The parent builds the network with minicnn (seeded) and saves it in minicnn's own
-format (``Sequential.save``: a .npz with the architecture as JSON and the weights),
+format, version 1 (a .npz with the architecture as JSON and the weights),
 and the batch as a second .npz. Each contender reads both in its own process and
 builds the same network in its framework with a copy of the same weights.
 """
@@ -28,7 +28,12 @@ def write_problem(model_name, batch, folder):
     model = MODELS[model_name](num_classes=NUM_CLASSES)
     folder = Path(folder)
     network = folder / f"{model_name}.npz"
-    model.save(network)
+    # Format 1 (the layers as a list): every minicnn reads it, the --baseline checkout's too,
+    # which predates format 2.
+    header = {"format": "minicnn-sequential-v1", "metadata": {},
+              "architecture": [{"type": type(layer).__name__, "config": layer.config()} for layer in model]}
+    np.savez(network, __header__=np.array(json.dumps(header)),
+             **{name: minicnn.to_numpy(a) for name, a in model.state_dict().items()})
     rng = np.random.default_rng(SEED + batch)
     data = folder / f"{model_name}-batch{batch}.npz"
     np.savez(data, x=rng.random((batch,) + INPUT_SHAPE, dtype=np.float32),

@@ -1,6 +1,6 @@
 """MaxPool2d and AvgPool2d on the shared window views, forward and backward."""
 from ..backend import get_array_module
-from ..windows import col2im, offset_view, output_size, pad_nhwc, pair, to_nchw, to_nhwc, unpad_nhwc
+from ..windows import offset_view, output_size, pad_nhwc, pair, to_nchw, to_nhwc, unpad_nhwc, window_count
 from .module import Module
 from .registry import register_layer
 
@@ -25,18 +25,23 @@ class _Pool2d(Module):
         """x: (N, C, H, W)  ->  [(k, view)] for every kernel offset k = a*KW + b, the view holding
         the pixel at that offset of every window (N, OH, OW, C), and the padded shape."""
         self._check_input(x, 4, "(N, C, H, W)")
-        n, c, h, w = x.shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        if h + 2 * ph < kh or w + 2 * pw < kw:
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        if x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
             raise ValueError(f"{type(self).__name__} window {kh}x{kw} is larger than the padded input "
-                             f"{h + 2 * ph}x{w + 2 * pw} (input shape {tuple(x.shape)})")
+                             f"{x.shape[2] + 2 * ph}x{x.shape[3] + 2 * pw} (input shape {tuple(x.shape)})")
         x_pad = pad_nhwc(to_nhwc(x), ph, pw, pad_value)                # (N, H+2PH, W+2PW, C)
-        out_hw = (output_size(h, kh, sh, ph), output_size(w, kw, sw, pw))
-        views = [(a * kw + b, offset_view(x_pad, a, b, out_hw, self.stride)) for a in range(kh) for b in range(kw)]
-        return views, x_pad.shape
+        return self._views(x_pad), x_pad.shape
 
-    def _to_input(self, dcols, padded_shape):      # dcols (KH*KW, N, OH, OW, C) -> dx (N, C, H, W)
-        dx_pad = col2im(dcols, self.kernel_size, self.stride, padded_shape)
+    def _views(self, x_pad):
+        (kh, kw), out_hw = self.kernel_size, window_count(x_pad.shape, self.kernel_size, self.stride)
+        return [(a * kw + b, offset_view(x_pad, a, b, out_hw, self.stride)) for a in range(kh) for b in range(kw)]
+
+    def _scatter(self, grad_at, g, padded_shape):
+        """dx (N, C, H, W): each window's gradient added onto its pixels, offset by offset (col2im's
+        loop, without building every offset's gradient first); grad_at(k) -> (N, OH, OW, C)."""
+        dx_pad = get_array_module(g).zeros(padded_shape, dtype=g.dtype)
+        for k, pixels in self._views(dx_pad):                         # (N, OH, OW, C) views of dx_pad
+            pixels += grad_at(k)
         return to_nchw(unpad_nhwc(dx_pad, *self.padding))              # (N, C, H, W)
 
     def config(self):
@@ -79,11 +84,8 @@ class MaxPool2d(_Pool2d):
 
     def backward(self, grad_output):
         arg, padded_shape = self.saved_tensors
-        xp = get_array_module(grad_output)
         g = to_nhwc(grad_output)                                      # (N, OH, OW, C)
-        offsets = xp.arange(self.kernel_size[0] * self.kernel_size[1], dtype=arg.dtype)
-        dcols = (offsets.reshape(-1, 1, 1, 1, 1) == arg) * g          # (KH*KW, N, OH, OW, C): all to the max
-        return self._to_input(dcols, padded_shape)                    # (N, C, H, W)
+        return self._scatter(lambda k: g * (arg == k), g, padded_shape)  # all of it to the max
 
 
 @register_layer(torch="AvgPool2d", torch_fixed=dict(ceil_mode=False, count_include_pad=True,
@@ -106,8 +108,6 @@ class AvgPool2d(_Pool2d):
 
     def backward(self, grad_output):
         (padded_shape,) = self.saved_tensors
-        xp = get_array_module(grad_output)
         g = to_nhwc(grad_output)                                      # (N, OH, OW, C)
-        k = self.kernel_size[0] * self.kernel_size[1]
-        share = g * g.dtype.type(1.0 / k)                             # each of the KH*KW pixels' share
-        return self._to_input(xp.broadcast_to(share, (k,) + share.shape), padded_shape)  # (N, C, H, W)
+        share = g * g.dtype.type(1.0 / (self.kernel_size[0] * self.kernel_size[1]))  # each pixel's share
+        return self._scatter(lambda k: share, g, padded_shape)
