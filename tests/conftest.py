@@ -1,6 +1,7 @@
 """Shared fixtures: backends, real data from ../shared/datasets, a quickly trained model."""
 import importlib.util
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -10,6 +11,13 @@ import pytest
 import minicnn
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# A test run started in the background (a `&` job of a non-interactive shell, as
+# scripts/test-other-pythons.sh starts two) inherits SIGINT ignored, and so would every process
+# it starts: the Ctrl-C tests need it delivered. A handler of our own is reset to the default in
+# the processes the tests start.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 DATA_DIR = Path(os.environ.get("MINICNN_DATA_DIR", ROOT.parent / "shared" / "datasets"))
 os.environ.setdefault("MINICNN_DATA_DIR", str(DATA_DIR))
 
