@@ -104,15 +104,19 @@ def col2im(dcols, kernel, stride, padded_shape):
     window, the same numbers as im2col's columns (kh, kw, c), arranged offset by offset so
     that each offset's gradient is one contiguous block  ->  dx (N, H, W, C) padded. Each
     offset's slice touches a pixel at most once, so ``+=`` is exact where windows overlap.
+    dcols may also be a function k -> (N, OH, OW, C) (pooling's: no offset's gradient is
+    built before its turn).
     """
-    xp = get_array_module(dcols)
     kh, kw = kernel
     n, c = padded_shape[0], padded_shape[3]
     oh, ow = window_count(padded_shape, kernel, stride)
-    by_offset = dcols.reshape(kh, kw, n, oh, ow, c)                   # (KH, KW, N, OH, OW, C)
-    dx = xp.zeros(padded_shape, dtype=dcols.dtype)
+    grad_at = dcols if callable(dcols) else dcols.reshape(kh * kw, n, oh, ow, c).__getitem__
+    dx = None
     for a in range(kh):
         for b in range(kw):
+            g = grad_at(a * kw + b)                                   # (N, OH, OW, C)
+            if dx is None:
+                dx = get_array_module(g).zeros(padded_shape, dtype=g.dtype)
             pixels = offset_view(dx, a, b, (oh, ow), stride)          # (N, OH, OW, C), a view of dx
-            pixels += by_offset[a, b]
+            pixels += g
     return dx

@@ -298,7 +298,6 @@ def saved_model_path(fast=None):
 def save_for_later_lessons(state, history, test_accuracy, fast=None):
     """Save a lenet in minicnn's own layers holding ``state`` (a trained lenet's state_dict) where
     lessons 07-09 read it, with what minicnn train records beside it. Returns the path."""
-    import minicnn as mc
     from minicnn.data import MNIST_CLASSES
     from minicnn.models import lenet
 

@@ -211,7 +211,6 @@ def test_python_dash_m_minicnn_exits_2_on_a_bad_flag():
 def test_train_saves_under_runs_with_the_usual_permissions_and_says_how_a_batch_runs(tmp_path, data_dir):
     """The default model file goes to runs/ (ignored by git), readable by others as any new file;
     a batch of 64 on a multi-core CPU runs on DataParallel and says so, --workers 1 does not."""
-    from minicnn import parallel
     outputs = {}
     for workers in (None, 1):
         folder = tmp_path / f"workers-{workers}"

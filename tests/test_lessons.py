@@ -104,7 +104,7 @@ def test_every_notebook_opens_in_colab_from_the_one_repository_address():
     for path in NOTEBOOKS:
         title = "".join(json.loads(path.read_text())["cells"][0]["source"])
         badge = f"https://colab.research.google.com/github/{owner_and_name}/blob/main/lessons/{path.name}"
-        assert f"[![Open in Colab]" in title and f"]({badge})" in title, f"{path.name}: no Colab badge"
+        assert "[![Open in Colab]" in title and f"]({badge})" in title, f"{path.name}: no Colab badge"
 
 
 def test_the_course_prose_stays_within_its_word_budget():

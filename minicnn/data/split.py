@@ -7,6 +7,8 @@ set is split once more, and the test set is touched once, at the very end.
 """
 import numpy as np
 
+from .loader import check_labels
+
 
 def train_val_split(x, y, val_size, seed=0):
     """Split images ``x`` and labels ``y`` into ``(x_train, y_train, x_val, y_val)``.
@@ -27,10 +29,7 @@ def train_val_split(x, y, val_size, seed=0):
     if labels.ndim != 1 or labels.dtype.kind not in "ui" or len(x) != n:
         raise ValueError(f"train_val_split expected integer class labels of shape (N,) for N = "
                          f"{len(x)} images, received {labels.dtype} labels of shape {labels.shape}")
-    if n and labels.min() < 0:
-        i = int(labels.argmin())
-        raise ValueError(f"train_val_split: label y[{i}] is {int(labels[i])}; class labels count "
-                         "from 0, so none may be negative")
+    check_labels("train_val_split", labels)
     # The classes that occur, numbered 0..K-1 in order: memory grows with the number of
     # images, not with the largest label (np.bincount(labels) would make an array that long).
     _, cls, counts = np.unique(labels, return_inverse=True, return_counts=True)  # (N,), (K,)

@@ -1,6 +1,6 @@
 """MaxPool2d and AvgPool2d on the shared window views, forward and backward."""
 from ..backend import get_array_module
-from ..windows import offset_view, output_size, pad_nhwc, pair, to_nchw, to_nhwc, unpad_nhwc, window_count
+from ..windows import col2im, offset_view, output_size, pad_nhwc, pair, to_nchw, to_nhwc, unpad_nhwc, window_count
 from .module import Module
 from .registry import register_layer
 
@@ -36,13 +36,9 @@ class _Pool2d(Module):
         (kh, kw), out_hw = self.kernel_size, window_count(x_pad.shape, self.kernel_size, self.stride)
         return [(a * kw + b, offset_view(x_pad, a, b, out_hw, self.stride)) for a in range(kh) for b in range(kw)]
 
-    def _scatter(self, grad_at, g, padded_shape):
-        """dx (N, C, H, W): each window's gradient added onto its pixels, offset by offset (col2im's
-        loop, without building every offset's gradient first); grad_at(k) -> (N, OH, OW, C)."""
-        dx_pad = get_array_module(g).zeros(padded_shape, dtype=g.dtype)
-        for k, pixels in self._views(dx_pad):                         # (N, OH, OW, C) views of dx_pad
-            pixels += grad_at(k)
-        return to_nchw(unpad_nhwc(dx_pad, *self.padding))              # (N, C, H, W)
+    def _to_input(self, grad_at, padded_shape):    # grad_at(k) (N, OH, OW, C) -> dx (N, C, H, W)
+        dx_pad = col2im(grad_at, self.kernel_size, self.stride, padded_shape)
+        return to_nchw(unpad_nhwc(dx_pad, *self.padding))
 
     def config(self):
         return dict(kernel_size=list(self.kernel_size), stride=list(self.stride),
@@ -85,7 +81,7 @@ class MaxPool2d(_Pool2d):
     def backward(self, grad_output):
         arg, padded_shape = self.saved_tensors
         g = to_nhwc(grad_output)                                      # (N, OH, OW, C)
-        return self._scatter(lambda k: g * (arg == k), g, padded_shape)  # all of it to the max
+        return self._to_input(lambda k: g * (arg == k), padded_shape)  # all of it to the max
 
 
 @register_layer(torch="AvgPool2d", torch_fixed=dict(ceil_mode=False, count_include_pad=True,
@@ -110,4 +106,4 @@ class AvgPool2d(_Pool2d):
         (padded_shape,) = self.saved_tensors
         g = to_nhwc(grad_output)                                      # (N, OH, OW, C)
         share = g * g.dtype.type(1.0 / (self.kernel_size[0] * self.kernel_size[1]))  # each pixel's share
-        return self._scatter(lambda k: share, g, padded_shape)
+        return self._to_input(lambda k: share, padded_shape)
