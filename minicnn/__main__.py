@@ -1,6 +1,4 @@
 """``python -m minicnn ...``: the same as the ``minicnn`` command."""
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

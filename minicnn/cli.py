@@ -15,6 +15,7 @@ Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129, after saving what training had.
 """
 import argparse
 import math
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -285,6 +286,18 @@ def main(argv=None):
         return EXIT_UNEXPECTED
 
 
+def run():
+    """The ``minicnn`` command: ``main()``'s exit status. A Ctrl-C that lands after main has
+    finished (a second one, a few milliseconds after the first) must not turn a finished,
+    reported exit into Python's death by SIGINT: from there on it is ignored."""
+    try:
+        status = main()
+    except KeyboardInterrupt:
+        status = EXIT_INTERRUPTED
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Python resets handlers, not SIG_IGN, at exit
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
 

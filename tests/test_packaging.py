@@ -34,7 +34,7 @@ def lessons_build():
 def test_the_name_on_the_package_index_is_written_once_and_every_install_hint_uses_it():
     assert PYPROJECT["project"]["name"] == DISTRIBUTION == lessons_build().DISTRIBUTION
     assert minicnn.__name__ == "minicnn"                            # what you import stays
-    assert PYPROJECT["project"]["scripts"] == {"minicnn": "minicnn.cli:main"}  # and what you run
+    assert PYPROJECT["project"]["scripts"] == {"minicnn": "minicnn.cli:run"}  # and what you run
     # `pip install "minicnn[...]"` would install the other project of that name.
     hints = []
     for path in ROOT.glob("**/*"):
