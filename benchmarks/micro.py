@@ -1,13 +1,15 @@
 """The small speed choices a layer could make, each timed against the plain way, and what the
-saving is worth: its share of one lenet training step at batch 64.
+saving is worth: its share of one lenet training step (at batch 64 unless the case says).
 
-    python -m benchmarks.micro          # a few seconds, one thread (NumPy and BLAS)
+    python -m benchmarks.micro          # under a minute, one thread (NumPy and BLAS)
 
-A trick stays in a teaching layer only if it saves 5% or more of that step (the rule of
-the Module-contract issue); none does today, so the layers are written the plain way, and
-the one trick kept lives in the shared windowing primitive (im2col of one channel).
-Each case runs in a process of its own; median of many calls, both ways interleaved;
-results to stdout and appended to benchmarks/results/micro.txt.
+A trick stays in a teaching layer only if it saves 5% or more of that step (the rule of the
+Module-contract issue), and then with the plain formula in a comment beside it: max pooling's
+running argmax, the bias gradient as ones @ g, and Conv2d's input gradient built one kernel
+offset at a time (a batch-256 case: the issue also asks for speed at batch 256, where the
+plain dcols no longer fits in cache). The im2col of one channel lives in the shared windowing
+primitive. Each case runs in a process of its own; median of many calls, both ways
+interleaved; results to stdout and appended to benchmarks/results/micro.txt.
 """
 import subprocess
 import sys
@@ -15,7 +17,7 @@ import time
 
 import numpy as np
 
-from minicnn.windows import im2col
+from minicnn.windows import col2im, im2col
 
 from . import results_log
 
@@ -44,13 +46,23 @@ def cases():
     def relu_zeros():
         y = np.zeros_like(x)
         return np.maximum(x, y, out=y)
-    yield "ReLU forward, (64, 24, 12, 12)", {"np.maximum(x, 0) (layers/activation.py)": lambda: np.maximum(x, 0),
+    yield "ReLU forward, (64, 24, 12, 12)", 64, {"np.maximum(x, 0) (layers/activation.py)": lambda: np.maximum(x, 0),
                                              "maximum against zeros_like(x)": relu_zeros}
     # the bias gradients of lenet's two convolutions at batch 64: g is (M, C_out)
     gs = [rng.standard_normal((m, 24), dtype=np.float32) for m in (64 * 24 * 24, 64 * 8 * 8)]
-    yield "Conv2d bias gradients, lenet's two convolutions", {
+    yield "Conv2d bias gradients, lenet's two convolutions", 64, {
         "g.sum(axis=0)": lambda: [g.sum(axis=0) for g in gs],
         "ones @ g (layers/conv.py)": lambda: [np.ones(len(g), dtype=g.dtype) @ g for g in gs]}
+    # the input gradient of lenet's second convolution at batch 256 (at 64 its dcols fits in cache
+    # and the two ways are within a few percent): g (256*8*8, 24), W (24, 24, 5, 5)
+    g = rng.standard_normal((256 * 8 * 8, 24), dtype=np.float32)
+    w_by_offset = rng.standard_normal((25, 24, 24), dtype=np.float32)   # (KH*KW, C_out, C_in)
+    yield "Conv2d input gradient, lenet's second convolution, batch 256", 256, {
+        "dcols = g @ w_by_offset, then col2im(dcols)":
+            lambda: col2im(g @ w_by_offset, (5, 5), (1, 1), (256, 12, 12, 24)),
+        "col2im(k -> g @ w_by_offset[k]) (layers/conv.py)":
+            lambda: col2im(lambda k: (g @ w_by_offset[k]).reshape(256, 8, 8, 24), (5, 5), (1, 1),
+                           (256, 12, 12, 24))}
     # im2col of a one-channel 28x28 batch, 5x5 windows: rows (M, 25) vs offset-major (25, M)
     img = rng.random((64, 28, 28, 1), dtype=np.float32)
     s0, s1, s2, s3 = img.strides
@@ -59,7 +71,7 @@ def cases():
         w = np.lib.stride_tricks.as_strided(img, (64, 24, 24, 5, 5, 1), (s0, s1, s2, s1, s2, s3))
         return w.reshape(64 * 24 * 24, 25)
 
-    yield "im2col, one channel, (64, 28, 28) 5x5", {
+    yield "im2col, one channel, (64, 28, 28) 5x5", 64, {
         "window by window (rows of 25)": rows,
         "offset-major copy, transposed": lambda: im2col(img, (5, 5), (1, 1))}  # windows.im2col
     # Dropout mask for convnet's (64, 1600) activations, p = 0.5
@@ -69,7 +81,7 @@ def cases():
         m = (u >= 0.5).astype(np.float32)
         m *= np.float32(2.0)
         return m
-    yield "Dropout mask, (64, 1600)", {"bool * float32 scalar (layers/activation.py)":
+    yield "Dropout mask, (64, 1600)", 64, {"bool * float32 scalar (layers/activation.py)":
                                        lambda: (u >= 0.5) * np.float32(2.0),
                                        "astype(float32), then *= float32": mask_float32}
     # max pooling's argmax, lenet's first pool (64, 24, 24, 24) NHWC, 2x2: lesson 02's argmax over
@@ -96,13 +108,13 @@ def cases():
             np.maximum(y, v, out=y)
             np.maximum(arg, better * np.uint8(k), out=arg)
         return arg, y
-    yield "MaxPool2d forward, (64, 24, 24, 24) 2x2", {
+    yield "MaxPool2d forward, (64, 24, 24, 24) 2x2", 64, {
         "argmax over im2col windows (lesson 02)": argmax_windows, "arg[better] = k": masked,
         "maximum(arg, better * k) (layers/pooling.py)": running_max}
 
 
-def lenet_step_ms():
-    """One training step of lenet at batch 64 (zero_grad, forward, NLL, backward, SGD), in ms."""
+def lenet_step_ms(batch=64):
+    """One training step of lenet at ``batch`` (zero_grad, forward, NLL, backward, SGD), in ms."""
     import minicnn as mc
     from minicnn.allocator import keep_freed_memory
     keep_freed_memory()                   # what a training script gets (SGD applies it)
@@ -110,8 +122,8 @@ def lenet_step_ms():
     mc.manual_seed(0)
     model, loss = lenet(), mc.NLLLoss()
     opt = mc.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32)
-    y = np.arange(64) % 10
+    x = np.random.default_rng(0).random((batch, 1, 28, 28), dtype=np.float32)
+    y = np.arange(batch) % 10
 
     def step():
         opt.zero_grad()
@@ -123,12 +135,12 @@ def lenet_step_ms():
 
 def run_case(index):
     """Time case ``index`` and a lenet step in this process: lines of the report."""
-    title, fns = list(cases())[index]
-    ms, step = _median_ms(fns), lenet_step_ms()
+    title, batch, fns = list(cases())[index]
+    ms, step = _median_ms(fns), lenet_step_ms(batch)
     base = next(iter(ms.values()))
     lines = [title]
     lines += [f"  {name:48s} {t:8.3f} ms  ({base / t:4.1f}x the first; saves {100 * (base - t) / step:+5.1f}% "
-              f"of a {step:.1f} ms lenet step)" for name, t in ms.items()]
+              f"of a {step:.1f} ms lenet step at batch {batch})" for name, t in ms.items()]
     return lines
 
 

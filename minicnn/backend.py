@@ -1,9 +1,8 @@
 """Where arrays live: NumPy (CPU) or CuPy (GPU), chosen by one switch.
 
-Layers never import numpy or cupy themselves. They ask for the array module of
-their input (``xp = get_array_module(x)``, as DeZero does), so one code path
-serves both backends. New arrays (parameters, batches) are created on the
-*active* backend, chosen by ``set_backend`` or the MINICNN_BACKEND variable.
+Layers never import numpy or cupy themselves. They ask for the array module of their input
+(``xp = get_array_module(x)``, as DeZero does), so one code path serves both backends. New arrays
+(parameters, batches) are created on the *active* backend: ``set_backend`` or MINICNN_BACKEND.
 """
 import os
 

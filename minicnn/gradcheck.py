@@ -1,9 +1,8 @@
 """Numerical gradient checking by central differences, in float64.
 
-The check compares a hand-written backward with (f(x + eps) - f(x - eps)) / 2eps
-for the input AND every parameter. The scalar it differentiates is
-sum(G * forward(x)) with a RANDOM upstream gradient G: with G all ones it would
-only check sum(output), which cannot see, for example, a wrong log-softmax
+The check compares a hand-written backward with (f(x + eps) - f(x - eps)) / 2eps for the input AND
+every parameter. The scalar it differentiates is sum(G * forward(x)) with a RANDOM upstream gradient G:
+with G all ones it would only check sum(output), which cannot see, for example, a wrong log-softmax
 backward (the rows of its gradient always sum to zero).
 """
 import contextlib
@@ -64,9 +63,8 @@ def compare(actual, expected, atol, rtol):
     """The one tolerance comparison of minicnn (gradcheck, check_layer, the lessons' checks):
     elementwise |actual - expected| <= atol + rtol * |expected|, on NumPy arrays of one shape.
 
-    Returns (elements out of tolerance, worst relative error, index of the element
-    farthest out of tolerance, how far out: above 1 fails). Equal values pass (the same
-    infinity included); NaN, or an infinity against anything else, is out.
+    Returns (elements out of tolerance, worst relative error, index of the element farthest out,
+    how far out: above 1 fails). Equal values pass (infinities too); NaN, or inf against another value, fail.
     """
     if not actual.size:
         return 0, 0.0, (), 0.0
@@ -85,14 +83,10 @@ def compare(actual, expected, atol, rtol):
 def gradcheck(layer_or_function, x, *args, eps=1e-6, atol=1e-7, rtol=1e-5, seed=0):
     """Check input and parameter gradients of a layer, loss or (forward, backward) pair.
 
-    layer_or_function: a layer/Sequential/loss (anything with ``forward`` and
-        ``backward``), or a pair of functions ``(forward(x, *args) -> y,
-        backward(dy) -> dx)``. A layer is copied and cast to float64 first; the
-        original is left untouched.
-    x: the input (cast to float64); ``args`` are passed to forward unchanged
-        (a loss's target, for example).
-    An element passes when |backward - numerical| <= atol + rtol * |numerical|.
-    Returns a GradcheckResult (truthy when all elements pass).
+    layer_or_function: anything with ``forward`` and ``backward`` (copied and cast to float64 first;
+        the original is untouched), or a pair ``(forward(x, *args) -> y, backward(dy) -> dx)``.
+    x: the input (cast to float64); ``args`` go to forward unchanged (a loss's target, say).
+    Returns a GradcheckResult, truthy when every element is within atol + rtol * |numerical|.
     """
     if isinstance(layer_or_function, tuple):
         forward, backward_fn = layer_or_function

@@ -47,8 +47,7 @@ class Sequential(Module):
     def backward(self, grad_output, input_grad=True):
         """Backpropagate dL/d(output) through every layer, last to first; return dL/d(input).
 
-        With ``input_grad=False`` (what training uses) the first layer skips a
-        gradient that nothing would read, and None is returned.
+        With ``input_grad=False`` (what training uses) the first layer skips that gradient: None is returned.
         """
         first = self.layers[0] if self.layers else None
         skip = not input_grad and hasattr(first, "needs_input_grad")

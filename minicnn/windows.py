@@ -104,8 +104,8 @@ def col2im(dcols, kernel, stride, padded_shape):
     window, the same numbers as im2col's columns (kh, kw, c), arranged offset by offset so
     that each offset's gradient is one contiguous block  ->  dx (N, H, W, C) padded. Each
     offset's slice touches a pixel at most once, so ``+=`` is exact where windows overlap.
-    dcols may also be a function k -> (N, OH, OW, C) (pooling's: no offset's gradient is
-    built before its turn).
+    dcols may also be a function k -> (N, OH, OW, C): then no offset's gradient is built
+    before its turn (pooling's masks, convolution's blocks of g Wᵀ).
     """
     kh, kw = kernel
     n, c = padded_shape[0], padded_shape[3]

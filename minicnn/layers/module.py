@@ -41,9 +41,7 @@ class Parameter:
         self.data, self.grad = data, None
 
     def accumulate(self, grad):
-        """Add ``grad`` into ``.grad``, as every backward does in PyTorch: gradients add up over
-        backward passes until ``zero_grad()`` sets ``.grad`` back to None (so micro-batches can make
-        one step, and a training loop calls ``optimizer.zero_grad()`` before each backward)."""
+        """Add ``grad`` into ``.grad``: as in PyTorch, gradients add up until ``zero_grad()``."""
         if not hasattr(grad, "shape"):
             raise TypeError(f"a parameter's gradient must be an array, received {type(grad).__name__}")
         if tuple(grad.shape) != tuple(self.data.shape):
@@ -184,10 +182,7 @@ class Module:
         return {n: _array(getattr(m, k)) for n, m, k in self._tensors()}
 
     def load_state_dict(self, state):
-        """Copy arrays into the parameters and buffers; names and shapes must match exactly.
-
-        Each keeps its own dtype and device (a float64 file loads into a float32 model as float32).
-        """
+        """Copy arrays into the parameters and buffers (names and shapes must match); each keeps its dtype."""
         slots = {n: (m, k) for n, m, k in self._tensors()}
         missing = [k for k in slots if k not in state]
         unexpected = [k for k in state if k not in slots]
@@ -284,10 +279,7 @@ def _assign(module, name, array):    # put array where parameter or buffer modul
 
 
 def init_uniform(shape, bound, dtype="float32"):
-    """U(-bound, bound) drawn on the CPU generator, then moved to the active backend.
-
-    Drawing on the CPU means the same seed gives the same weights on every backend.
-    """
+    """U(-bound, bound), drawn on the CPU (the same seed, the same weights on every backend)."""
     if _deferred:
         return np.broadcast_to(np.zeros((), dtype), shape)
     return asarray(cpu_rng().uniform(-bound, bound, size=shape).astype(dtype))

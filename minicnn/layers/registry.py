@@ -6,8 +6,8 @@ DataParallel and the shared layer tests read. A layer joins it with a decorator:
         def __init__(self, negative_slope=0.01): ...
         def config(self): return dict(negative_slope=self.negative_slope)   # what rebuilds it
 
-Then a network holding it can be saved and loaded by name, as Keras's
-``register_keras_serializable`` allows. docs/adding-a-layer.md walks through it.
+Then a network holding it can be saved and loaded by name, as Keras's ``register_keras_serializable``
+allows. docs/adding-a-layer.md walks through it.
 """
 
 LAYERS = {}     # name -> LayerType
