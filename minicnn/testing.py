@@ -87,12 +87,11 @@ def _call(layer, what, function, *args):
                   if not f.filename.startswith(_MACHINERY) and _CUPY not in f.filename]
         at = "".join(f" at {os.path.basename(f.filename)}:{f.lineno} ({f.line.split('  #')[0].rstrip()})"
                      for f in frames[-1:])                    # the line without its comment
-        tensor, tb = "", e.__traceback__
-        while tb is not None:                 # raised in Parameter.accumulate: name that parameter
-            if tb.tb_frame.f_code is Parameter.accumulate.__code__:
-                owner = tb.tb_frame.f_locals["self"]
+        tensor = ""
+        for frame, _ in traceback.walk_tb(e.__traceback__):   # raised in Parameter.accumulate: name that parameter
+            if frame.f_code is Parameter.accumulate.__code__:
+                owner = frame.f_locals["self"]
                 tensor = next((n for n, p in layer.named_parameters() if p is owner), "")
-            tb = tb.tb_next
         message = (str(e).splitlines() or [""])[0]
         raise _Failure(f"{what} raised {type(e).__name__}{at}: {message}", tensor) from None
 

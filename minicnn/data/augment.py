@@ -1,9 +1,7 @@
-"""Data augmentation: ``RandomAffine`` turns and shifts every training image a little.
-
-A digit 2 pixels lower or 8 degrees tilted is the same digit: new such copies every epoch make the
-network learn the shapes rather than the exact pixels of 55,000 images. Only training batches are
-augmented. The whole batch is warped at once: every output pixel asks where it comes from in its
-input (the inverse map) and reads it there by bilinear interpolation, with fancy indexing.
+"""Data augmentation: ``RandomAffine`` turns and shifts every training image a little. A digit 2 pixels
+lower or 8 degrees tilted is the same digit: new such copies every epoch make the network learn shapes,
+not the pixels of 55,000 images (validation and test images are scored as they are). The batch is warped
+at once: every output pixel reads where it comes from (the inverse map) by bilinear interpolation.
 Notation: B images, C channels, H x W pixels; points are (row, column).
 """
 import numpy as np
@@ -60,8 +58,7 @@ def ink_box(x):
     ink = to_numpy((x > 0).any(axis=1))                                        # (B, H, W)
     rows, cols = ink.any(axis=2), ink.any(axis=1)                              # (B, H), (B, W)
     H, W = rows.shape[1], cols.shape[1]
-    return (rows.argmax(1), H - 1 - rows[:, ::-1].argmax(1),
-            cols.argmax(1), W - 1 - cols[:, ::-1].argmax(1))
+    return rows.argmax(1), H - 1 - rows[:, ::-1].argmax(1), cols.argmax(1), W - 1 - cols[:, ::-1].argmax(1)
 
 
 def _shift_range(angle, center, half, size, limit):

@@ -63,8 +63,7 @@ def _load_idx_dataset(title, folder_name, files, default_mirrors, root, download
             missing = [n for n in files if not (folder / n).is_file()]
             raise FileNotFoundError(f"{title} is not in {folder}: missing {', '.join(missing)} "
                                     f"(call with download=True, or put the files there){hint}")
-        download_file(name, folder, mirrors, md5=md5, timeout=timeout, progress=progress,
-                      what=f"{title} file {name}",
+        download_file(name, folder, mirrors, md5=md5, timeout=timeout, progress=progress, what=f"{title} file {name}",
                       hint=f"\n{title} needs these files in that folder: {', '.join(files)}.")
     train_x, train_y, test_x, test_y = (folder / name for name in files)
     out = []
@@ -104,8 +103,7 @@ def _open_bitmaps(path):
     except Exception as e:  # noqa: BLE001 - truncated, pickled or not a .npy file at all
         raise ValueError(f"Quick, Draw! file {path} is not a readable .npy array ({e})") from e
     if a.dtype != np.uint8 or a.ndim != 2 or a.shape[1] != 784 or a.shape[0] == 0:
-        raise ValueError(f"Quick, Draw! file {path} holds {a.dtype} {a.shape}, expected uint8 "
-                         f"(N, 784) with N >= 1")
+        raise ValueError(f"Quick, Draw! file {path} holds {a.dtype} {a.shape}, expected uint8 (N, 784) with N >= 1")
     return a
 
 
@@ -138,13 +136,11 @@ def load_quickdraw(categories=None, max_per_class=None, root=None, download=True
     if unsafe:
         raise ValueError(f"load_quickdraw: {unsafe[0]!r} is not a category name (letters, digits, spaces, "
                          "hyphens; no paths)")
-    if max_per_class is not None and (not isinstance(max_per_class, (int, np.integer))
-                                      or max_per_class < 1):
+    if max_per_class is not None and (not isinstance(max_per_class, (int, np.integer)) or max_per_class < 1):
         raise ValueError(f"load_quickdraw: max_per_class must be a positive integer or None, "
                          f"received {max_per_class!r}")
     if not 0 <= test_fraction < 1:
-        raise ValueError(f"load_quickdraw: test_fraction must be in [0, 1), "
-                         f"received {test_fraction!r}")
+        raise ValueError(f"load_quickdraw: test_fraction must be in [0, 1), received {test_fraction!r}")
     folder = data_root(root) / "quickdraw"
     mirrors = list(QUICKDRAW_MIRRORS if mirrors is None else mirrors)
 
@@ -159,14 +155,12 @@ def load_quickdraw(categories=None, max_per_class=None, root=None, download=True
                 if not download:
                     raise                # else a corrupt cached file: fetch it again
         elif not download:
-            raise FileNotFoundError(
-                f"Quick, Draw! category {category!r} is not in {folder} (no {category}.npy); "
-                f"categories present there: {_present_categories(folder)} "
-                f"(call with download=True to fetch it)")
+            raise FileNotFoundError(f"Quick, Draw! category {category!r} is not in {folder} (no {category}.npy); "
+                                    f"categories present there: {_present_categories(folder)} "
+                                    f"(call with download=True to fetch it)")
         if bitmaps is None:
-            download_file(f"{category}.npy", folder, mirrors, check=_open_bitmaps,
-                          timeout=timeout, progress=progress,
-                          what=f"Quick, Draw! category {category!r}",
+            download_file(f"{category}.npy", folder, mirrors, check=_open_bitmaps, timeout=timeout,
+                          progress=progress, what=f"Quick, Draw! category {category!r}",
                           hint=(f"\nAn HTTP 404 means no category has that name. Categories "
                                 f"present in {folder}: {_present_categories(folder)}."))
             bitmaps = _open_bitmaps(path)

@@ -1,12 +1,9 @@
-"""Where datasets live, and how a missing file is fetched safely.
-
-Each mirror in turn streams into a temporary file beside the final one; only a copy that passes its
-checks (length, md5, a custom check) is renamed onto the real name with the atomic ``os.replace``, so
-the cache never holds a half-written or corrupt file. When every mirror fails, one error lists why.
-A download ends: each file has a deadline (``timeout``) checked after every read, and no read waits
-long, so a server that trickles a byte a second cannot keep it going. The ``.part`` file is removed
-whatever ends the attempt, SIGTERM and SIGHUP included (``interrupts.raise_on_termination``).
+"""Where datasets live, and how a missing file is fetched safely: only a copy that passes its checks
+(length, md5, a custom check) is renamed onto the real name, atomically, so the cache never holds a
+half-written or corrupt file. A download ends: each file has a deadline (``timeout``) checked after
+every read, and no read waits long, so a server that trickles a byte a second cannot keep it going.
 """
+import contextlib
 import hashlib
 import logging
 import os
@@ -61,13 +58,12 @@ def _fetch_once(url, tmp_file, timeout, progress, desc):
         total = int(length) if length is not None and length.isdigit() else None
         tqdm = optional("tqdm.auto") if progress else None      # a byte counter, where tqdm is installed
         bar = tqdm.tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                        leave=False) if tqdm else None
+                        leave=False) if tqdm else contextlib.nullcontext()
         received = 0
-        try:
+        with bar:                                                # closes the bar however the loop ends
             while True:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"timed out: not finished after {timeout:g} s "
-                                       f"({received:,} bytes received)")
+                    raise TimeoutError(f"timed out: not finished after {timeout:g} s ({received:,} bytes received)")
                 # read1 returns what one read of the socket brings; read(n) would wait for n.
                 chunk = response.read1(_CHUNK)
                 if not chunk:
@@ -75,11 +71,8 @@ def _fetch_once(url, tmp_file, timeout, progress, desc):
                 tmp_file.write(chunk)
                 h.update(chunk)
                 received += len(chunk)
-                if bar is not None:
+                if tqdm:
                     bar.update(len(chunk))
-        finally:
-            if bar is not None:
-                bar.close()
     if total is not None and received != total:
         raise OSError(f"the body was cut short: received {received} of {total} bytes")
     return h.hexdigest()
@@ -116,7 +109,7 @@ def download_file(filename, folder, mirrors, md5=None, check=None, timeout=DEFAU
     except OSError as e:
         raise DownloadError(f"cannot create the folder {folder} for {what}: {e}") from e
     failures = []
-    with raise_on_termination():         # SIGTERM too runs the finally that removes the .part file
+    with raise_on_termination():         # SIGTERM and SIGHUP too run the finally that removes the .part file
         for base in mirrors:
             url = base + ("" if base.endswith("/") else "/") + urllib.parse.quote(filename)
             fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
@@ -138,8 +131,6 @@ def download_file(filename, folder, mirrors, md5=None, check=None, timeout=DEFAU
             finally:
                 tmp.unlink(missing_ok=True)       # after os.replace, the temporary name is gone
     tried = "\n".join(f"  {url}: {why}" for url, why in failures) or "  (no mirrors were given)"
-    raise DownloadError(
-        f"could not download {what}; every mirror failed:\n{tried}\n"
-        f"Download it by hand and put it in {folder} as {filename}"
-        f" (or set root= / MINICNN_DATA_DIR to a folder whose '{folder.name}' sub-folder has it)."
-        f"{hint}")
+    raise DownloadError(f"could not download {what}; every mirror failed:\n{tried}\nDownload it by hand and put it in "
+                        f"{folder} as {filename} (or set root= / MINICNN_DATA_DIR to a folder whose "
+                        f"'{folder.name}' sub-folder has it).{hint}")

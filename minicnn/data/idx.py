@@ -39,16 +39,15 @@ def _parse_idx(f, path, expected_magic):
     # A buffered or gzip file's read(n) and readinto(b) return fewer bytes only at the end of the file.
     header = f.read(4)
     if len(header) < 4:
-        raise ValueError(f"IDX file {path} is truncated: expected a 4-byte header, "
-                         f"received {len(header)} bytes")
+        raise ValueError(f"IDX file {path} is truncated: expected a 4-byte header, received {len(header)} bytes")
     zero, type_code, ndim = struct.unpack(">HBB", header)
     magic = struct.unpack(">I", header)[0]
     if expected_magic is not None and magic != expected_magic:
         raise ValueError(f"IDX file {path} has magic number {magic}, expected {expected_magic}")
     if zero != 0 or type_code not in _IDX_DTYPES or ndim == 0:
-        raise ValueError(f"IDX file {path} has magic number {magic} (0x{magic:08X}), which is not "
-                         f"an IDX magic number (expected 0x0000TTDD: a known type code TT, "
-                         f"DD >= 1 dimensions, e.g. 2049 for labels or 2051 for images)")
+        raise ValueError(f"IDX file {path} has magic number {magic} (0x{magic:08X}), which is not an IDX magic "
+                         f"number (expected 0x0000TTDD: a known type code TT, DD >= 1 dimensions, e.g. 2049 for "
+                         f"labels or 2051 for images)")
     raw_dims = f.read(4 * ndim)
     if len(raw_dims) < 4 * ndim:
         raise ValueError(f"IDX file {path} is truncated inside its header: expected {ndim} "

@@ -41,9 +41,8 @@ def as_batch(images):
             raise ValueError("as_batch: the images hold NaN or infinite pixels; a network "
                              "cannot learn from them or score them")
         if lo < -1e-6 or hi > 1.0 + 1e-6:   # a rounding error's slack, not 0..255
-            raise ValueError(f"as_batch: float images must already lie in [0, 1], received "
-                             f"values from {lo:g} to {hi:g}; pass uint8 images (0..255) "
-                             f"or divide by 255")
+            raise ValueError(f"as_batch: float images must already lie in [0, 1], received values from {lo:g} "
+                             f"to {hi:g}; pass uint8 images (0..255) or divide by 255")
     return batch
 
 
@@ -102,15 +101,12 @@ def check_images(who, x, y=None, names=("x", "y")):
         finite = xp.isfinite(x).reshape(len(x), -1).all(axis=1)          # (N,) per image
         if not bool(finite.all()):
             first = int(xp.argmin(finite))
-            raise ValueError(f"{who}: the images {x_name} hold NaN or infinite pixels (image "
-                             f"{first} is the first of {int((~finite).sum())}); a network "
-                             "cannot learn from them or score them")
+            raise ValueError(f"{who}: the images {x_name} hold NaN or infinite pixels (image {first} is the "
+                             f"first of {int((~finite).sum())}); a network cannot learn from them or score them")
     if y is None:
         return int(x.shape[0])
-    if (not hasattr(y, "shape") or len(y.shape) != 1
-            or getattr(y, "dtype", np.dtype(float)).kind not in "ui"):
-        raise ValueError(f"{who} expected integer class labels {y_name} of shape (N,), "
-                         f"received {_describe(y)}")
+    if not hasattr(y, "shape") or len(y.shape) != 1 or getattr(y, "dtype", np.dtype(float)).kind not in "ui":
+        raise ValueError(f"{who} expected integer class labels {y_name} of shape (N,), received {_describe(y)}")
     if len(y) != len(x):
         raise ValueError(f"{who} received {len(x)} images but {len(y)} labels")
     check_labels(who, y, name=y_name)

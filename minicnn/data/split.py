@@ -12,11 +12,9 @@ def train_val_split(x, y, val_size, seed=0):
     0 <= val_size < N images in the validation part. Stratified (each class gets its share of val_size,
     rounded so the shares add up) and seeded; both parts keep the images' original order."""
     n = len(y)
-    if isinstance(val_size, bool) or not isinstance(val_size, (int, np.integer)) \
-            or not 0 <= val_size < n:
-        raise ValueError(f"train_val_split: val_size must be a whole number from 0 to {n - 1} "
-                         f"(the training part keeps at least one of the {n:,} images), "
-                         f"received {val_size!r}")
+    if isinstance(val_size, bool) or not isinstance(val_size, (int, np.integer)) or not 0 <= val_size < n:
+        raise ValueError(f"train_val_split: val_size must be a whole number from 0 to {n - 1} (the training "
+                         f"part keeps at least one of the {n:,} images), received {val_size!r}")
     labels = np.asarray(y.get() if hasattr(y, "get") else y)
     if labels.ndim != 1 or labels.dtype.kind not in "ui" or len(x) != n:
         raise ValueError(f"train_val_split expected integer class labels of shape (N,) for N = "
