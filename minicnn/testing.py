@@ -16,8 +16,8 @@ from .layers.module import Module, Parameter
 from .optional import optional
 
 # An error is reported at its last line outside these files: theirs say nothing about the layer's bug.
-_MACHINERY = (os.path.dirname(np.__file__) + os.sep, __file__, backend.__file__, gradcheck.__code__.co_filename,
-              Parameter.accumulate.__code__.co_filename)
+_MACHINERY = (os.path.dirname(np.__file__) + os.sep, __file__, backend.__file__,
+              gradcheck.__code__.co_filename, Parameter.accumulate.__code__.co_filename)
 _CUPY = f"{os.sep}cupy{os.sep}"
 
 
@@ -117,8 +117,8 @@ def _run(layer, x, seed, upstream_seed=None):
     for n, p in layer.named_parameters():
         if not hasattr(p.grad, "shape"):
             got = "None" if p.grad is None else f"a {type(p.grad).__name__}"
-            raise _Failure(f"{n}.grad is {got} after backward: add the gradient in "
-                           f"backward with self.{n.split('.')[-1]}.accumulate(gradient)", n)
+            raise _Failure(f"{n}.grad is {got} after backward: add the gradient in backward with "
+                           f"self.{n.split('.')[-1]}.accumulate(gradient)", n)
     return y, g, dx, {n: to_numpy(p.grad) for n, p in layer.named_parameters()}  # copies, on the CPU
 
 
@@ -126,9 +126,8 @@ def _unchanged(who, what, array, given, tensor):
     """A layer that edits the array it was given changes its caller's copy (and every gradient computed
     from it after): name that, rather than the wrong numbers it leads to later."""
     if array.shape != given.shape or not bool((array == given).all()):
-        raise _Failure(f"{who} changed {what} in place (x *= ..., x[...] = ...): the caller still holds "
-                       f"that array; compute into a new one (grad_output * mask, not grad_output *= mask)",
-                       tensor)
+        raise _Failure(f"{who} changed {what} in place (x *= ..., x[...] = ...): the caller still holds that "
+                       f"array; compute into a new one (grad_output * mask, not grad_output *= mask)", tensor)
 
 
 def _compare(pairs, rtol, atol, names):
@@ -285,9 +284,8 @@ def check_layer(layer, x, *, torch_module=None, reference=None, rtol=1e-5, atol=
     layer: an instance of a minicnn.Module subclass with its own forward and backward.
     x: an input array, or a shape such as (2, 3, 4, 4): then float64 values drawn from ``seed``, random signs
         times a permutation of 1/n, ..., n/n: none within 1/n of 0 (ReLU's kink) or of another (a max-pool tie).
-    torch_module: the layer in PyTorch, a torch.nn.Module or a function nn -> one (``lambda nn:
-        nn.LeakyReLU(0.1)``, skipped without PyTorch); it gets the layer's parameters in order.
-        Compared in float64, and in float32 at 1e-4.
+    torch_module: the layer in PyTorch, a torch.nn.Module or a function nn -> one (``lambda nn: nn.ReLU()``,
+        skipped without PyTorch); given the layer's parameters in order; compared in float64 and float32 (1e-4).
     reference: ``reference(x, *parameter_arrays) -> y`` on NumPy arrays; forward compared.
     rtol, atol: a float64 comparison passes where |a - b| <= atol + rtol * |b|.
     Returns a LayerReport (truthy when no check failed), or raises AssertionError naming the check, the

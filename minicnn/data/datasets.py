@@ -27,18 +27,14 @@ FASHION_MNIST_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws
 QUICKDRAW_MIRRORS = ("https://storage.googleapis.com/quickdraw_dataset/full/numpy_bitmap/",)
 
 # Published md5 digests, in the order train images, train labels, test images, test labels.
-MNIST_FILES = {
-    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-}
-FASHION_MNIST_FILES = {
-    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-}
+MNIST_FILES = {"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+               "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+               "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+               "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"}
+FASHION_MNIST_FILES = {"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                       "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+                       "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+                       "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"}
 
 
 def _load_idx_dataset(title, folder_name, files, default_mirrors, root, download, mirrors, timeout, progress):
@@ -81,9 +77,8 @@ def load_mnist(root=None, download=True, mirrors=None, *, timeout=DEFAULT_TIMEOU
     """The MNIST digits: ``(x_train, y_train, x_test, y_test)``.
     x_train: uint8 (60000, 28, 28), 0 = background, 255 = ink;  y_train: int64 (60000,) in 0..9
     x_test:  uint8 (10000, 28, 28);                              y_test:  int64 (10000,)
-    root:     folder that contains ``mnist/`` (default: MINICNN_DATA_DIR, else ~/.cache/minicnn).
-    download: fetch missing or corrupt files (md5-checked) from ``mirrors`` (base URLs, in order;
-              default MNIST_MIRRORS); with False a missing file raises FileNotFoundError.
+    root: the folder that holds ``mnist/`` (see ``data_root``). download: fetch missing or corrupt files
+    (md5-checked) from ``mirrors`` (base URLs, in order; default MNIST_MIRRORS), else FileNotFoundError.
     """
     return _load_idx_dataset("MNIST", "mnist", MNIST_FILES, MNIST_MIRRORS, root, download, mirrors, timeout,
                              progress)
@@ -117,8 +112,7 @@ def load_quickdraw(categories=None, max_per_class=None, root=None, download=True
     """Quick, Draw! doodles: ``(x_train, y_train, x_test, y_test, classes)``.
     categories:    category names (default QUICKDRAW_ARTICLE_CATEGORIES); label i is categories[i].
     max_per_class: keep only the first this many drawings of each category (None keeps all).
-    test_fraction: share of each category's kept drawings that goes to the test set: the *last*
-                   round(test_fraction * n), so the split is the same on every call.
+    test_fraction: the *last* round(test_fraction * n) of a category's n kept drawings go to the test set.
     x_*: uint8 (N, 28, 28), 0 = background; y_*: int64 (N,); classes: list of the category names.
     Each set is in a fixed pseudo-random order (seed 0): a prefix such as x_train[:1000] mixes all classes.
     Files are ``<root>/quickdraw/<category>.npy``, downloaded if missing (about 100 MB each).

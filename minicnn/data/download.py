@@ -94,7 +94,6 @@ def _describe(error):
 def download_file(filename, folder, mirrors, md5=None, check=None, timeout=DEFAULT_TIMEOUT,
                   progress=True, what=None, hint=""):
     """Fetch ``filename`` into ``folder`` from the first mirror that serves a good copy.
-
     mirrors: base URLs, tried in order; the file name is appended to each.
     md5:     the expected md5 hex digest, or None to skip that check.
     check:   optional ``check(path)`` that raises ValueError if the downloaded file is unusable.

@@ -1,8 +1,7 @@
-"""The IDX file format of MNIST and Fashion-MNIST, read with NumPy.
-
-A big-endian header, then raw values, row-major: bytes 0-1 zero, byte 2 a type code (_IDX_DTYPES),
-byte 3 the number of dimensions D, then D uint32 sizes. So the 4-byte magic number reads 2049
-(0x0801) for a labels file (uint8, 1 dimension) and 2051 (0x0803) for images (uint8, N x rows x cols).
+"""The IDX file format of MNIST and Fashion-MNIST, read with NumPy. A big-endian header, then raw values,
+row-major: bytes 0-1 zero, byte 2 a type code (_IDX_DTYPES), byte 3 the number of dimensions D, then D
+uint32 sizes. So the 4-byte magic number reads 2049 (0x0801) for labels (uint8, 1 dimension) and 2051
+(0x0803) for images (uint8, 3 dimensions: N, rows, cols).
 """
 import gzip
 import struct

@@ -54,8 +54,7 @@ class DataLoader:
 
     x: images as ``as_batch`` takes them, N first, e.g. uint8 (N, 28, 28); y: integer (N,). Each epoch
     (``for`` loop) visits every sample once, in a new order when ``shuffle``; the last batch may be smaller.
-    seed: one seed gives the same sequence of epochs every run; None uses minicnn's generator (manual_seed).
-    """
+    seed: one seed gives the same epochs every run; None draws them from minicnn's generator (manual_seed)."""
 
     def __init__(self, x, y, batch_size=64, shuffle=True, seed=None):
         check_images("DataLoader", x, y)
