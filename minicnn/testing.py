@@ -169,8 +169,7 @@ def _accumulation(layer, x, seed, rtol, atol, **_):
         raise _Failure(f"zero_grad() left {n}.grad set", n)
     second = _run(model, x, seed, seed + 2)[3]
     for n in first:                                   # the usual mistake: .grad replaced, not added to
-        if compare(both[n], first[n] + second[n], atol, rtol)[0] and \
-                not compare(both[n], second[n], atol, rtol)[0]:
+        if compare(both[n], first[n] + second[n], atol, rtol)[0] and not compare(both[n], second[n], atol, rtol)[0]:
             attr = n.split(".")[-1]
             raise _Failure(f"after two backward passes without zero_grad, {n}.grad holds only the second pass's "
                            f"gradient: backward overwrites .grad; write self.{attr}.accumulate(...) instead of "

@@ -50,8 +50,7 @@ def _fetch_once(url, tmp_file, timeout, progress, desc):
     request = urllib.request.Request(url, headers={"User-Agent": "minicnn"})
     h = hashlib.md5(usedforsecurity=False)
     deadline = time.monotonic() + timeout
-    # The socket's own timeout bounds each wait; the deadline bounds their sum. A read can
-    # begin just before the deadline, so the file ends within timeout + one socket wait.
+    # The socket's timeout bounds each wait and the deadline their sum: a file ends within timeout + one wait.
     wait = min(timeout, STALL_TIMEOUT, max(timeout / 10, 0.1))
     with urllib.request.urlopen(request, timeout=wait) as response:
         length = response.headers.get("Content-Length")

@@ -30,8 +30,7 @@ def as_batch(images):
         if lo < 0 or hi > 255:
             raise ValueError(f"as_batch: integer images must hold pixel values 0..255, "
                              f"received values from {lo} to {hi}")
-    # Move the compact array first (uint8 is a quarter of float32), then convert on the device;
-    # astype always copies, so the caller's array stays untouched.
+    # Move the compact array (uint8 is a quarter of float32), then convert on the device, into a copy.
     batch = asarray(images).astype(np.float32)
     if kind in "ui":
         batch /= 255.0
