@@ -1,8 +1,6 @@
-"""Naive loop versions of convolution and pooling: slow, short, obviously right.
-
-These are for reading and for testing the fast layers against. Every loop is
-written out: sample n, output channel o, output row i, output column j.
-Inputs are NumPy arrays in NCHW; stride and padding are (h, w) pairs or ints.
+"""Naive loop versions of convolution and pooling: slow, short, obviously right; the fast layers are
+tested against them. Every loop is written out: sample n, output channel o (or channel c), output row i,
+output column j. Inputs are NumPy arrays in NCHW; stride and padding are (h, w) pairs or ints.
 """
 import numpy as np
 
@@ -46,62 +44,52 @@ def conv2d_backward_naive(grad_y, x, weight, stride=1, padding=0):
     return dxp[:, :, ph:ph + h, pw:pw + w], dw, db
 
 
-def _pool_windows(x, kernel_size, stride, padding, pad_value):
+def _pool_naive(x, kernel_size, stride, padding, pad_value, pool=None, grad_y=None, route=None):
+    """Forward: y[n, c, i, j] = pool(window), y (N, C, OH, OW). Backward (given grad_y (N, C, OH, OW)):
+    dx (N, C, H, W), each window adding route(window, grad_y[n, c, i, j]). Padding holds pad_value."""
     (kh, kw), (ph, pw) = pair(kernel_size), pair(padding)
     sh, sw = pair(stride if stride is not None else kernel_size)
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
     oh, ow = (x.shape[2] + 2 * ph - kh) // sh + 1, (x.shape[3] + 2 * pw - kw) // sw + 1
-    return xp, (kh, kw), (sh, sw), (ph, pw), (oh, ow)
+    y = np.zeros(x.shape[:2] + (oh, ow), dtype=x.dtype)
+    dxp = np.zeros(xp.shape, dtype=x.dtype if grad_y is None else grad_y.dtype)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for i in range(oh):
+                for j in range(ow):
+                    window = np.s_[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw]   # (KH, KW)
+                    if grad_y is None:
+                        y[n, c, i, j] = pool(xp[window])
+                    else:
+                        dxp[window] += route(xp[window], grad_y[n, c, i, j])
+    return y if grad_y is None else dxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
+
+
+def _to_first_max(window, g):
+    dwindow = np.zeros(window.shape)
+    dwindow[np.unravel_index(np.argmax(window), window.shape)] = g   # all of g to the first maximum
+    return dwindow
 
 
 def maxpool2d_forward_naive(x, kernel_size, stride=None, padding=0):
     """x: (N, C, H, W)  ->  y: (N, C, OH, OW); padding counts as -inf."""
-    xp, (kh, kw), (sh, sw), _, (oh, ow) = _pool_windows(x, kernel_size, stride, padding, -np.inf)
-    y = np.zeros(x.shape[:2] + (oh, ow), dtype=x.dtype)
-    for n in range(x.shape[0]):
-        for c in range(x.shape[1]):
-            for i in range(oh):
-                for j in range(ow):
-                    y[n, c, i, j] = xp[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw].max()
-    return y
+    return _pool_naive(x, kernel_size, stride, padding, -np.inf, pool=np.max)
 
 
 def maxpool2d_backward_naive(grad_y, x, kernel_size, stride=None, padding=0):
     """Send each output's gradient to the first maximum of its window.  ->  dx (N, C, H, W)"""
-    xp, (kh, kw), (sh, sw), (ph, pw), (oh, ow) = _pool_windows(x, kernel_size, stride, padding, -np.inf)
-    dxp = np.zeros(xp.shape, dtype=grad_y.dtype)
-    for n in range(x.shape[0]):
-        for c in range(x.shape[1]):
-            for i in range(oh):
-                for j in range(ow):
-                    window = xp[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw]
-                    a, b = np.unravel_index(np.argmax(window), window.shape)   # first maximum
-                    dxp[n, c, i * sh + a, j * sw + b] += grad_y[n, c, i, j]
-    return dxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
+    return _pool_naive(x, kernel_size, stride, padding, -np.inf, grad_y=grad_y, route=_to_first_max)
 
 
 def avgpool2d_forward_naive(x, kernel_size, stride=None, padding=0):
     """x: (N, C, H, W)  ->  y: (N, C, OH, OW); padded zeros count in the mean."""
-    xp, (kh, kw), (sh, sw), _, (oh, ow) = _pool_windows(x, kernel_size, stride, padding, 0.0)
-    y = np.zeros(x.shape[:2] + (oh, ow), dtype=x.dtype)
-    for n in range(x.shape[0]):
-        for c in range(x.shape[1]):
-            for i in range(oh):
-                for j in range(ow):
-                    y[n, c, i, j] = xp[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw].mean()
-    return y
+    return _pool_naive(x, kernel_size, stride, padding, 0.0, pool=np.mean)
 
 
 def avgpool2d_backward_naive(grad_y, x, kernel_size, stride=None, padding=0):
     """Spread each output's gradient evenly over its window.  ->  dx (N, C, H, W)"""
-    xp, (kh, kw), (sh, sw), (ph, pw), (oh, ow) = _pool_windows(x, kernel_size, stride, padding, 0.0)
-    dxp = np.zeros(xp.shape, dtype=grad_y.dtype)
-    for n in range(x.shape[0]):
-        for c in range(x.shape[1]):
-            for i in range(oh):
-                for j in range(ow):
-                    dxp[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw] += grad_y[n, c, i, j] / (kh * kw)
-    return dxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
+    return _pool_naive(x, kernel_size, stride, padding, 0.0, grad_y=grad_y,
+                       route=lambda window, g: np.full(window.shape, g / window.size))
 
 
 # The naive forward of each registered layer that has one, as check_layer's ``reference``:

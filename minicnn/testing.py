@@ -87,12 +87,11 @@ def _call(layer, what, function, *args):
                   if not f.filename.startswith(_MACHINERY) and _CUPY not in f.filename]
         at = "".join(f" at {os.path.basename(f.filename)}:{f.lineno} ({f.line.split('  #')[0].rstrip()})"
                      for f in frames[-1:])                    # the line without its comment
-        tensor, tb = "", e.__traceback__
-        while tb is not None:                 # raised in Parameter.accumulate: name that parameter
-            if tb.tb_frame.f_code is Parameter.accumulate.__code__:
-                owner = tb.tb_frame.f_locals["self"]
+        tensor = ""
+        for frame, _ in traceback.walk_tb(e.__traceback__):   # raised in Parameter.accumulate: name that parameter
+            if frame.f_code is Parameter.accumulate.__code__:
+                owner = frame.f_locals["self"]
                 tensor = next((n for n, p in layer.named_parameters() if p is owner), "")
-            tb = tb.tb_next
         message = (str(e).splitlines() or [""])[0]
         raise _Failure(f"{what} raised {type(e).__name__}{at}: {message}", tensor) from None
 
@@ -113,23 +112,22 @@ def _run(layer, x, seed, upstream_seed=None):
     dx = _call(layer, f"{name}.backward", layer.backward, g)
     _unchanged(f"{name}.backward", "grad_output", g, g_given, "input")
     if dx is None:
-        raise _Failure(f"{name}.backward returned None: return the input gradient, an array of the input's "
-                       "shape", "input")
+        raise _Failure(f"{name}.backward returned None: return the input gradient, an array of the input's shape",
+                       "input")
     for n, p in layer.named_parameters():
         if not hasattr(p.grad, "shape"):
             got = "None" if p.grad is None else f"a {type(p.grad).__name__}"
-            raise _Failure(f"{n}.grad is {got} after backward: add the gradient in "
-                           f"backward with self.{n.split('.')[-1]}.accumulate(gradient)", n)
+            raise _Failure(f"{n}.grad is {got} after backward: add the gradient in backward with "
+                           f"self.{n.split('.')[-1]}.accumulate(gradient)", n)
     return y, g, dx, {n: to_numpy(p.grad) for n, p in layer.named_parameters()}  # copies, on the CPU
 
 
 def _unchanged(who, what, array, given, tensor):
-    """A layer that edits the array it was given changes its caller's copy (and every gradient
-    computed from it after): name that, rather than the wrong numbers it leads to later."""
+    """A layer that edits the array it was given changes its caller's copy (and every gradient computed
+    from it after): name that, rather than the wrong numbers it leads to later."""
     if array.shape != given.shape or not bool((array == given).all()):
-        raise _Failure(f"{who} changed {what} in place (x *= ..., x[...] = ...): the caller still holds "
-                       f"that array; compute into a new one (grad_output * mask, not grad_output *= mask)",
-                       tensor)
+        raise _Failure(f"{who} changed {what} in place (x *= ..., x[...] = ...): the caller still holds that "
+                       f"array; compute into a new one (grad_output * mask, not grad_output *= mask)", tensor)
 
 
 def _compare(pairs, rtol, atol, names):
@@ -171,12 +169,11 @@ def _accumulation(layer, x, seed, rtol, atol, **_):
         raise _Failure(f"zero_grad() left {n}.grad set", n)
     second = _run(model, x, seed, seed + 2)[3]
     for n in first:                                   # the usual mistake: .grad replaced, not added to
-        if compare(both[n], first[n] + second[n], atol, rtol)[0] and \
-                not compare(both[n], second[n], atol, rtol)[0]:
+        if compare(both[n], first[n] + second[n], atol, rtol)[0] and not compare(both[n], second[n], atol, rtol)[0]:
             attr = n.split(".")[-1]
-            raise _Failure(f"after two backward passes without zero_grad, {n}.grad holds only the second "
-                           f"pass's gradient: backward overwrites .grad; write self.{attr}.accumulate(...) "
-                           f"instead of assigning self.{attr}.grad", n)
+            raise _Failure(f"after two backward passes without zero_grad, {n}.grad holds only the second pass's "
+                           f"gradient: backward overwrites .grad; write self.{attr}.accumulate(...) instead of "
+                           f"assigning self.{attr}.grad", n)
     return _compare([(n, both[n], first[n] + second[n]) for n in first], rtol, atol,
                     ("two backward passes without zero_grad", "the sum of the two passes' gradients"))
 
@@ -253,8 +250,7 @@ def _input(x, name, seed):
         got = f"an array of {x.dtype}" if isinstance(x, np.ndarray) else f"a {type(x).__name__}"
         raise TypeError(f"check_layer({name}): x must be a NumPy (or CuPy) array of numbers or a shape "
                         f"tuple such as (2, 3, 4, 4), received {got}")
-    # A copy, on the active backend like the layer's parameters: a NumPy x meeting CuPy weights
-    # would be an error on the GPU.
+    # A copy, on the active backend like the layer's parameters: NumPy x and CuPy weights do not mix.
     return backend.xp().array(backend.asarray(x), dtype=np.float64)
 
 
@@ -281,28 +277,25 @@ def _torch_twin(torch_module, layer, name):
 
 def check_layer(layer, x, *, torch_module=None, reference=None, rtol=1e-5, atol=1e-7, seed=0,
                 raise_on_failure=True):
-    """Check a layer five ways: gradients (minicnn.gradcheck), accumulation, shapes and dtypes,
-    against PyTorch, against a reference. Float64, on copies of the layer.
+    """Check a layer five ways: gradients (minicnn.gradcheck), accumulation, shapes and dtypes, against
+    PyTorch, against a reference. Float64, on copies of the layer.
 
     layer: an instance of a minicnn.Module subclass with its own forward and backward.
-    x: an input array, or a shape such as (2, 3, 4, 4): then float64 values drawn from
-        ``seed``, random signs times a random permutation of 1/n, 2/n, ..., n/n (n elements):
-        none within 1/n of 0 (ReLU's kink) or of another (a max-pool tie).
-    torch_module: the layer in PyTorch, a torch.nn.Module or a function nn -> one
-        (``lambda nn: nn.LeakyReLU(0.1)``, skipped where PyTorch is not installed); it gets
-        the layer's parameters in order. Compared in float64, and in float32 at 1e-4.
+    x: an input array, or a shape such as (2, 3, 4, 4): then float64 values drawn from ``seed``, random signs
+        times a permutation of 1/n, ..., n/n: none within 1/n of 0 (ReLU's kink) or of another (a max-pool tie).
+    torch_module: the layer in PyTorch, a torch.nn.Module or a function nn -> one (``lambda nn: nn.ReLU()``,
+        skipped without PyTorch); given the layer's parameters in order; compared in float64 and float32 (1e-4).
     reference: ``reference(x, *parameter_arrays) -> y`` on NumPy arrays; forward compared.
     rtol, atol: a float64 comparison passes where |a - b| <= atol + rtol * |b|.
-    Returns a LayerReport (truthy when no check failed), or raises AssertionError naming the
-    check, the tensor, the index and both values unless ``raise_on_failure=False``.
+    Returns a LayerReport (truthy when no check failed), or raises AssertionError naming the check, the
+    tensor, the index and both values unless ``raise_on_failure=False``.
     """
     __tracebackhide__ = True                  # pytest: show the message, not this function's lines
     name = _layer_name(layer)
     x = _input(x, name, seed)
     twin, torch_skipped = _torch_twin(torch_module, layer, name)
     steps = [("gradients", _gradients, None), ("accumulation", _accumulation, None),
-             ("shapes and dtypes", _shapes_and_dtypes, None),
-             ("against PyTorch", _against_torch, torch_skipped),
+             ("shapes and dtypes", _shapes_and_dtypes, None), ("against PyTorch", _against_torch, torch_skipped),
              ("against a reference", _against_reference, None if reference else "no reference given")]
     checks = []
     for title, run, skipped in steps:

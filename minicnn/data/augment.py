@@ -1,14 +1,8 @@
-"""Data augmentation: ``RandomAffine`` turns and shifts every training image a little.
-
-A digit drawn 2 pixels lower or 8 degrees tilted is the same digit. Showing the
-network such copies, new ones every epoch, teaches it that, and it has to learn
-the shapes rather than the exact pixels of 55,000 images. Only training batches
-are augmented; validation and test images are scored as they are.
-
-The whole batch is warped at once (no loop over images): every output pixel
-asks where it comes from in its input image (the inverse map) and reads it
-there by bilinear interpolation, with fancy indexing. Notation: B images,
-C channels, H x W pixels; points are (row, column).
+"""Data augmentation: ``RandomAffine`` turns and shifts every training image a little. A digit 2 pixels
+lower or 8 degrees tilted is the same digit: new such copies every epoch make the network learn shapes,
+not the pixels of 55,000 images (validation and test images are scored as they are). The batch is warped
+at once: every output pixel reads where it comes from (the inverse map) by bilinear interpolation.
+Notation: B images, C channels, H x W pixels; points are (row, column).
 """
 import numpy as np
 
@@ -25,11 +19,9 @@ class RandomAffine:
                (counter-clockwise on screen for positive angles) about the centre of its ink box
     translate  (horizontal, vertical) as fractions of the width and height, as in torchvision:
                (0.1, 0.1) shifts by up to 2.8 pixels each way on a 28x28 image
-    Unlike torchvision, no ink is pushed out of the frame: each image's shifts are drawn
-    uniformly from the range that keeps its turned ink box (grown by the pixel that bilinear
-    sampling spreads it by) inside the image, and an image whose turned box would not fit at
-    all stays upright. Images whose ink fills the frame barely move (Fashion-MNIST's clothes).
-    rng: a NumPy Generator (default: minicnn's, see ``manual_seed``).
+    Unlike torchvision, no ink leaves the frame: shifts are drawn from the range that keeps the turned
+    ink box (grown by bilinear sampling's pixel) inside, and an image whose turned box cannot fit stays
+    upright. rng: a NumPy Generator (default: minicnn's, see ``manual_seed``).
     """
 
     def __init__(self, degrees=10.0, translate=(0.1, 0.1)):
@@ -66,8 +58,7 @@ def ink_box(x):
     ink = to_numpy((x > 0).any(axis=1))                                        # (B, H, W)
     rows, cols = ink.any(axis=2), ink.any(axis=1)                              # (B, H), (B, W)
     H, W = rows.shape[1], cols.shape[1]
-    return (rows.argmax(1), H - 1 - rows[:, ::-1].argmax(1),
-            cols.argmax(1), W - 1 - cols[:, ::-1].argmax(1))
+    return rows.argmax(1), H - 1 - rows[:, ::-1].argmax(1), cols.argmax(1), W - 1 - cols[:, ::-1].argmax(1)
 
 
 def _shift_range(angle, center, half, size, limit):
@@ -82,10 +73,8 @@ def _shift_range(angle, center, half, size, limit):
 
 def affine(x, angle, shift, center):
     """Turn image i of ``x`` by ``angle[i]`` degrees about ``center[i]``, then shift it by ``shift[i]``.
-
     x: float (B, C, H, W); angle: (B,); shift, center: (B, 2) in pixels (rows, columns).
-    Returns float (B, C, H, W), bilinear; whatever comes from outside the image is 0.
-    """
+    Returns float (B, C, H, W), bilinear; whatever comes from outside the image is 0."""
     xp = get_array_module(x)
     B, C, H, W = x.shape
     t = xp.asarray(np.deg2rad(angle))[:, None, None]                            # (B, 1, 1)

@@ -1,11 +1,6 @@
-"""MNIST, Fashion-MNIST and Quick, Draw!: found on disk, or downloaded and verified.
-
-Each dataset has its own folder under the data root (see ``data_root``), holding the
-files under their upstream names:
-
-    <root>/mnist/          train-images-idx3-ubyte.gz ... t10k-labels-idx1-ubyte.gz
-    <root>/fashion-mnist/  the same four names
-    <root>/quickdraw/      <category>.npy, one per category (uint8, (N, 784))
+"""MNIST, Fashion-MNIST and Quick, Draw!: found on disk, or downloaded and verified. Each has its own
+folder under the data root (``data_root``) holding the upstream files: mnist/ and fashion-mnist/ the
+four IDX files (train-images-idx3-ubyte.gz ...), quickdraw/ one <category>.npy (uint8 (N, 784)) each.
 """
 import re
 
@@ -31,27 +26,22 @@ FASHION_MNIST_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws
                          "https://storage.googleapis.com/tensorflow/tf-keras-datasets/")
 QUICKDRAW_MIRRORS = ("https://storage.googleapis.com/quickdraw_dataset/full/numpy_bitmap/",)
 
-# Published md5 digests of the gzip files, in the order (train images, train labels,
-# test images, test labels).
-MNIST_FILES = {
-    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-}
-FASHION_MNIST_FILES = {
-    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-}
+# Published md5 digests, in the order train images, train labels, test images, test labels.
+MNIST_FILES = {"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+               "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+               "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+               "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"}
+FASHION_MNIST_FILES = {"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                       "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+                       "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+                       "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"}
 
 
-def _load_idx_dataset(title, folder_name, files, root, download, mirrors, timeout, progress):
+def _load_idx_dataset(title, folder_name, files, default_mirrors, root, download, mirrors, timeout, progress):
     """The four arrays of ``files`` ({name: md5}); a missing or corrupt file is downloaded
     (if ``download``) or reported."""
     folder = data_root(root) / folder_name
-    mirrors = list(mirrors)                                      # tried again for every file
+    mirrors = list(default_mirrors if mirrors is None else mirrors)      # tried again for every file
     for name, md5 in files.items():
         path = folder / name
         if path.is_file():
@@ -69,8 +59,7 @@ def _load_idx_dataset(title, folder_name, files, root, download, mirrors, timeou
             missing = [n for n in files if not (folder / n).is_file()]
             raise FileNotFoundError(f"{title} is not in {folder}: missing {', '.join(missing)} "
                                     f"(call with download=True, or put the files there){hint}")
-        download_file(name, folder, mirrors, md5=md5, timeout=timeout, progress=progress,
-                      what=f"{title} file {name}",
+        download_file(name, folder, mirrors, md5=md5, timeout=timeout, progress=progress, what=f"{title} file {name}",
                       hint=f"\n{title} needs these files in that folder: {', '.join(files)}.")
     train_x, train_y, test_x, test_y = (folder / name for name in files)
     out = []
@@ -86,27 +75,20 @@ def _load_idx_dataset(title, folder_name, files, root, download, mirrors, timeou
 
 def load_mnist(root=None, download=True, mirrors=None, *, timeout=DEFAULT_TIMEOUT, progress=True):
     """The MNIST digits: ``(x_train, y_train, x_test, y_test)``.
-
     x_train: uint8 (60000, 28, 28), 0 = background, 255 = ink;  y_train: int64 (60000,) in 0..9
     x_test:  uint8 (10000, 28, 28);                              y_test:  int64 (10000,)
-    root:     folder that contains ``mnist/`` (default: MINICNN_DATA_DIR, else ~/.cache/minicnn).
-    download: fetch missing or corrupt files (md5-checked) from ``mirrors`` (base URLs, in order;
-              default MNIST_MIRRORS); with False a missing file raises FileNotFoundError.
+    root: the folder that holds ``mnist/`` (see ``data_root``). download: fetch missing or corrupt files
+    (md5-checked) from ``mirrors`` (base URLs, in order; default MNIST_MIRRORS), else FileNotFoundError.
     """
-    return _load_idx_dataset("MNIST", "mnist", MNIST_FILES, root, download,
-                             MNIST_MIRRORS if mirrors is None else mirrors, timeout, progress)
+    return _load_idx_dataset("MNIST", "mnist", MNIST_FILES, MNIST_MIRRORS, root, download, mirrors, timeout,
+                             progress)
 
 
-def load_fashion_mnist(root=None, download=True, mirrors=None, *, timeout=DEFAULT_TIMEOUT,
-                       progress=True):
-    """Zalando's Fashion-MNIST: ``(x_train, y_train, x_test, y_test)``, shaped like MNIST.
-
-    Labels index FASHION_MNIST_CLASSES. Files live in ``<root>/fashion-mnist/``; the
-    arguments are those of ``load_mnist`` (default mirrors: FASHION_MNIST_MIRRORS).
-    """
-    return _load_idx_dataset("Fashion-MNIST", "fashion-mnist", FASHION_MNIST_FILES, root,
-                             download, FASHION_MNIST_MIRRORS if mirrors is None else mirrors,
-                             timeout, progress)
+def load_fashion_mnist(root=None, download=True, mirrors=None, *, timeout=DEFAULT_TIMEOUT, progress=True):
+    """Zalando's Fashion-MNIST, shaped like MNIST, labels indexing FASHION_MNIST_CLASSES; files in
+    ``<root>/fashion-mnist/``; the arguments are those of ``load_mnist`` (mirrors: FASHION_MNIST_MIRRORS)."""
+    return _load_idx_dataset("Fashion-MNIST", "fashion-mnist", FASHION_MNIST_FILES, FASHION_MNIST_MIRRORS,
+                             root, download, mirrors, timeout, progress)
 
 
 def _open_bitmaps(path):
@@ -116,8 +98,7 @@ def _open_bitmaps(path):
     except Exception as e:  # noqa: BLE001 - truncated, pickled or not a .npy file at all
         raise ValueError(f"Quick, Draw! file {path} is not a readable .npy array ({e})") from e
     if a.dtype != np.uint8 or a.ndim != 2 or a.shape[1] != 784 or a.shape[0] == 0:
-        raise ValueError(f"Quick, Draw! file {path} holds {a.dtype} {a.shape}, expected uint8 "
-                         f"(N, 784) with N >= 1")
+        raise ValueError(f"Quick, Draw! file {path} holds {a.dtype} {a.shape}, expected uint8 (N, 784) with N >= 1")
     return a
 
 
@@ -129,22 +110,16 @@ def _present_categories(folder):
 def load_quickdraw(categories=None, max_per_class=None, root=None, download=True,
                    test_fraction=0.2, *, mirrors=None, timeout=DEFAULT_TIMEOUT, progress=True):
     """Quick, Draw! doodles: ``(x_train, y_train, x_test, y_test, classes)``.
-
     categories:    category names (default QUICKDRAW_ARTICLE_CATEGORIES); label i is categories[i].
     max_per_class: keep only the first this many drawings of each category (None keeps all).
-    test_fraction: share of each category's kept drawings that goes to the test set.
+    test_fraction: the *last* round(test_fraction * n) of a category's n kept drawings go to the test set.
     x_*: uint8 (N, 28, 28), 0 = background; y_*: int64 (N,); classes: list of the category names.
-
-    Split: the *last* round(test_fraction * n) of a category's first n drawings are its test set,
-    the rest its training set, so the split is the same on every call. Each set is then put in a
-    fixed pseudo-random order (seed 0), so that a prefix such as x_train[:1000] mixes all classes.
+    Each set is in a fixed pseudo-random order (seed 0): a prefix such as x_train[:1000] mixes all classes.
     Files are ``<root>/quickdraw/<category>.npy``, downloaded if missing (about 100 MB each).
     """
     if categories is None:
         categories = QUICKDRAW_ARTICLE_CATEGORIES
-    if isinstance(categories, str):
-        categories = [categories]
-    categories = list(categories)
+    categories = [categories] if isinstance(categories, str) else list(categories)
     if not categories or not all(isinstance(c, str) and c for c in categories):
         raise ValueError(f"load_quickdraw: categories must be a non-empty list of category names, "
                          f"received {categories!r}")
@@ -155,13 +130,11 @@ def load_quickdraw(categories=None, max_per_class=None, root=None, download=True
     if unsafe:
         raise ValueError(f"load_quickdraw: {unsafe[0]!r} is not a category name (letters, digits, spaces, "
                          "hyphens; no paths)")
-    if max_per_class is not None and (not isinstance(max_per_class, (int, np.integer))
-                                      or max_per_class < 1):
+    if max_per_class is not None and (not isinstance(max_per_class, (int, np.integer)) or max_per_class < 1):
         raise ValueError(f"load_quickdraw: max_per_class must be a positive integer or None, "
                          f"received {max_per_class!r}")
     if not 0 <= test_fraction < 1:
-        raise ValueError(f"load_quickdraw: test_fraction must be in [0, 1), "
-                         f"received {test_fraction!r}")
+        raise ValueError(f"load_quickdraw: test_fraction must be in [0, 1), received {test_fraction!r}")
     folder = data_root(root) / "quickdraw"
     mirrors = list(QUICKDRAW_MIRRORS if mirrors is None else mirrors)
 
@@ -176,25 +149,22 @@ def load_quickdraw(categories=None, max_per_class=None, root=None, download=True
                 if not download:
                     raise                # else a corrupt cached file: fetch it again
         elif not download:
-            raise FileNotFoundError(
-                f"Quick, Draw! category {category!r} is not in {folder} (no {category}.npy); "
-                f"categories present there: {_present_categories(folder)} "
-                f"(call with download=True to fetch it)")
+            raise FileNotFoundError(f"Quick, Draw! category {category!r} is not in {folder} (no {category}.npy); "
+                                    f"categories present there: {_present_categories(folder)} "
+                                    f"(call with download=True to fetch it)")
         if bitmaps is None:
-            download_file(f"{category}.npy", folder, mirrors, check=_open_bitmaps,
-                          timeout=timeout, progress=progress,
-                          what=f"Quick, Draw! category {category!r}",
+            download_file(f"{category}.npy", folder, mirrors, check=_open_bitmaps, timeout=timeout,
+                          progress=progress, what=f"Quick, Draw! category {category!r}",
                           hint=(f"\nAn HTTP 404 means no category has that name. Categories "
                                 f"present in {folder}: {_present_categories(folder)}."))
             bitmaps = _open_bitmaps(path)
 
         kept = np.array(bitmaps[:max_per_class]).reshape(-1, 28, 28)  # (n, 28, 28), off the mmap
-        n_test = int(round(test_fraction * len(kept)))
-        n_train = len(kept) - n_test
+        n_train = len(kept) - int(round(test_fraction * len(kept)))
         train_x.append(kept[:n_train])
         test_x.append(kept[n_train:])
         train_y.append(np.full(n_train, label, dtype=np.int64))
-        test_y.append(np.full(n_test, label, dtype=np.int64))
+        test_y.append(np.full(len(kept) - n_train, label, dtype=np.int64))
 
     order_rng = np.random.default_rng(0)
     out = []

@@ -1,17 +1,9 @@
-"""Where datasets live, and how a missing file is fetched safely.
-
-A file is fetched from a list of mirrors, in order. Each attempt streams into a
-temporary file in the destination folder, is checked (length, md5, or a custom
-check), and only then renamed onto the final name with ``os.replace``, which is
-atomic: the cache never holds a half-written or corrupt file under a real name.
-Any failure (HTTP error, refused connection, timeout, short body, bad checksum)
-moves on to the next mirror; when all fail, one error lists every URL and why.
-
-A download ends: each file has an overall deadline (``timeout``), checked after every
-read, and no read waits long for a silent server, so a server that trickles one byte
-a second cannot keep it going. The temporary ``.part`` file is removed whatever ends
-the attempt, SIGTERM and SIGHUP included (``interrupts.raise_on_termination``).
+"""Where datasets live, and how a missing file is fetched safely: only a copy that passes its checks
+(length, md5, a custom check) is renamed onto the real name, atomically, so the cache never holds a
+half-written or corrupt file. A download ends: each file has a deadline (``timeout``) checked after
+every read, and no read waits long, so a server that trickles a byte a second cannot keep it going.
 """
+import contextlib
 import hashlib
 import logging
 import os
@@ -37,10 +29,7 @@ class DownloadError(OSError):
 
 
 def data_root(root=None):
-    """The folder that holds one sub-folder per dataset.
-
-    ``root`` if given, else the MINICNN_DATA_DIR environment variable, else ~/.cache/minicnn.
-    """
+    """The folder holding one sub-folder per dataset: ``root``, else $MINICNN_DATA_DIR, else ~/.cache/minicnn."""
     if root is None:
         root = os.environ.get("MINICNN_DATA_DIR") or Path.home() / ".cache" / "minicnn"
     return Path(root).expanduser()
@@ -56,29 +45,24 @@ def file_md5(path):
 
 
 def _fetch_once(url, tmp_file, timeout, progress, desc):
-    """Stream ``url`` into the open binary ``tmp_file``; return the md5 of what was written.
-
-    Raises on any HTTP or network error, on a body shorter than its Content-Length, and
-    when the whole transfer takes longer than ``timeout`` seconds.
-    """
+    """Stream ``url`` into the open binary ``tmp_file``; return the md5 of what was written. Raises on any
+    HTTP or network error, a body shorter than its Content-Length, or a transfer longer than ``timeout``."""
     request = urllib.request.Request(url, headers={"User-Agent": "minicnn"})
     h = hashlib.md5(usedforsecurity=False)
     deadline = time.monotonic() + timeout
-    # The socket's own timeout bounds each wait; the deadline bounds their sum. A read can
-    # begin just before the deadline, so the file ends within timeout + one socket wait.
+    # The socket's timeout bounds each wait and the deadline their sum: a file ends within timeout + one wait.
     wait = min(timeout, STALL_TIMEOUT, max(timeout / 10, 0.1))
     with urllib.request.urlopen(request, timeout=wait) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length is not None and length.isdigit() else None
         tqdm = optional("tqdm.auto") if progress else None      # a byte counter, where tqdm is installed
         bar = tqdm.tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                        leave=False) if tqdm else None
+                        leave=False) if tqdm else contextlib.nullcontext()
         received = 0
-        try:
+        with bar:                                                # closes the bar however the loop ends
             while True:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"timed out: not finished after {timeout:g} s "
-                                       f"({received:,} bytes received)")
+                    raise TimeoutError(f"timed out: not finished after {timeout:g} s ({received:,} bytes received)")
                 # read1 returns what one read of the socket brings; read(n) would wait for n.
                 chunk = response.read1(_CHUNK)
                 if not chunk:
@@ -86,11 +70,8 @@ def _fetch_once(url, tmp_file, timeout, progress, desc):
                 tmp_file.write(chunk)
                 h.update(chunk)
                 received += len(chunk)
-                if bar is not None:
+                if tqdm:
                     bar.update(len(chunk))
-        finally:
-            if bar is not None:
-                bar.close()
     if total is not None and received != total:
         raise OSError(f"the body was cut short: received {received} of {total} bytes")
     return h.hexdigest()
@@ -112,7 +93,6 @@ def _describe(error):
 def download_file(filename, folder, mirrors, md5=None, check=None, timeout=DEFAULT_TIMEOUT,
                   progress=True, what=None, hint=""):
     """Fetch ``filename`` into ``folder`` from the first mirror that serves a good copy.
-
     mirrors: base URLs, tried in order; the file name is appended to each.
     md5:     the expected md5 hex digest, or None to skip that check.
     check:   optional ``check(path)`` that raises ValueError if the downloaded file is unusable.
@@ -121,46 +101,34 @@ def download_file(filename, folder, mirrors, md5=None, check=None, timeout=DEFAU
     Returns the final path. Raises DownloadError listing every URL tried and why it failed.
     """
     folder = Path(folder)
-    final = folder / filename
     what = what or filename
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DownloadError(f"cannot create the folder {folder} for {what}: {e}") from e
     failures = []
-    with raise_on_termination():         # SIGTERM: the finally below removes the .part file
-        return _download_from_mirrors(filename, folder, final, mirrors, md5, check, timeout,
-                                      progress, what, hint, failures)
-
-
-def _download_from_mirrors(filename, folder, final, mirrors, md5, check, timeout, progress,
-                           what, hint, failures):
-    for base in mirrors:
-        url = base + ("" if base.endswith("/") else "/") + urllib.parse.quote(filename)
-        # The temporary file sits beside the final one, so os.replace is an atomic rename.
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                got_md5 = _fetch_once(url, f, timeout, progress, desc=filename)
-            if md5 is not None and got_md5 != md5:
-                raise ValueError(f"md5 mismatch: expected {md5}, received {got_md5}")
-            if check is not None:
-                check(tmp)
-            os.replace(tmp, final)
-            if failures:
-                log.info("downloaded %s from %s after %d failed mirror(s)", filename, url,
-                         len(failures))
-            return final
-        except Exception as e:  # noqa: BLE001 - any failure means: try the next mirror
-            failures.append((url, _describe(e)))
-            log.info("mirror failed for %s: %s (%s)", filename, url, failures[-1][1])
-        finally:
-            # Reached on success too; after os.replace the temporary name no longer exists.
-            tmp.unlink(missing_ok=True)
+    with raise_on_termination():         # SIGTERM and SIGHUP too run the finally that removes the .part file
+        for base in mirrors:
+            url = base + ("" if base.endswith("/") else "/") + urllib.parse.quote(filename)
+            fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
+            tmp = Path(tmp_name)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    got_md5 = _fetch_once(url, f, timeout, progress, desc=filename)
+                if md5 is not None and got_md5 != md5:
+                    raise ValueError(f"md5 mismatch: expected {md5}, received {got_md5}")
+                if check is not None:
+                    check(tmp)
+                os.replace(tmp, folder / filename)     # atomic: the temporary file is in the same folder
+                if failures:
+                    log.info("downloaded %s from %s after %d failed mirror(s)", filename, url, len(failures))
+                return folder / filename
+            except Exception as e:  # noqa: BLE001 - any failure means: try the next mirror
+                failures.append((url, _describe(e)))
+                log.info("mirror failed for %s: %s (%s)", filename, url, failures[-1][1])
+            finally:
+                tmp.unlink(missing_ok=True)       # after os.replace, the temporary name is gone
     tried = "\n".join(f"  {url}: {why}" for url, why in failures) or "  (no mirrors were given)"
-    raise DownloadError(
-        f"could not download {what}; every mirror failed:\n{tried}\n"
-        f"Download it by hand and put it in {folder} as {filename}"
-        f" (or set root= / MINICNN_DATA_DIR to a folder whose '{folder.name}' sub-folder has it)."
-        f"{hint}")
+    raise DownloadError(f"could not download {what}; every mirror failed:\n{tried}\nDownload it by hand and put it in "
+                        f"{folder} as {filename} (or set root= / MINICNN_DATA_DIR to a folder whose "
+                        f"'{folder.name}' sub-folder has it).{hint}")

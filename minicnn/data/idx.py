@@ -1,15 +1,7 @@
-"""The IDX file format of MNIST and Fashion-MNIST, read with NumPy.
-
-An IDX file is a big-endian header followed by raw values:
-
-    bytes 0-1   zero
-    byte  2     type code (0x08 = uint8, 0x09 = int8, 0x0B = int16, 0x0C = int32,
-                0x0D = float32, 0x0E = float64)
-    byte  3     number of dimensions D
-    then        D big-endian uint32 sizes, then prod(sizes) values, row-major
-
-so the 4-byte magic number reads 2049 (0x0801) for a labels file (uint8, 1 dimension)
-and 2051 (0x0803) for an images file (uint8, 3 dimensions: N, rows, cols).
+"""The IDX file format of MNIST and Fashion-MNIST, read with NumPy. A big-endian header, then raw values,
+row-major: bytes 0-1 zero, byte 2 a type code (_IDX_DTYPES), byte 3 the number of dimensions D, then D
+uint32 sizes. So the 4-byte magic number reads 2049 (0x0801) for labels (uint8, 1 dimension) and 2051
+(0x0803) for images (uint8, 3 dimensions: N, rows, cols).
 """
 import gzip
 import struct
@@ -25,33 +17,10 @@ _IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2")
                0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
-def _readinto_exactly(f, buffer):
-    """Fill ``buffer`` (a writable memoryview of bytes), looping because one readinto() may
-    read fewer; return how many bytes were read (fewer only at the end of the file)."""
-    got = 0
-    while got < len(buffer):
-        n = f.readinto(buffer[got:])
-        if not n:
-            break
-        got += n
-    return got
-
-
-def _read_exactly(f, n):
-    """Up to ``n`` bytes (fewer only at the end of the file)."""
-    buffer = bytearray(n)
-    return bytes(buffer[:_readinto_exactly(f, memoryview(buffer))])
-
-
 def read_idx(path, expected_magic=None):
-    """Read one IDX file (gzip-compressed if its name ends in .gz) into a NumPy array.
-
-    Returns an array of shape ``dims`` from the header, in native byte order:
-    uint8 (N,) for a labels file (magic 2049), uint8 (N, 28, 28) for MNIST images (magic 2051).
-    ``expected_magic`` (e.g. ``IMAGES_MAGIC``) makes any other magic number an error.
-    Raises ValueError naming the file for a wrong magic number, a truncated payload,
-    trailing bytes or a damaged gzip stream; FileNotFoundError if the file does not exist.
-    """
+    """One IDX file (gzip-compressed if its name ends in .gz) as an array of the header's shape, in
+    native byte order: uint8 (N,) for labels, uint8 (N, 28, 28) for MNIST images. ``expected_magic``
+    (e.g. ``IMAGES_MAGIC``) makes any other magic number an error. A damaged file raises ValueError."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"IDX file {path} does not exist")
@@ -65,29 +34,27 @@ def read_idx(path, expected_magic=None):
 
 
 def _parse_idx(f, path, expected_magic):
-    header = _read_exactly(f, 4)
+    # A buffered or gzip file's read(n) and readinto(b) return fewer bytes only at the end of the file.
+    header = f.read(4)
     if len(header) < 4:
-        raise ValueError(f"IDX file {path} is truncated: expected a 4-byte header, "
-                         f"received {len(header)} bytes")
+        raise ValueError(f"IDX file {path} is truncated: expected a 4-byte header, received {len(header)} bytes")
     zero, type_code, ndim = struct.unpack(">HBB", header)
     magic = struct.unpack(">I", header)[0]
     if expected_magic is not None and magic != expected_magic:
         raise ValueError(f"IDX file {path} has magic number {magic}, expected {expected_magic}")
     if zero != 0 or type_code not in _IDX_DTYPES or ndim == 0:
-        raise ValueError(f"IDX file {path} has magic number {magic} (0x{magic:08X}), which is not "
-                         f"an IDX magic number (expected 0x0000TTDD: a known type code TT, "
-                         f"DD >= 1 dimensions, e.g. 2049 for labels or 2051 for images)")
-    raw_dims = _read_exactly(f, 4 * ndim)
+        raise ValueError(f"IDX file {path} has magic number {magic} (0x{magic:08X}), which is not an IDX magic "
+                         f"number (expected 0x0000TTDD: a known type code TT, DD >= 1 dimensions, e.g. 2049 for "
+                         f"labels or 2051 for images)")
+    raw_dims = f.read(4 * ndim)
     if len(raw_dims) < 4 * ndim:
         raise ValueError(f"IDX file {path} is truncated inside its header: expected {ndim} "
                          f"dimension sizes ({4 * ndim} bytes), received {len(raw_dims)} bytes")
     dims = struct.unpack(f">{ndim}I", raw_dims)
     dtype = _IDX_DTYPES[type_code]
     expected_bytes = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-
-    # Read the payload straight into the final array: no extra copy of a 47 MB buffer.
     out = np.empty(dims, dtype=dtype)
-    got = _readinto_exactly(f, memoryview(out.reshape(-1).view(np.uint8)))
+    got = f.readinto(memoryview(out.reshape(-1).view(np.uint8)))   # straight into the final array
     if got < expected_bytes:
         raise ValueError(f"IDX file {path} is truncated: header says shape {dims} "
                          f"({expected_bytes} bytes of data), received {got} bytes")

@@ -1,8 +1,6 @@
-"""From stored images to training batches: ``as_batch`` and ``DataLoader``.
-
-Datasets are kept as compact uint8 arrays (MNIST's 60,000 images are 47 MB as uint8,
-188 MB as float32). Each batch is converted on its own, on the active backend, so
-the whole set never exists as floats and only uint8 bytes cross to the GPU.
+"""From stored images to training batches: ``as_batch`` and ``DataLoader``. Datasets stay compact uint8
+arrays (MNIST's 60,000 images: 47 MB, 188 MB as float32); each batch is converted on its own, on the
+active backend, so the whole set never exists as floats and only uint8 bytes cross to the GPU.
 """
 import math
 
@@ -12,12 +10,9 @@ from ..backend import asarray, cpu_rng, get_array_module
 
 
 def as_batch(images):
-    """Images as a float32 (N, C, H, W) batch in [0, 1] on the active backend.
-
-    images: uint8 (or any integer type) in 0..255, or floats already in [0, 1], shaped
-            (N, H, W), (N, C, H, W), or (H, W) for a single image; NumPy or CuPy.
-    Returns float32 (N, 1, H, W) for 2-D and 3-D input, (N, C, H, W) for 4-D input.
-    """
+    """Images as a float32 batch in [0, 1] on the active backend: (N, 1, H, W) for (N, H, W) or a single
+    (H, W) image, (N, C, H, W) for (N, C, H, W). images: uint8 (or any integer type) in 0..255, or
+    floats already in [0, 1]; NumPy or CuPy."""
     if not hasattr(images, "ndim"):
         images = np.asarray(images)
     if images.ndim == 2:
@@ -35,22 +30,18 @@ def as_batch(images):
         if lo < 0 or hi > 255:
             raise ValueError(f"as_batch: integer images must hold pixel values 0..255, "
                              f"received values from {lo} to {hi}")
-    # Move the compact array first (uint8 is a quarter of float32), then convert on the device.
-    batch = asarray(images)
+    # Move the compact array (uint8 is a quarter of float32), then convert on the device, into a copy.
+    batch = asarray(images).astype(np.float32)
     if kind in "ui":
-        batch = batch.astype(np.float32)
         batch /= 255.0
-    else:
-        batch = batch.astype(np.float32)   # always a copy: the caller's array stays untouched
-        if kind == "f" and batch.size:
-            lo, hi = float(batch.min()), float(batch.max())
-            if not (math.isfinite(lo) and math.isfinite(hi)):   # one NaN makes min and max NaN
-                raise ValueError("as_batch: the images hold NaN or infinite pixels; a network "
-                                 "cannot learn from them or score them")
-            if lo < -1e-6 or hi > 1.0 + 1e-6:   # a rounding error's slack, not 0..255
-                raise ValueError(f"as_batch: float images must already lie in [0, 1], received "
-                                 f"values from {lo:g} to {hi:g}; pass uint8 images (0..255) "
-                                 f"or divide by 255")
+    elif kind == "f" and batch.size:
+        lo, hi = float(batch.min()), float(batch.max())
+        if not (math.isfinite(lo) and math.isfinite(hi)):   # one NaN makes min and max NaN
+            raise ValueError("as_batch: the images hold NaN or infinite pixels; a network "
+                             "cannot learn from them or score them")
+        if lo < -1e-6 or hi > 1.0 + 1e-6:   # a rounding error's slack, not 0..255
+            raise ValueError(f"as_batch: float images must already lie in [0, 1], received values from {lo:g} "
+                             f"to {hi:g}; pass uint8 images (0..255) or divide by 255")
     return batch
 
 
@@ -60,12 +51,9 @@ class DataLoader:
         for xb, yb in DataLoader(x_train, y_train, batch_size=64, seed=0):
             ...   # xb: float32 (B, 1, 28, 28) in [0, 1], yb: int64 (B,), on the active backend
 
-    x: images as accepted by ``as_batch`` with N first, e.g. uint8 (N, 28, 28); y: integer (N,).
-    Each epoch (each ``for`` loop) visits every sample exactly once, in a new order when
-    ``shuffle``; the last batch keeps the leftover samples, so it may be smaller.
-    seed: orders come from ``numpy.random.default_rng(seed)``, so one seed gives the same
-    sequence of epochs every run; None draws them from minicnn's generator (``manual_seed``).
-    """
+    x: images as ``as_batch`` takes them, N first, e.g. uint8 (N, 28, 28); y: integer (N,). Each epoch
+    (``for`` loop) visits every sample once, in a new order when ``shuffle``; the last batch may be smaller.
+    seed: one seed gives the same epochs every run; None draws them from minicnn's generator (manual_seed)."""
 
     def __init__(self, x, y, batch_size=64, shuffle=True, seed=None):
         check_images("DataLoader", x, y)
@@ -73,7 +61,6 @@ class DataLoader:
         self.batch_size = check_count("DataLoader batch_size", batch_size)
         self.shuffle = bool(shuffle)
         self.seed = seed
-        # The generator behind the shuffling: its own with a seed, else minicnn's (manual_seed).
         self.rng = None if seed is None else np.random.default_rng(seed)
 
     def __len__(self):
@@ -101,9 +88,8 @@ class DataLoader:
 
 
 def check_images(who, x, y=None, names=("x", "y")):
-    """N, after checking that ``x`` holds (N, H, W) or (N, C, H, W) images with finite pixels
-    and ``y`` (if given) N integer class labels, none negative; each error names ``who`` (the
-    function that was called) and the array (``names``)."""
+    """N, after checking that ``x`` holds (N, H, W) or (N, C, H, W) images with finite pixels and ``y`` (if
+    given) N integer class labels, none negative; each error names ``who`` (the caller) and the array."""
     x_name, y_name = names
     if not hasattr(x, "shape") or len(x.shape) not in (3, 4):
         raise ValueError(f"{who} expected images {x_name} of shape (N, H, W) or (N, C, H, W), "
@@ -113,15 +99,12 @@ def check_images(who, x, y=None, names=("x", "y")):
         finite = xp.isfinite(x).reshape(len(x), -1).all(axis=1)          # (N,) per image
         if not bool(finite.all()):
             first = int(xp.argmin(finite))
-            raise ValueError(f"{who}: the images {x_name} hold NaN or infinite pixels (image "
-                             f"{first} is the first of {int((~finite).sum())}); a network "
-                             "cannot learn from them or score them")
+            raise ValueError(f"{who}: the images {x_name} hold NaN or infinite pixels (image {first} is the "
+                             f"first of {int((~finite).sum())}); a network cannot learn from them or score them")
     if y is None:
         return int(x.shape[0])
-    if (not hasattr(y, "shape") or len(y.shape) != 1
-            or getattr(y, "dtype", np.dtype(float)).kind not in "ui"):
-        raise ValueError(f"{who} expected integer class labels {y_name} of shape (N,), "
-                         f"received {_describe(y)}")
+    if not hasattr(y, "shape") or len(y.shape) != 1 or getattr(y, "dtype", np.dtype(float)).kind not in "ui":
+        raise ValueError(f"{who} expected integer class labels {y_name} of shape (N,), received {_describe(y)}")
     if len(y) != len(x):
         raise ValueError(f"{who} received {len(x)} images but {len(y)} labels")
     check_labels(who, y, name=y_name)

@@ -1,9 +1,6 @@
-"""Hold out a validation set: ``train_val_split``.
-
-Settings (epochs, learning rate, augmentation) are chosen by the accuracy on
-images the model never trained on. That cannot be the test set: once it has
-chosen anything, its accuracy is no longer an honest estimate. So the training
-set is split once more, and the test set is touched once, at the very end.
+"""Hold out a validation set: ``train_val_split``. Settings (epochs, learning rate, augmentation) are
+chosen on images the model never trained on, and not on the test set: once it has chosen anything, its
+accuracy is no longer an honest estimate. So the training set is split again; the test set is used once.
 """
 import numpy as np
 
@@ -11,20 +8,13 @@ from .loader import check_labels
 
 
 def train_val_split(x, y, val_size, seed=0):
-    """Split images ``x`` and labels ``y`` into ``(x_train, y_train, x_val, y_val)``.
-
-    x: (N, ...) images; y: (N,) integer class labels; val_size: how many go to the
-    validation part, 0 <= val_size < N. Stratified: each class gets its share of
-    ``val_size`` (rounded so the shares add up), so both parts keep the class mix.
-    Seeded: one seed gives the same split on every call. Both parts keep the
-    original order of the images; every image lands in exactly one part.
-    """
+    """Split images ``x`` (N, ...) and labels ``y`` (N,) into ``(x_train, y_train, x_val, y_val)``, with
+    0 <= val_size < N images in the validation part. Stratified (each class gets its share of val_size,
+    rounded so the shares add up) and seeded; both parts keep the images' original order."""
     n = len(y)
-    if isinstance(val_size, bool) or not isinstance(val_size, (int, np.integer)) \
-            or not 0 <= val_size < n:
-        raise ValueError(f"train_val_split: val_size must be a whole number from 0 to {n - 1} "
-                         f"(the training part keeps at least one of the {n:,} images), "
-                         f"received {val_size!r}")
+    if isinstance(val_size, bool) or not isinstance(val_size, (int, np.integer)) or not 0 <= val_size < n:
+        raise ValueError(f"train_val_split: val_size must be a whole number from 0 to {n - 1} (the training "
+                         f"part keeps at least one of the {n:,} images), received {val_size!r}")
     labels = np.asarray(y.get() if hasattr(y, "get") else y)
     if labels.ndim != 1 or labels.dtype.kind not in "ui" or len(x) != n:
         raise ValueError(f"train_val_split expected integer class labels of shape (N,) for N = "
