@@ -82,6 +82,25 @@ def test_idx_truncated_payload(tmp_path, cut, message):
         read_idx(path)
 
 
+@pytest.mark.parametrize("name", ["huge.gz", "huge"])
+def test_idx_header_cannot_make_the_reader_allocate(tmp_path, name):
+    """A file written by an attacker: a few bytes whose header announces terabytes, or 600 MB that
+    are not there. Refused with a sentence, holding no more memory than the bytes really read."""
+    import tracemalloc
+    claims_terabytes = struct.pack(">HBB3I", 0, 0x08, 3, 60000, 60000, 60000) + bytes(10)
+    with pytest.raises(ValueError, match=r"announces shape \(60000, 60000, 60000\), 216000000000000 bytes"):
+        read_idx(_write(tmp_path / name, claims_terabytes))
+    claims_600_mb = struct.pack(">HBB3I", 0, 0x08, 3, 600, 1000, 1000) + bytes(1000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"truncated: header says shape \(600, 1000, 1000\)"):
+            read_idx(_write(tmp_path / ("short-" + name), claims_600_mb))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000, peak
+
+
 def test_idx_trailing_bytes(tmp_path):
     path = _write(tmp_path / "long.gz", _idx_bytes(IMAGES) + b"\x00")
     with pytest.raises(ValueError, match=r"long\.gz has data after the 60 bytes"):

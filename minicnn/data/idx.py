@@ -4,6 +4,7 @@ uint32 sizes. So the 4-byte magic number reads 2049 (0x0801) for labels (uint8, 
 (0x0803) for images (uint8, 3 dimensions: N, rows, cols).
 """
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 
 LABELS_MAGIC = 2049   # uint8, (N,)
 IMAGES_MAGIC = 2051   # uint8, (N, rows, cols)
+MAX_BYTES = 1 << 30   # MNIST's largest file holds 47 MB: a header that announces more than 1 GiB is refused
 
 _IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
                0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -34,7 +36,7 @@ def read_idx(path, expected_magic=None):
 
 
 def _parse_idx(f, path, expected_magic):
-    # A buffered or gzip file's read(n) and readinto(b) return fewer bytes only at the end of the file.
+    # A buffered or gzip file's read(n) returns fewer bytes only at the end of the file.
     header = f.read(4)
     if len(header) < 4:
         raise ValueError(f"IDX file {path} is truncated: expected a 4-byte header, received {len(header)} bytes")
@@ -52,13 +54,18 @@ def _parse_idx(f, path, expected_magic):
                          f"dimension sizes ({4 * ndim} bytes), received {len(raw_dims)} bytes")
     dims = struct.unpack(f">{ndim}I", raw_dims)
     dtype = _IDX_DTYPES[type_code]
-    expected_bytes = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    out = np.empty(dims, dtype=dtype)
-    got = f.readinto(memoryview(out.reshape(-1).view(np.uint8)))   # straight into the final array
-    if got < expected_bytes:
-        raise ValueError(f"IDX file {path} is truncated: header says shape {dims} "
-                         f"({expected_bytes} bytes of data), received {got} bytes")
+    expected_bytes = math.prod(dims) * dtype.itemsize
+    if expected_bytes > MAX_BYTES:
+        raise ValueError(f"IDX file {path} announces shape {dims}, {expected_bytes} bytes of data, more than "
+                         f"the {MAX_BYTES} bytes minicnn reads from one file")
+    data = bytearray()          # grows with the bytes really there, not with what the header claims
+    while len(data) < expected_bytes:
+        chunk = f.read(min(expected_bytes - len(data), 1 << 24))
+        if not chunk:
+            raise ValueError(f"IDX file {path} is truncated: header says shape {dims} "
+                             f"({expected_bytes} bytes of data), received {len(data)} bytes")
+        data += chunk
     if f.read(1):
         raise ValueError(f"IDX file {path} has data after the {expected_bytes} bytes its header "
                          f"announces for shape {dims}")
-    return out.astype(dtype.newbyteorder("="), copy=False)
+    return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="), copy=False)
