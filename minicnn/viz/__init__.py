@@ -1,8 +1,7 @@
 """minicnn.viz: look inside a network and at its mistakes (the ``viz`` extra: matplotlib, scikit-learn).
 
-Every ``plot_*`` function returns a matplotlib Figure (shown once when it is a
-notebook cell's last value; ``fig.savefig(path)`` writes it to a file).
-The interactive widgets need the ``notebook`` extra (ipywidgets).
+Every ``plot_*`` function returns a matplotlib Figure (shown once as a notebook cell's last value;
+``fig.savefig(path)`` writes it to a file). The widgets need the ``notebook`` extra (ipywidgets).
 
     plot_training_curves(history)                 loss and accuracy per epoch
     plot_activations(model, image)                every layer's output for one image

@@ -1,11 +1,6 @@
-"""Interactive pieces for Jupyter (the ``notebook`` extra): each is an ipywidgets VBox.
-
-Every widget draws with the plain functions of ``minicnn.viz`` into its own Figure
-(``.figure``) and shows it as a PNG in an ``ipywidgets.Image``, and uses only
-ipywidgets' own controls: that works the same in JupyterLab, Notebook 7, VS Code and
-Colab, whatever matplotlib backend is active. The handlers are ordinary methods
-(``select``, ``show``, ``train``), so the widgets can be driven without a browser.
-"""
+"""Interactive pieces for Jupyter (the ``notebook`` extra), each an ipywidgets VBox that draws with ``minicnn.viz``
+into its own Figure (``.figure``) shown as a PNG beside ipywidgets' own controls only, which works the same in
+JupyterLab, Notebook 7, VS Code and Colab. Handlers are ordinary methods (``select``, ``show``, ``train``)."""
 import numpy as np
 
 from ..backend import to_numpy
@@ -22,12 +17,9 @@ widgets = ipywidgets()
 
 
 class ConfusionExplorer(widgets.VBox):
-    """The confusion matrix, and the test images of the (true, predicted) cell chosen in two dropdowns.
-
-    images: (N, H, W); y_true, y_pred: (N,) class labels. Opens on the most
-    frequent mistake. ``.figure`` is the matrix, ``.cell_figure`` the cell's images,
-    ``.indices`` the indices (into ``images``) of the images in the chosen cell.
-    """
+    """The confusion matrix (``.figure``) and the images (``.cell_figure``; their indices into ``images`` in
+    ``.indices``) of the (true, predicted) cell chosen in two dropdowns, opening on the most frequent mistake.
+    images: (N, H, W); y_true, y_pred: (N,) class labels."""
 
     def __init__(self, images, y_true, y_pred, classes=None, max_images=32, ncols=8):
         self.images, self.classes = to_numpy(images), classes
@@ -46,7 +38,6 @@ class ConfusionExplorer(widgets.VBox):
         self.caption = widgets.HTML()
         self.matrix_image = widgets.Image(value=figure_png(self.figure), format="png")
         self.cell_image = widgets.Image(format="png")
-        self.indices = np.array([], dtype=np.int64)
         self._holding = False
         for dropdown in (self.true_dropdown, self.pred_dropdown):
             dropdown.observe(lambda change: self._redraw(), names="value")
@@ -78,10 +69,8 @@ class ConfusionExplorer(widgets.VBox):
 
 
 class PredictionExplorer(widgets.VBox):
-    """Pick a test image with a slider; see it, the predicted class and the probability of each class.
-
-    ``.slider`` is the IntSlider, ``.figure`` what ``plot_prediction`` drew for the current image.
-    """
+    """Pick a test image with a slider (``.slider``); see it, the predicted class and the probability
+    of each class, as ``plot_prediction`` draws them (``.figure``)."""
 
     def __init__(self, model, images, labels=None, classes=None, index=0):
         self.model, self.images, self.classes = model, to_numpy(images), classes
@@ -111,10 +100,9 @@ class PredictionExplorer(widgets.VBox):
 class TrainingPanel(widgets.VBox):
     """Sliders for epochs, batch size and learning rate, a Train button, and curves after every epoch.
 
-    model: a Sequential (each Train continues training it) or a function returning
-    a new one (each Train starts afresh, e.g. ``minicnn.models.lenet``).
-    x, y: training images and labels; validation: optional (x_val, y_val).
-    Training is SGD with ``momentum``, NLLLoss after a LogSoftmax, else CrossEntropyLoss.
+    model: a Sequential (each Train continues training it) or a function returning a new one (each Train
+    starts afresh, e.g. ``minicnn.models.lenet``); x, y: training images and labels; validation: optional
+    (x_val, y_val). SGD with ``momentum``; NLLLoss after a LogSoftmax, else CrossEntropyLoss.
     ``.train()`` does what the button does; ``.history`` is the last run's History.
     """
 
@@ -125,19 +113,17 @@ class TrainingPanel(widgets.VBox):
         self.x, self.y, self.validation = x, y, validation
         self.momentum, self.seed = momentum, seed
         self.history = None
-        self.epochs_slider = widgets.IntSlider(value=epochs, min=1, max=30, description="epochs")
-        self.batch_size_slider = widgets.SelectionSlider(options=[8, 16, 32, 64, 128, 256, 512],
-                                                         value=batch_size, description="batch size")
-        self.lr_slider = widgets.FloatLogSlider(value=lr, base=10, min=-4, max=0, step=0.1,
+        style = {"description_width": "110px"}
+        self.epochs_slider = widgets.IntSlider(value=epochs, min=1, max=30, description="epochs", style=style)
+        self.batch_size_slider = widgets.SelectionSlider(options=[8, 16, 32, 64, 128, 256, 512], value=batch_size,
+                                                         description="batch size", style=style)
+        self.lr_slider = widgets.FloatLogSlider(value=lr, base=10, min=-4, max=0, step=0.1, style=style,
                                                 description="learning rate", readout_format=".4f")
         self.train_button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.status = widgets.HTML("press Train")
         self.figure = new_figure((10, 3.8))
         self.image = widgets.Image(format="png")
         self.train_button.on_click(self._on_click)
-        style = {"description_width": "110px"}
-        for slider in (self.epochs_slider, self.batch_size_slider, self.lr_slider):
-            slider.style = style
         super().__init__([widgets.HBox([widgets.VBox([self.epochs_slider, self.batch_size_slider,
                                                       self.lr_slider]), self.train_button]),
                           self.status, self.image])
