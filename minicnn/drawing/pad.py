@@ -24,15 +24,11 @@ def _png(gray, scale):
 
 
 class DrawingPad:
-    """A 280x280 canvas to draw a digit on, with a live prediction after every stroke.
-
-    model: a trained minicnn model (``metadata["trained"]`` is True, as ``fit`` sets and checkpoints keep) or
-    None (set ``pad.model`` later); classes: the outputs' names (default ``metadata["classes"]``, else "0", "1", ...).
-    Show it as a cell's last value (in Colab, with its custom widget manager on). Strokes also go on a Pillow
-    raster (``pad.raster``), so predicting never reads the canvas back from the browser (that hangs in VS Code).
-    A prediction sets ``prediction_text``, ``prediction``, ``confidence``, ``top3`` [(name, p), ...] and
-    ``network_input`` (the (1, 28, 28) image the network saw).
-    """
+    """A 280x280 canvas to draw a digit on, with a live prediction after every stroke (in Colab, turn on its custom
+    widget manager). model: a trained minicnn model (``metadata["trained"]`` True, as ``fit`` sets) or None, set
+    later; classes: the outputs' names (default ``metadata["classes"]``, else "0", "1", ...). Strokes also go on a
+    Pillow image, ``pad.raster``, so predicting never reads the canvas back from the browser (that hangs in VS Code).
+    A prediction sets ``prediction_text``, ``prediction``, ``confidence``, ``top3`` [(name, p)], ``network_input``."""
 
     SIZE = 280
 
@@ -51,9 +47,8 @@ class DrawingPad:
         self._last_point = None                                    # None when no stroke is active
 
         size = f"{self.SIZE}px"
-        self.canvas = ipycanvas.Canvas(width=self.SIZE, height=self.SIZE,
-                                       layout=widgets.Layout(width=size, height=size,
-                                                             min_width=size, min_height=size))
+        layout = widgets.Layout(width=size, height=size, min_width=size, min_height=size)
+        self.canvas = ipycanvas.Canvas(width=self.SIZE, height=self.SIZE, layout=layout)
         self.canvas.add_class("minicnn-canvas")
         self.canvas.on_client_ready(self._redraw_canvas)
         self.canvas.on_mouse_down(self._on_down)
@@ -85,8 +80,7 @@ class DrawingPad:
         self.clear()                      # paints the canvas and sets the prediction state
 
     def _ipython_display_(self):
-        # Jupyter shows the pad as its widget. Through display() and not the widget's mime
-        # bundle: ipywidgets 8 widgets have one, ipywidgets 7 (what Colab ships) do not.
+        # Through display(), not the widget's mime bundle: ipywidgets 7 (what Colab ships) widgets have none.
         from IPython.display import display
         display(self.widget)
 
@@ -95,8 +89,7 @@ class DrawingPad:
     def _drawing(self):
         """Send the canvas commands of the block as one message, addressed to this canvas."""
         from ipycanvas import hold_canvas
-        # After a page reload, ipycanvas' browser side forgets which canvas its commands
-        # are for while Python still thinks it knows (ipycanvas issue #322): name it again.
+        # ipycanvas issue #322: after a page reload the browser forgets the current canvas; None makes Python name it.
         self.canvas._canvas_manager._current_canvas = None
         with hold_canvas():
             yield self.canvas
@@ -161,8 +154,7 @@ class DrawingPad:
             self._show(f"error: {e}", None, None, [], self.network_input)
 
     def predict(self):
-        """Classify the drawing; return the predicted class name, or None after showing "train or
-        load a model first" (no trained model) or "draw a digit first" (an empty pad)."""
+        """Classify the drawing: the predicted class name, or None (and a message) without a model or ink."""
         from ..viz.probe import layer_outputs
         metadata = getattr(self.model, "metadata", None) or {}
         if self.model is None or metadata.get("trained") is not True:
@@ -184,7 +176,6 @@ class DrawingPad:
         return name
 
     def _show(self, text, name, confidence, top3, network_input):
-        """Set the prediction state and show it in the widgets."""
         self.prediction_text, self.prediction, self.confidence = text, name, confidence
         self.top3, self.network_input = top3, network_input
         self.message.value = f'<div style="font-size:1.4em; min-height:1.6em">{html.escape(text)}</div>'

@@ -5,13 +5,11 @@ import numpy as np
 
 from ..optional import pip_install, require
 
-# Where MNIST puts a digit's centre of mass, (row, column) counting from 0: the mean over the 60,000
-# training digits (training data only); tests/test_drawing.py measures it again.
+# Where MNIST puts a digit's centre of mass, (row, column) from 0: the mean over its 60,000 training digits.
 MNIST_CENTER_OF_MASS = (14.00, 14.01)
 MNIST_SIZE = 28
 MNIST_BOX = 20
-# A pixel counts as ink above this level (0 = background, 1 = full ink); fainter
-# pixels are the anti-aliased fringe or sensor noise and do not stretch the crop.
+# Ink above this level (0..1); fainter pixels are the anti-aliased fringe or noise and must not stretch the crop.
 INK_THRESHOLD = 0.1
 # The largest image read, in pixels, more than a 48-megapixel phone photo; checked from the header before
 # decoding, as a small file can declare billions (a "decompression bomb"). Its float64 copy is 400 MB.
@@ -21,8 +19,7 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 def open_image(path, max_pixels=MAX_PIXELS):
-    """The image in the file ``path``, decoded, as a PIL image; a ValueError in one sentence
-    for an image over ``max_pixels`` pixels, before it is decoded."""
+    """The image in the file ``path`` as a decoded PIL image; a ValueError, before decoding, over ``max_pixels``."""
     Image = require("PIL.Image", "open_image", pip_install("viz"), "Pillow")
     try:
         with warnings.catch_warnings():
@@ -30,9 +27,8 @@ def open_image(path, max_pixels=MAX_PIXELS):
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ValueError(f"{path} is too large to read: it declares more than the {max_pixels:,} "
-                         "pixels minicnn reads (Pillow refused it as a possible decompression "
-                         "bomb)") from None
+        raise ValueError(f"{path} is too large to read: it declares more than the {max_pixels:,} pixels "
+                         "minicnn reads (Pillow refused it as a possible decompression bomb)") from None
     try:
         _check_size(img.size, max_pixels, path)
         img.load()
@@ -121,14 +117,11 @@ def _ink_image(image):
 
 
 def preprocess_drawing(image):
-    """Turn a drawing of any size into an MNIST-style digit: float32 (1, 28, 28) in [0, 1], ink = 1, like
-    ``data.as_batch(x)[i]``; None if it is empty.
-
-    image: a PIL image or a grayscale (H, W), RGB (H, W, 3) or RGBA (H, W, 4) array, uint8 or floats in
-    [0, 1]; white ink on black, dark ink on a light background and ink in the alpha channel all work.
-    MNIST's own steps: crop to the ink's bounding box, scale it to fit 20x20 keeping the aspect ratio
-    (anti-aliased), and place it in 28x28 with its centre of mass at ``MNIST_CENTER_OF_MASS``.
-    """
+    """Turn a drawing of any size (a PIL image or an array (H, W), (H, W, 3) or (H, W, 4), uint8 or floats in
+    [0, 1]; ink light on dark, dark on light or in the alpha channel) into an MNIST-style digit: float32
+    (1, 28, 28) in [0, 1], ink = 1, like ``data.as_batch(x)[i]``; None if it is empty. MNIST's own steps: crop
+    to the ink's bounding box, scale it to fit 20x20 keeping the aspect ratio (anti-aliased), and place it in
+    28x28 with its centre of mass at ``MNIST_CENTER_OF_MASS``."""
     Image = require("PIL.Image", "preprocess_drawing", pip_install("viz"), "Pillow")
     ink = _ink_image(image)                               # (H, W), 1 = ink
     rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
@@ -146,8 +139,7 @@ def preprocess_drawing(image):
     small = np.asarray(small, dtype=np.float64)                   # (new_h, new_w)
     if small.max() <= 0:
         return None
-    # Every MNIST digit reaches full ink (254 or 255); a thin stroke shrunk 10x would
-    # otherwise be a faint grey the network never saw in training.
+    # Every MNIST digit reaches full ink; a thin stroke shrunk 10x would be a grey the network never saw.
     small = np.clip(small / small.max(), 0.0, 1.0)
 
     # An integer shift, as MNIST did (its centres spread 0.29 px around the mean, the deviation of a uniform

@@ -14,9 +14,8 @@ GRID_WIDTH = 48      # values per row when a long flat output is folded into a g
 
 
 def plot_activations(model, image, classes=None, fig=None):
-    """Run ``image`` through ``model`` and draw every layer's output, a row each below the input: (C, H, W)
-    outputs as a grid of C maps on one colour scale per layer; (D,) outputs as bars when D <= 64, else
-    folded into rows of 48 values. Returns the Figure; ``fig.layer_outputs`` holds the arrays drawn."""
+    """Draw every layer's output for ``image``, a row each below it: (C, H, W) as C maps on one colour scale,
+    (D,) as bars up to 64 values, else in rows of 48. ``fig.layer_outputs`` holds the arrays drawn."""
     pixels = to_numpy(image_batch(image))[0]                 # (C, H, W), validates the shape
     outputs = layer_outputs(model, image)
     kinds = ["maps" if out.ndim == 3 else "bars" if out.size <= BARS_UP_TO else "grid" for out in outputs]
@@ -35,8 +34,7 @@ def plot_activations(model, image, classes=None, fig=None):
         elif kind == "grid":
             folded = np.full(math.ceil(out.size / GRID_WIDTH) * GRID_WIDTH, np.nan)
             folded[:out.size] = out
-            ax.imshow(folded.reshape(-1, GRID_WIDTH), cmap=colormap("viridis"), aspect="auto",
-                      interpolation="nearest")
+            ax.imshow(folded.reshape(-1, GRID_WIDTH), cmap=colormap("viridis"), aspect="auto", interpolation="nearest")
             what = f"{out.size} values, {GRID_WIDTH} per row"
         else:
             ax.bar(np.arange(out.size), out, color="tab:blue")

@@ -27,9 +27,8 @@ def _labels(name, y, num_classes=None):
 
 
 def confusion_matrix(y_true, y_pred, num_classes=None):
-    """Counts (K, K), int64: entry [t, p] is how many images of true class t were predicted p.
-    Rows are true classes, columns predicted ones (scikit-learn's convention), so the diagonal holds
-    the correct predictions and every row sums to that class's count."""
+    """Counts (K, K), int64: entry [t, p] is how many images of true class t were predicted p; rows are true
+    classes, columns predicted ones (scikit-learn's convention), so the diagonal holds the correct ones."""
     y_true, y_pred = _labels("y_true", y_true, num_classes), _labels("y_pred", y_pred, num_classes)
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}")
@@ -48,10 +47,9 @@ def _draw_matrix(ax, values, fmt, title, classes):
     ax.set_title(title, fontsize=10)
     if k <= ANNOTATE_UP_TO:
         high = values.max() or 1
-        for t in range(k):
-            for p in range(k):
-                ax.text(p, t, format(values[t, p], fmt), ha="center", va="center", fontsize=7,
-                        color="white" if values[t, p] > 0.6 * high else "black")
+        for t, p in np.ndindex(k, k):
+            ax.text(p, t, format(values[t, p], fmt), ha="center", va="center", fontsize=7,
+                    color="white" if values[t, p] > 0.6 * high else "black")
 
 
 def plot_confusion_matrix(y_true, y_pred, classes=None, kind="both", fig=None):
@@ -89,9 +87,8 @@ def misclassified(y_true, probs):
 
 
 def plot_misclassified(images, y_true, probs, classes=None, n=24, ncols=8, fig=None):
-    """Grid of the ``n`` most confident mistakes, each image with its true and predicted labels and the
-    probability given to the prediction. images: (N, H, W) or (N, 1, H, W); probs: (N, K), e.g. from
-    ``minicnn.train.predict_proba``. Returns the Figure; ``fig.indices`` lists the images shown, in order."""
+    """Grid of the ``n`` most confident mistakes (``fig.indices``, in order) with their true and predicted labels
+    and the prediction's probability. images: (N, H, W) or (N, 1, H, W); probs: (N, K), from ``predict_proba``."""
     images, probs = to_numpy(images), to_numpy(probs)
     if len(images) != len(probs):
         raise ValueError(f"images has {len(images)} entries but probs has {len(probs)} rows")
@@ -107,8 +104,8 @@ def plot_misclassified(images, y_true, probs, classes=None, n=24, ncols=8, fig=N
 
 
 def image_grid(fig, images, titles, ncols, empty):
-    """Draw ``images`` (n, H, W) or (n, 1, H, W) with their titles, ``ncols`` to a row, on
-    ``fig`` (cleared and sized to fit); ``empty`` is what it says when there are none."""
+    """Draw ``images`` (n, H, W) or (n, 1, H, W), titled, ``ncols`` to a row, on ``fig`` (cleared and sized
+    to fit); ``empty`` is what it says when there are none."""
     fig.clear()
     rows = math.ceil(len(images) / ncols)
     fig.set_size_inches(1.4 * ncols, 1.7 * max(rows, 1) + 0.5)

@@ -7,8 +7,7 @@ FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc")
 
 
 def history_lists(history):
-    """{field: list of per-epoch values} from a ``minicnn.train.History``, a dict or any object
-    with the lists ``train_loss, train_acc`` and, optionally, ``val_loss, val_acc``."""
+    """{field: per-epoch values} for the ``FIELDS`` of a ``History``, a dict or any object (val_* optional)."""
     get = history.get if isinstance(history, dict) else lambda name, default: getattr(history, name, default)
     lists = {name: [np.nan if v is None else float(v) for v in (get(name, None) or [])] for name in FIELDS}
     if not lists["train_loss"]:
@@ -28,9 +27,7 @@ def plot_training_curves(history, fig=None):
             values = lists[f"{split}_{metric}"]
             if values and not np.all(np.isnan(values)):
                 ax.plot(np.arange(1, len(values) + 1), np.asarray(values) * scale, style, label=name, markersize=4)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label + (" (%)" if metric == "acc" else ""))
-        ax.set_title(label)
+        ax.set(xlabel="epoch", ylabel=label + (" (%)" if metric == "acc" else ""), title=label)
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend()

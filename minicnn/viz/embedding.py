@@ -1,8 +1,6 @@
-"""2-D maps of a data set, one dot per image coloured by class: PCA (by hand) and t-SNE.
-
-As in the Quick, Draw! article, raw pixels of different classes overlap, while a trained network's later
-layers pull the classes apart. Notation: N images, D features per image.
-"""
+"""2-D maps of a data set, one dot per image coloured by class, by PCA (by hand) or t-SNE: as in the Quick,
+Draw! article, raw pixels of different classes overlap while a trained network's later layers pull them apart.
+Notation: N images, D features per image."""
 from collections import namedtuple
 
 import numpy as np
@@ -17,12 +15,9 @@ TSNE_PCA_DIMS = 50   # t-SNE runs on the top 50 principal components, as scikit-
 
 
 def pca(x, n_components=2):
-    """Principal component analysis by hand: centre, SVD, project on the top k = ``n_components``.
-
-    x: (N, D) (or (N, ...), flattened) -> PCAResult: embedding (N, k), the centred data projected on the
-    components; explained_variance (k,), the variance along each, largest first (the top eigenvalues of the
-    covariance matrix); explained_variance_ratio, those as fractions of the total; components (k, D); mean (D,).
-    """
+    """PCA by hand (centre, SVD, project on the top k = ``n_components``): x (N, D), or (N, ...) flattened ->
+    PCAResult: embedding (N, k), the centred data on the components; explained_variance (k,), the covariance's top
+    eigenvalues, largest first (explained_variance_ratio: as fractions of the total); components (k, D); mean (D,)."""
     x = np.asarray(to_numpy(x), dtype=np.float64).reshape(len(x), -1)   # (N, D)
     n, d = x.shape
     if n < 2 or not 1 <= n_components <= min(n, d):
@@ -37,11 +32,10 @@ def pca(x, n_components=2):
     # An eigenvector's sign is arbitrary; fix it so the same data always gives the same picture.
     signs = np.sign(components[np.arange(n_components), np.abs(components).argmax(axis=1)])
     components = components * signs[:, None]
-    variance = s ** 2 / (n - 1)
-    return PCAResult(embedding=centred @ components.T,       # (N, k)
-                     explained_variance=variance[:n_components],
-                     explained_variance_ratio=variance[:n_components] / variance.sum(),
-                     components=components, mean=mean)
+    variance = s ** 2 / (n - 1)                              # (min(N, D),), largest first
+    top = variance[:n_components]
+    return PCAResult(embedding=centred @ components.T, explained_variance=top,    # embedding (N, k)
+                     explained_variance_ratio=top / variance.sum(), components=components, mean=mean)
 
 
 def tsne(x, n_components=2, perplexity=30.0, seed=0):
@@ -69,12 +63,9 @@ def features(images, model=None, layer=None):
 
 
 def plot_embedding(images, labels, classes=None, model=None, layers=None, method="pca", seed=0, fig=None):
-    """Scatter a 2-D embedding of ``images``, one colour per class, one panel per entry of ``layers``.
-
-    layers: None (raw pixels), a layer index, or a list of them, e.g. ``[None, -3]`` for raw pixels beside the
-    third-last layer's activations. method: "pca" (the title gives the variance explained) or "tsne".
-    Returns the Figure; ``fig.embeddings`` holds the (N, 2) arrays drawn.
-    """
+    """Scatter a 2-D embedding (``method`` "pca" or "tsne") of ``images``, a colour per class, a panel per
+    entry of ``layers``: None (raw pixels) or a layer index, e.g. ``[None, -3]`` for raw pixels beside the
+    third-last layer's activations. Returns the Figure; ``fig.embeddings`` holds the (N, 2) arrays drawn."""
     if method not in ("pca", "tsne"):
         raise ValueError(f'method must be "pca" or "tsne", received {method!r}')
     labels = to_numpy(labels).astype(np.int64)

@@ -1,5 +1,4 @@
-"""The figures viz draws into, and the optional libraries it draws with: plotting needs the
-``viz`` extra (matplotlib, scikit-learn), the interactive pieces the ``notebook`` extra (ipywidgets)."""
+"""The figures viz draws into, and the optional libraries it draws with (the ``viz`` and ``notebook`` extras)."""
 import io
 import sys
 
@@ -9,8 +8,7 @@ VIZ, NOTEBOOK = pip_install("viz"), pip_install("notebook")
 
 
 def new_figure(figsize, **kwargs):
-    """A matplotlib Figure that pyplot does not track: as a cell's last value it is shown exactly once in
-    Jupyter, and it is freed as soon as nothing refers to it (no ``plt.close`` needed)."""
+    """A Figure that pyplot does not track: shown once as a cell's value, freed with its last reference."""
     Figure = require("matplotlib.figure", "minicnn.viz plotting", VIZ).Figure
     _show_figures_in_jupyter(Figure)
     return Figure(figsize=figsize, layout="constrained", **kwargs)

@@ -1,7 +1,5 @@
 """Running a model to look inside it: one image, every layer's output, class probabilities.
-
-Notation: N images, C channels, H x W pixels, K classes, D features.
-"""
+Notation: N images, C channels, H x W pixels, K classes, D features."""
 from contextlib import contextmanager
 
 import numpy as np
@@ -39,8 +37,7 @@ def layer_index(model, layer):
 
 @contextmanager
 def eval_mode(model):
-    """Run ``model`` in eval mode (Dropout off) inside no_grad() (no backward follows), and
-    restore every module's mode afterwards."""
+    """Run ``model`` in eval mode (Dropout off) inside no_grad(), then restore every module's mode."""
     before = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
