@@ -1,9 +1,4 @@
-"""Draw a digit, see what the network sees, get a live prediction.
-
-``preprocess_drawing`` turns any drawing (a canvas, a photo, a PIL image) into
-the 28x28 picture MNIST's digits are made of; ``DrawingPad`` is the notebook
-widget that uses it.
-"""
+"""Draw a digit (``DrawingPad``), see what the network sees (``preprocess_drawing``), get a live prediction."""
 from .pad import EMPTY_MESSAGE, NO_MODEL_MESSAGE, DrawingPad
 from .preprocess import (INK_THRESHOLD, MNIST_BOX, MNIST_CENTER_OF_MASS, MNIST_SIZE, center_of_mass,
                          preprocess_drawing)

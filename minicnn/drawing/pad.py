@@ -1,5 +1,6 @@
 """The drawing pad: a 280x280 canvas in a notebook, with a live prediction after every stroke."""
 import contextlib
+import html
 
 import numpy as np
 
@@ -11,36 +12,23 @@ EMPTY_MESSAGE = "draw a digit first"
 NOTEBOOK = pip_install("notebook")
 
 
-def _png(gray, scale=1):
+def _png(gray, scale):
     """(H, W) array in [0, 1] -> grayscale PNG bytes, each pixel a scale x scale block."""
     import io
     from PIL import Image
     img = Image.fromarray(np.uint8(np.round(np.clip(gray, 0, 1) * 255)))      # mode "L"
-    if scale != 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+    img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
     img.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
 class DrawingPad:
-    """A 280x280 canvas to draw a digit on, with a live prediction after every stroke.
-
-    model: a trained minicnn model (``model.metadata["trained"]`` is True, as set by
-    ``minicnn.train.fit`` and kept in saved checkpoints), or None for now; set
-    ``pad.model`` later. classes: names of the outputs (default: the model's
-    ``metadata["classes"]``, else "0", "1", ...).
-
-    Display it as the last expression of a notebook cell: JupyterLab, Notebook 7,
-    VS Code with the Jupyter extension, or Colab with its custom widget manager on
-    (the lessons' setup cell turns it on).
-
-    The strokes are also drawn with Pillow on a Python-side raster (``pad.raster``,
-    the same brush), so predicting never reads the canvas's pixels back from the
-    browser (that sync hangs in VS Code). State to read after a prediction:
-    ``prediction_text``, ``prediction``, ``confidence``, ``top3`` [(name, p), ...]
-    and ``network_input`` (the (1, 28, 28) image the network saw).
-    """
+    """A 280x280 canvas to draw a digit on, with a live prediction after every stroke (in Colab, turn on its custom
+    widget manager). model: a trained minicnn model (``metadata["trained"]`` True, as ``fit`` sets) or None, set
+    later; classes: the outputs' names (default ``metadata["classes"]``, else "0", "1", ...). Strokes also go on a
+    Pillow image, ``pad.raster``, so predicting never reads the canvas back from the browser (that hangs in VS Code).
+    A prediction sets ``prediction_text``, ``prediction``, ``confidence``, ``top3`` [(name, p)], ``network_input``."""
 
     SIZE = 280
 
@@ -59,17 +47,17 @@ class DrawingPad:
         self._last_point = None                                    # None when no stroke is active
 
         size = f"{self.SIZE}px"
-        self.canvas = ipycanvas.Canvas(width=self.SIZE, height=self.SIZE,
-                                       layout=widgets.Layout(width=size, height=size,
-                                                             min_width=size, min_height=size))
+        layout = widgets.Layout(width=size, height=size, min_width=size, min_height=size)
+        self.canvas = ipycanvas.Canvas(width=self.SIZE, height=self.SIZE, layout=layout)
         self.canvas.add_class("minicnn-canvas")
         self.canvas.on_client_ready(self._redraw_canvas)
         self.canvas.on_mouse_down(self._on_down)
         self.canvas.on_mouse_move(self._on_move)
         self.canvas.on_mouse_up(self._on_up)
         self.canvas.on_mouse_out(self._on_up)
-        self.canvas.on_touch_start(self._on_touch_start)
-        self.canvas.on_touch_move(self._on_touch_move)
+        # A finger is a pen: the first touch point draws, further fingers are ignored.
+        self.canvas.on_touch_start(lambda touches: self._on_down(*touches[0]) if touches else None)
+        self.canvas.on_touch_move(lambda touches: self._on_move(*touches[0]) if touches else None)
         self.canvas.on_touch_end(lambda touches: self._on_up())
         self.canvas.on_touch_cancel(lambda touches: self._on_up())
 
@@ -77,30 +65,22 @@ class DrawingPad:
         self.clear_button = widgets.Button(description="Clear")
         self.predict_button.on_click(lambda _: self._predict_and_show_errors())
         self.clear_button.on_click(lambda _: self.clear())
-
         self.message = widgets.HTML()
         self.message.add_class("minicnn-prediction")
         self.bars = [(widgets.Label(layout=widgets.Layout(width="90px")),
                       widgets.FloatProgress(min=0.0, max=1.0, layout=widgets.Layout(width="150px")),
                       widgets.Label(layout=widgets.Layout(width="50px"))) for _ in range(3)]
-        self.network_image = widgets.Image(format="png",
-                                           layout=widgets.Layout(width="140px", height="140px"))
-        side = widgets.VBox([
-            self.message,
-            widgets.HTML("<b>top 3</b>"),
-            *[widgets.HBox(list(bar)) for bar in self.bars],
-            widgets.HTML("<b>what the network sees (28x28)</b>"),
-            self.network_image,
-        ], layout=widgets.Layout(margin="0 0 0 16px"))
-        self.widget = widgets.VBox([
-            widgets.HBox([self.canvas, side]),
-            widgets.HBox([self.predict_button, self.clear_button]),
-        ])
+        self.network_image = widgets.Image(format="png", layout=widgets.Layout(width="140px", height="140px"))
+        side = widgets.VBox([self.message, widgets.HTML("<b>top 3</b>"),
+                             *[widgets.HBox(list(bar)) for bar in self.bars],
+                             widgets.HTML("<b>what the network sees (28x28)</b>"), self.network_image],
+                            layout=widgets.Layout(margin="0 0 0 16px"))
+        self.widget = widgets.VBox([widgets.HBox([self.canvas, side]),
+                                    widgets.HBox([self.predict_button, self.clear_button])])
         self.clear()                      # paints the canvas and sets the prediction state
 
     def _ipython_display_(self):
-        # Jupyter shows the pad as its widget. Through display() and not the widget's mime
-        # bundle: ipywidgets 8 widgets have one, ipywidgets 7 (what Colab ships) do not.
+        # Through display(), not the widget's mime bundle: ipywidgets 7 (what Colab ships) widgets have none.
         from IPython.display import display
         display(self.widget)
 
@@ -109,8 +89,7 @@ class DrawingPad:
     def _drawing(self):
         """Send the canvas commands of the block as one message, addressed to this canvas."""
         from ipycanvas import hold_canvas
-        # After a page reload, ipycanvas' browser side forgets which canvas its commands
-        # are for while Python still thinks it knows (ipycanvas issue #322): name it again.
+        # ipycanvas issue #322: after a page reload the browser forgets the current canvas; None makes Python name it.
         self.canvas._canvas_manager._current_canvas = None
         with hold_canvas():
             yield self.canvas
@@ -118,15 +97,12 @@ class DrawingPad:
     def _redraw_canvas(self):
         """Paint the canvas from the raster: on start, on Clear and when a new view connects."""
         ink = np.asarray(self.raster)                                  # (280, 280) uint8
-        opaque = np.full_like(ink, 255)
         with self._drawing() as canvas:
             # RGBA, because ipycanvas would send an RGB array as a lossy JPEG
-            canvas.put_image_data(np.dstack([ink, ink, ink, opaque]), 0, 0)    # (280, 280, 4)
-            canvas.stroke_style = "white"
-            canvas.fill_style = "white"
+            canvas.put_image_data(np.dstack([ink, ink, ink, np.full_like(ink, 255)]), 0, 0)   # (280, 280, 4)
+            canvas.stroke_style = canvas.fill_style = "white"
             canvas.line_width = self.brush
-            canvas.line_cap = "round"
-            canvas.line_join = "round"
+            canvas.line_cap = canvas.line_join = "round"
 
     def _on_down(self, x, y):
         """Mouse or finger down at canvas pixel (x, y): a new stroke starts with a dot."""
@@ -157,15 +133,6 @@ class DrawingPad:
         self._last_point = None
         self._predict_and_show_errors()
 
-    # A finger is a pen: the first touch point draws, further fingers are ignored.
-    def _on_touch_start(self, touches):
-        if touches:
-            self._on_down(*touches[0])
-
-    def _on_touch_move(self, touches):
-        if touches:
-            self._on_move(*touches[0])
-
     @property
     def ink(self):
         """The drawing as a NumPy (280, 280) uint8 array, 255 = ink."""
@@ -187,11 +154,8 @@ class DrawingPad:
             self._show(f"error: {e}", None, None, [], self.network_input)
 
     def predict(self):
-        """Classify the drawing; returns the predicted class name, or None with a message.
-
-        Shows "train or load a model first" without a trained model and "draw a digit
-        first" on an empty pad; neither raises.
-        """
+        """Classify the drawing: the predicted class name, or None (and a message) without a model or ink."""
+        from ..viz.probe import layer_outputs
         metadata = getattr(self.model, "metadata", None) or {}
         if self.model is None or metadata.get("trained") is not True:
             self._show(NO_MODEL_MESSAGE, None, None, [], None)
@@ -200,40 +164,23 @@ class DrawingPad:
         if x is None:
             self._show(EMPTY_MESSAGE, None, None, [], None)
             return None
-        probs = self._probabilities(x)                                  # (K,)
+        scores = layer_outputs(self.model, x)[-1].astype(np.float64)   # (K,) log-probabilities or scores
+        e = np.exp(scores - scores.max())                               # a softmax suits both
+        probs = e / e.sum()                                             # (K,)
         classes = self.classes or metadata.get("classes") or [str(i) for i in range(len(probs))]
         if len(classes) != len(probs):
-            raise ValueError(f"DrawingPad has {len(classes)} class names but the model gives "
-                             f"{len(probs)} scores")
-        order = np.argsort(probs)[::-1][:3]
-        top3 = [(str(classes[i]), float(probs[i])) for i in order]
+            raise ValueError(f"DrawingPad has {len(classes)} class names but the model gives {len(probs)} scores")
+        top3 = [(str(classes[i]), float(probs[i])) for i in np.argsort(probs)[::-1][:3]]
         name, confidence = top3[0]
         self._show(f"Prediction: {name} ({confidence:.1%})", name, confidence, top3, x)
         return name
 
-    def _probabilities(self, x):
-        """(1, 28, 28) image -> class probabilities (K,)."""
-        from ..viz.probe import layer_outputs
-        scores = layer_outputs(self.model, x)[-1].astype(np.float64)   # (K,) log-probabilities or scores
-        e = np.exp(scores - scores.max())                               # a softmax suits both
-        return e / e.sum()
-
     def _show(self, text, name, confidence, top3, network_input):
-        """Set the prediction state and show it in the widgets."""
-        self.prediction_text = text
-        self.prediction = name
-        self.confidence = confidence
-        self.top3 = top3
-        self.network_input = network_input
-        self.message.value = self._message_html(text)
+        self.prediction_text, self.prediction, self.confidence = text, name, confidence
+        self.top3, self.network_input = top3, network_input
+        self.message.value = f'<div style="font-size:1.4em; min-height:1.6em">{html.escape(text)}</div>'
         for k, (label, bar, percent) in enumerate(self.bars):
             cls, p = top3[k] if k < len(top3) else ("", 0.0)
             label.value, bar.value, percent.value = cls, p, (f"{p:.0%}" if cls else "")
         seen = np.zeros((28, 28)) if network_input is None else network_input[0]
         self.network_image.value = _png(seen, 5)
-
-    @staticmethod
-    def _message_html(text):
-        import html
-        return f'<div style="font-size:1.4em; min-height:1.6em">{html.escape(text)}</div>'
-

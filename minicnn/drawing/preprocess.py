@@ -5,26 +5,21 @@ import numpy as np
 
 from ..optional import pip_install, require
 
-# MNIST places each digit's centre of mass at the field's centre (preprocess_drawing says the
-# whole recipe): the mean over the 60,000 training digits, (row, column) counting from 0, a
-# choice made on training data only; tests/test_drawing.py measures it again.
+# Where MNIST puts a digit's centre of mass, (row, column) from 0: the mean over its 60,000 training digits.
 MNIST_CENTER_OF_MASS = (14.00, 14.01)
 MNIST_SIZE = 28
 MNIST_BOX = 20
-# A pixel counts as ink above this level (0 = background, 1 = full ink); fainter
-# pixels are the anti-aliased fringe or sensor noise and do not stretch the crop.
+# Ink above this level (0..1); fainter pixels are the anti-aliased fringe or noise and must not stretch the crop.
 INK_THRESHOLD = 0.1
-# The largest image read, in pixels: more than a 48-megapixel phone photo. Checked from the
-# file's header before decoding, as a small file can declare billions of pixels (a
-# "decompression bomb") that would take gigabytes; the float64 working copy of this many is 400 MB.
+# The largest image read, in pixels, more than a 48-megapixel phone photo; checked from the header before
+# decoding, as a small file can declare billions (a "decompression bomb"). Its float64 copy is 400 MB.
 MAX_PIXELS = 50_000_000
 # 16-bit grayscale, as Pillow opens a 16-bit PNG: values 0..65535.
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 def open_image(path, max_pixels=MAX_PIXELS):
-    """The image in the file ``path``, decoded, as a PIL image; a ValueError in one sentence
-    for an image over ``max_pixels`` pixels, before it is decoded."""
+    """The image in the file ``path`` as a decoded PIL image; a ValueError, before decoding, over ``max_pixels``."""
     Image = require("PIL.Image", "open_image", pip_install("viz"), "Pillow")
     try:
         with warnings.catch_warnings():
@@ -32,9 +27,8 @@ def open_image(path, max_pixels=MAX_PIXELS):
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ValueError(f"{path} is too large to read: it declares more than the {max_pixels:,} "
-                         "pixels minicnn reads (Pillow refused it as a possible decompression "
-                         "bomb)") from None
+        raise ValueError(f"{path} is too large to read: it declares more than the {max_pixels:,} pixels "
+                         "minicnn reads (Pillow refused it as a possible decompression bomb)") from None
     try:
         _check_size(img.size, max_pixels, path)
         img.load()
@@ -57,17 +51,13 @@ def center_of_mass(image):
     total = image.sum()
     if total <= 0:
         raise ValueError("center_of_mass needs an image with some ink; received an all-zero image")
-    rows = np.arange(image.shape[0])
-    cols = np.arange(image.shape[1])
-    return float(image.sum(axis=1) @ rows / total), float(image.sum(axis=0) @ cols / total)
+    h, w = image.shape
+    return float(image.sum(axis=1) @ np.arange(h) / total), float(image.sum(axis=0) @ np.arange(w) / total)
 
 
 def _ink_image(image):
-    """Any drawing -> float64 (H, W) with 1 = ink and 0 = background.
-
-    Accepts a PIL image or an array (H, W), (H, W, 1), (H, W, 3) or (H, W, 4),
-    uint8 in [0, 255], uint16 in [0, 65535] or floats in [0, 1].
-    """
+    """Any drawing -> float64 (H, W) with 1 = ink and 0 = background: a PIL image or an array (H, W),
+    (H, W, 1), (H, W, 3) or (H, W, 4), uint8 in [0, 255], uint16 in [0, 65535] or floats in [0, 1]."""
     if hasattr(image, "getbands"):                       # a PIL image
         _check_size(image.size, MAX_PIXELS, "the image")
         if image.mode in _SIXTEEN_BIT_MODES:
@@ -108,16 +98,14 @@ def _ink_image(image):
     if a.ndim == 3 and a.shape[2] == 4:
         alpha = a[:, :, 3]
         if alpha.min() < 1.0:
-            # A transparent canvas (ipycanvas, a PNG with a cut-out): the ink is where
-            # something was painted, whatever its colour.
+            # A transparent canvas (ipycanvas, a cut-out PNG): the ink is where anything was painted.
             return alpha
         a = a[:, :, :3]
     if a.ndim == 3:
         a = a @ np.array([0.299, 0.587, 0.114])           # ITU-R 601 luma, as Pillow's "L"
 
-    # Ink on paper is dark on light: the border is mostly background, so a light
-    # border means invert. Subtracting the background level then removes the grey of
-    # photographed paper.
+    # Ink on paper is dark on light and the border is mostly background, so a light border means
+    # invert; subtracting the background level then removes the grey of photographed paper.
     border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
     if np.median(border) > 0.5:
         a = 1.0 - a
@@ -129,17 +117,11 @@ def _ink_image(image):
 
 
 def preprocess_drawing(image):
-    """Turn a drawing of any size into an MNIST-style digit, or None if it is empty.
-
-    image: grayscale (H, W), RGB (H, W, 3) or RGBA (H, W, 4) array (uint8 or
-    floats in [0, 1]) or a PIL image. White ink on black, dark ink on a light
-    background (inverted first) and ink in the alpha channel all work.
-    Returns float32 (1, 28, 28) in [0, 1], ink = 1, like ``data.as_batch(x)[i]``.
-
-    The steps are MNIST's own: crop to the ink's bounding box, scale it to fit
-    20x20 keeping the aspect ratio (anti-aliased), and place it in 28x28 with
-    its centre of mass at ``MNIST_CENTER_OF_MASS``.
-    """
+    """Turn a drawing of any size (a PIL image or an array (H, W), (H, W, 3) or (H, W, 4), uint8 or floats in
+    [0, 1]; ink light on dark, dark on light or in the alpha channel) into an MNIST-style digit: float32
+    (1, 28, 28) in [0, 1], ink = 1, like ``data.as_batch(x)[i]``; None if it is empty. MNIST's own steps: crop
+    to the ink's bounding box, scale it to fit 20x20 keeping the aspect ratio (anti-aliased), and place it in
+    28x28 with its centre of mass at ``MNIST_CENTER_OF_MASS``."""
     Image = require("PIL.Image", "preprocess_drawing", pip_install("viz"), "Pillow")
     ink = _ink_image(image)                               # (H, W), 1 = ink
     rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
@@ -151,21 +133,17 @@ def preprocess_drawing(image):
     h, w = crop.shape
     scale = MNIST_BOX / max(h, w)
     new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
-    # Pillow's bilinear resize widens its triangle filter when it shrinks, so a big canvas
-    # is anti-aliased (area-weighted), and unlike Lanczos it never overshoots: the result
-    # scales with the ink level and needs no clipping.
-    small = Image.fromarray(crop.astype(np.float32)).resize((new_w, new_h),
-                                                            Image.Resampling.BILINEAR)
+    # Pillow's bilinear resize widens its triangle filter when it shrinks, so a big canvas is anti-aliased
+    # (area-weighted), and unlike Lanczos it never overshoots: the result needs no clipping.
+    small = Image.fromarray(crop.astype(np.float32)).resize((new_w, new_h), Image.Resampling.BILINEAR)
     small = np.asarray(small, dtype=np.float64)                   # (new_h, new_w)
     if small.max() <= 0:
         return None
-    # Every MNIST digit reaches full ink (254 or 255); a thin stroke shrunk 10x would
-    # otherwise be a faint grey the network never saw in training.
+    # Every MNIST digit reaches full ink; a thin stroke shrunk 10x would be a grey the network never saw.
     small = np.clip(small / small.max(), 0.0, 1.0)
 
-    # An integer shift, as MNIST did (its digits' centres spread 0.29 px around the
-    # mean: the standard deviation of a uniform +-0.5 px rounding error), so the ink
-    # is not blurred again; clamped so a lopsided digit stays inside the field.
+    # An integer shift, as MNIST did (its centres spread 0.29 px around the mean, the deviation of a uniform
+    # +-0.5 px rounding), so the ink is not blurred again; clamped so a lopsided digit stays in the field.
     com_row, com_col = center_of_mass(small)
     top = int(np.clip(round(MNIST_CENTER_OF_MASS[0] - com_row), 0, MNIST_SIZE - new_h))
     left = int(np.clip(round(MNIST_CENTER_OF_MASS[1] - com_col), 0, MNIST_SIZE - new_w))

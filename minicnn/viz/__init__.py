@@ -1,16 +1,8 @@
 """minicnn.viz: look inside a network and at its mistakes (the ``viz`` extra: matplotlib, scikit-learn).
 
-Every ``plot_*`` function returns a matplotlib Figure (shown once when it is a
-notebook cell's last value; ``fig.savefig(path)`` writes it to a file).
-The interactive widgets need the ``notebook`` extra (ipywidgets).
-
-    plot_training_curves(history)                 loss and accuracy per epoch
-    plot_activations(model, image)                every layer's output for one image
-    plot_confusion_matrix(y_true, y_pred)         counts and row-normalised
-    plot_misclassified(images, y_true, probs)     the most confident mistakes
-    plot_prediction(model, image, classes)        the image and each class's probability
-    plot_embedding(images, labels, model=, layers=, method="pca" | "tsne")
-    ConfusionExplorer, PredictionExplorer, TrainingPanel   (ipywidgets)
+Every ``plot_*`` function returns a matplotlib Figure (shown once as a cell's last value; ``fig.savefig(path)``
+writes it): training curves, every layer's output, the confusion matrix, the most confident mistakes, one
+prediction, PCA or t-SNE embeddings. The widgets need the ``notebook`` extra (ipywidgets).
 """
 from .activations import plot_activations
 from .confusion import confusion_matrix, misclassified, plot_confusion_matrix, plot_misclassified
@@ -23,10 +15,9 @@ from .probe import layer_activations, layer_outputs, predict_image
 
 WIDGETS = ("ConfusionExplorer", "PredictionExplorer", "TrainingPanel")
 
-__all__ = ["plot_activations", "confusion_matrix", "misclassified", "plot_confusion_matrix",
-           "plot_misclassified", "plot_training_curves", "PCAResult", "features", "pca",
-           "plot_embedding", "tsne", "tile", "plot_prediction", "layer_activations",
-           "layer_outputs", "predict_image", "figure_png", *WIDGETS]
+__all__ = ["plot_activations", "confusion_matrix", "misclassified", "plot_confusion_matrix", "plot_misclassified",
+           "plot_training_curves", "PCAResult", "features", "pca", "plot_embedding", "tsne", "tile", "plot_prediction",
+           "layer_activations", "layer_outputs", "predict_image", "figure_png", *WIDGETS]
 
 
 def __getattr__(name):

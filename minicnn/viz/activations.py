@@ -14,49 +14,39 @@ GRID_WIDTH = 48      # values per row when a long flat output is folded into a g
 
 
 def plot_activations(model, image, classes=None, fig=None):
-    """Run ``image`` through ``model`` layer by layer and draw every layer's output.
-
-    One row per layer after the input (so ``len(model) + 1`` axes):
-    (C, H, W) outputs (Conv2d, ReLU, pooling) as a grid of C maps on one colour scale
-    per layer; (D,) outputs as bars when D <= 64, else folded into rows of 48 values.
-    Returns the matplotlib Figure; ``fig.layer_outputs`` holds the arrays drawn.
-    """
-    x = image_batch(image)                                   # (1, C, H, W), validates the shape
+    """Draw every layer's output for ``image``, a row each below it: (C, H, W) as C maps on one colour scale,
+    (D,) as bars up to 64 values, else in rows of 48. ``fig.layer_outputs`` holds the arrays drawn."""
+    pixels = to_numpy(image_batch(image))[0]                 # (C, H, W), validates the shape
     outputs = layer_outputs(model, image)
-    kinds = ["maps" if out.ndim == 3 else "bars" if out.size <= BARS_UP_TO else "grid"
-             for out in outputs]
+    kinds = ["maps" if out.ndim == 3 else "bars" if out.size <= BARS_UP_TO else "grid" for out in outputs]
     heights = [2.0] + [{"maps": 2.2, "bars": 1.6, "grid": 1.0}[k] for k in kinds]
     fig = clear_figure(fig, (10, sum(heights) + 0.5))
     axes = fig.subplots(len(heights), 1, gridspec_kw={"height_ratios": heights})
-
-    pixels = to_numpy(x[0])                                  # (C, H, W)
     axes[0].imshow(pixels.mean(axis=0), cmap="gray", vmin=0, vmax=1)
     axes[0].set_title(f"input {tuple(pixels.shape)}", fontsize=9)
     axes[0].set_axis_off()
 
     for i, (layer, out, kind, ax) in enumerate(zip(model.layers, outputs, kinds, axes[1:])):
-        name = f"layer {i} {type(layer).__name__}"
         if kind == "maps":
             c, h, w = out.shape
             ax.imshow(tile(out, ncols=min(c, 16)), cmap=colormap("viridis"), interpolation="nearest")
-            ax.set_title(f"{name}: {c} maps of {h}x{w}", fontsize=9)
-            ax.set_axis_off()
+            what = f"{c} maps of {h}x{w}"
         elif kind == "grid":
             folded = np.full(math.ceil(out.size / GRID_WIDTH) * GRID_WIDTH, np.nan)
             folded[:out.size] = out
-            ax.imshow(folded.reshape(-1, GRID_WIDTH), cmap=colormap("viridis"), aspect="auto",
-                      interpolation="nearest")
-            ax.set_title(f"{name}: {out.size} values, {GRID_WIDTH} per row", fontsize=9)
-            ax.set_axis_off()
+            ax.imshow(folded.reshape(-1, GRID_WIDTH), cmap=colormap("viridis"), aspect="auto", interpolation="nearest")
+            what = f"{out.size} values, {GRID_WIDTH} per row"
         else:
             ax.bar(np.arange(out.size), out, color="tab:blue")
-            if classes is not None and len(classes) == out.size:
+            named = classes is not None and len(classes) == out.size
+            if named:
                 ax.set_xticks(np.arange(out.size), [str(c) for c in classes], fontsize=7)
             what = f"{out.size} values"
             if isinstance(layer, LogSoftmax):
                 top = int(out.argmax())
-                label = classes[top] if classes is not None and len(classes) == out.size else top
-                what = f"{out.size} log-probabilities, predicted {label}"
-            ax.set_title(f"{name}: {what}", fontsize=9)
+                what = f"{out.size} log-probabilities, predicted {classes[top] if named else top}"
+        ax.set_title(f"layer {i} {type(layer).__name__}: {what}", fontsize=9)
+        if kind != "bars":
+            ax.set_axis_off()
     fig.layer_outputs = outputs
     return fig

@@ -7,8 +7,7 @@ FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc")
 
 
 def history_lists(history):
-    """{field: list of per-epoch values} from a ``minicnn.train.History``, a dict or any object
-    with the lists ``train_loss, train_acc`` and, optionally, ``val_loss, val_acc``."""
+    """{field: per-epoch values} for the ``FIELDS`` of a ``History``, a dict or any object (val_* optional)."""
     get = history.get if isinstance(history, dict) else lambda name, default: getattr(history, name, default)
     lists = {name: [np.nan if v is None else float(v) for v in (get(name, None) or [])] for name in FIELDS}
     if not lists["train_loss"]:
@@ -18,23 +17,17 @@ def history_lists(history):
 
 
 def plot_training_curves(history, fig=None):
-    """Two panels, loss and accuracy per epoch, training (solid) vs validation (dashed).
-
-    Accuracies are fractions in [0, 1] and shown as percentages. Returns the Figure.
-    """
+    """Two panels, loss and accuracy per epoch, training (solid) vs validation (dashed); accuracies,
+    fractions in [0, 1], are shown as percentages. Returns the Figure."""
     lists = history_lists(history)
     fig = clear_figure(fig, (10, 3.8))
     ax_loss, ax_acc = fig.subplots(1, 2)
-    for ax, metric, label in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy")):
+    for ax, metric, label, scale in ((ax_loss, "loss", "loss", 1.0), (ax_acc, "acc", "accuracy", 100.0)):
         for split, style, name in (("train", "-o", "training"), ("val", "--s", "validation")):
             values = lists[f"{split}_{metric}"]
             if values and not np.all(np.isnan(values)):
-                scale = 100.0 if metric == "acc" else 1.0
-                ax.plot(np.arange(1, len(values) + 1), np.asarray(values) * scale, style,
-                        label=name, markersize=4)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label + (" (%)" if metric == "acc" else ""))
-        ax.set_title(label)
+                ax.plot(np.arange(1, len(values) + 1), np.asarray(values) * scale, style, label=name, markersize=4)
+        ax.set(xlabel="epoch", ylabel=label + (" (%)" if metric == "acc" else ""), title=label)
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend()

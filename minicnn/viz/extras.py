@@ -1,5 +1,4 @@
-"""The figures viz draws into, and the optional libraries it draws with: plotting needs the
-``viz`` extra (matplotlib, scikit-learn), the interactive pieces the ``notebook`` extra (ipywidgets)."""
+"""The figures viz draws into, and the optional libraries it draws with (the ``viz`` and ``notebook`` extras)."""
 import io
 import sys
 
@@ -9,11 +8,7 @@ VIZ, NOTEBOOK = pip_install("viz"), pip_install("notebook")
 
 
 def new_figure(figsize, **kwargs):
-    """A matplotlib Figure that pyplot does not track.
-
-    Returned as a cell's last value it is shown exactly once in Jupyter, and
-    it is freed as soon as nothing refers to it (no ``plt.close`` needed).
-    """
+    """A Figure that pyplot does not track: shown once as a cell's value, freed with its last reference."""
     Figure = require("matplotlib.figure", "minicnn.viz plotting", VIZ).Figure
     _show_figures_in_jupyter(Figure)
     return Figure(figsize=figsize, layout="constrained", **kwargs)
@@ -27,11 +22,8 @@ def figure_png(fig, dpi=None):
 
 
 def _show_figures_in_jupyter(figure_type):
-    """In a Jupyter kernel, make sure a Figure that is a cell's value is drawn as a PNG.
-
-    Matplotlib's inline backend registers this only once pyplot has drawn something;
-    our Figures bypass pyplot, so without this the first one would print as text.
-    """
+    """In a Jupyter kernel, make sure a Figure that is a cell's value is drawn as a PNG: the inline backend
+    registers this only once pyplot has drawn something, and our Figures bypass pyplot."""
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
     if shell is None or not hasattr(shell, "display_formatter"):

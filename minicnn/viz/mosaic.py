@@ -5,11 +5,8 @@ import numpy as np
 
 
 def tile(images, ncols, pad=1):
-    """Lay out (N, h, w) images in a grid with ``ncols`` columns, NaN between them.
-
-    (N, h, w) -> (rows*(h+pad) - pad, ncols*(w+pad) - pad); one imshow draws the
-    whole grid, which is far faster than one matplotlib axes per small image.
-    """
+    """Lay out (N, h, w) images in a grid with ``ncols`` columns, NaN between them: (rows*(h+pad) - pad,
+    ncols*(w+pad) - pad). One imshow draws it all, far faster than one matplotlib axes per small image."""
     images = np.asarray(images, dtype=np.float64)
     n, h, w = images.shape
     ncols = max(1, min(int(ncols), n))

@@ -8,12 +8,8 @@ from .probe import image_batch, predict_image
 
 
 def plot_prediction(model, image, classes=None, label=None, fig=None):
-    """Draw ``image``, the predicted class with its probability, and a bar per class.
-
-    image: (H, W), (1, H, W) or (1, 1, H, W), uint8 or floats in [0, 1].
-    ``label`` (the true class, optional) is named in the title and its bar outlined.
-    Returns the Figure; ``fig.probabilities`` holds the (K,) probabilities drawn.
-    """
+    """Draw ``image`` ((H, W), (1, H, W) or (1, 1, H, W)) and a bar per class's probability (``fig.probabilities``,
+    (K,)); the predicted class and ``label``, the true one if given, are named in the title, its bar outlined."""
     pixels = to_numpy(image_batch(image))[0]                # (C, H, W)
     probs = predict_image(model, image)                     # (K,)
     k = len(probs)
@@ -31,11 +27,9 @@ def plot_prediction(model, image, classes=None, label=None, fig=None):
     colors = ["tab:orange" if c == pred else "tab:blue" for c in range(k)]
     bars = ax_bar.bar(np.arange(k), probs, color=colors)
     if label is not None:
-        bars[int(label)].set_edgecolor("black")
-        bars[int(label)].set_linewidth(2)
+        bars[int(label)].set(edgecolor="black", linewidth=2)
     ax_bar.set_xticks(np.arange(k), [class_label(classes, c) for c in range(k)],
                       rotation=90 if classes is not None and max(len(str(c)) for c in classes) > 2 else 0)
-    ax_bar.set_ylim(0, 1)
-    ax_bar.set_ylabel("probability")
+    ax_bar.set(ylim=(0, 1), ylabel="probability")
     fig.probabilities = probs
     return fig

@@ -1,7 +1,5 @@
 """Running a model to look inside it: one image, every layer's output, class probabilities.
-
-Notation: N images, C channels, H x W pixels, K classes, D features.
-"""
+Notation: N images, C channels, H x W pixels, K classes, D features."""
 from contextlib import contextmanager
 
 import numpy as np
@@ -13,28 +11,20 @@ from ..train import predict_proba
 
 
 def image_batch(image, dtype=np.float32):
-    """One image as a batch of one, (1, C, H, W) on the active backend.
-
-    image: (H, W), (C, H, W) or (1, C, H, W); uint8 in 0..255 or floats in [0, 1]
-    (the rules of ``minicnn.data.as_batch``), cast to ``dtype``.
-    """
-    if not hasattr(image, "shape"):
-        image = np.asarray(image)
+    """One image, (H, W), (C, H, W) or (1, C, H, W), as a batch (1, C, H, W) of ``dtype`` on the active
+    backend; uint8 in 0..255 or floats in [0, 1], as ``minicnn.data.as_batch`` takes them."""
+    image = image if hasattr(image, "shape") else np.asarray(image)
     shape = tuple(image.shape)
     if len(shape) == 3:
         image = image[None]                            # (C, H, W) -> (1, C, H, W)
     elif len(shape) not in (2, 4) or (len(shape) == 4 and shape[0] != 1):
-        raise ValueError(f"expected one image of shape (H, W), (C, H, W) or (1, C, H, W), "
-                         f"received shape {shape}")
+        raise ValueError(f"expected one image of shape (H, W), (C, H, W) or (1, C, H, W), received shape {shape}")
     return as_batch(image).astype(dtype, copy=False)
 
 
 def model_dtype(model):
     """The dtype of the model's first parameter (inputs must match it), float32 if it has none."""
-    for layer in model.layers:
-        for p in layer.parameters():
-            return p.data.dtype
-    return np.dtype(np.float32)
+    return next((p.data.dtype for p in model.parameters()), np.dtype(np.float32))
 
 
 def layer_index(model, layer):
@@ -47,8 +37,7 @@ def layer_index(model, layer):
 
 @contextmanager
 def eval_mode(model):
-    """Run ``model`` in eval mode (Dropout off) inside no_grad() (no backward follows), and
-    restore every module's mode afterwards."""
+    """Run ``model`` in eval mode (Dropout off) inside no_grad(), then restore every module's mode."""
     before = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
@@ -60,11 +49,8 @@ def eval_mode(model):
 
 
 def layer_outputs(model, image):
-    """Run one image layer by layer; return every layer's output as a NumPy array.
-
-    Returns a list of ``len(model)`` arrays without the batch axis:
-    (C, H, W) after convolutions and pooling, (D,) after Flatten and Linear.
-    """
+    """Run one image layer by layer: a list of ``len(model)`` NumPy arrays without the batch axis,
+    (C, H, W) after convolutions and pooling, (D,) after Flatten and Linear."""
     x = image_batch(image, model_dtype(model))         # (1, C, H, W)
     outputs = []
     with eval_mode(model):
@@ -72,17 +58,14 @@ def layer_outputs(model, image):
             try:
                 x = layer.forward(x)
             except ValueError as e:
-                raise ValueError(f"layer {i} ({layer!r}) cannot take the output of the layer "
-                                 f"before it: {e}") from e
+                raise ValueError(f"layer {i} ({layer!r}) cannot take the output of the layer before it: {e}") from e
             outputs.append(to_numpy(x)[0])
     return outputs
 
 
 def layer_activations(model, images, layer, batch_size=500):
-    """The output of layer ``layer`` (an index, negative counts from the end) for many images.
-
-    images: (N, H, W) or (N, C, H, W)  ->  (N, D) NumPy array, each output flattened.
-    """
+    """The output of ``model.layers[layer]`` (negative counts from the end) for many images:
+    (N, H, W) or (N, C, H, W) -> (N, D) NumPy array, each output flattened."""
     stop = layer_index(model, layer) + 1
     dtype = model_dtype(model)
     chunks = []

@@ -1,11 +1,6 @@
-"""Interactive pieces for Jupyter (the ``notebook`` extra): each is an ipywidgets VBox.
-
-Every widget draws with the plain functions of ``minicnn.viz`` into its own Figure
-(``.figure``) and shows it as a PNG in an ``ipywidgets.Image``, and uses only
-ipywidgets' own controls: that works the same in JupyterLab, Notebook 7, VS Code and
-Colab, whatever matplotlib backend is active. The handlers are ordinary methods
-(``select``, ``show``, ``train``), so the widgets can be driven without a browser.
-"""
+"""Interactive pieces for Jupyter (the ``notebook`` extra): ipywidgets VBoxes that draw with ``minicnn.viz`` into a
+Figure (``.figure``) shown as a PNG beside ipywidgets' own controls only, so they work alike in any Jupyter and with
+any matplotlib backend. Handlers are ordinary methods (``select``, ``show``, ``train``): no browser is needed."""
 import numpy as np
 
 from ..backend import to_numpy
@@ -22,20 +17,15 @@ widgets = ipywidgets()
 
 
 class ConfusionExplorer(widgets.VBox):
-    """The confusion matrix, and the test images of the (true, predicted) cell chosen in two dropdowns.
-
-    images: (N, H, W); y_true, y_pred: (N,) class labels. Opens on the most
-    frequent mistake. ``.figure`` is the matrix, ``.cell_figure`` the cell's images,
-    ``.indices`` the indices (into ``images``) of the images in the chosen cell.
-    """
+    """The confusion matrix (``.figure``) and two dropdowns that pick a (true, predicted) cell, opening on the most
+    frequent mistake; its images (N, H, W) are drawn in ``.cell_figure``, their indices in ``.indices``."""
 
     def __init__(self, images, y_true, y_pred, classes=None, max_images=32, ncols=8):
         self.images, self.classes = to_numpy(images), classes
         self.y_true, self.y_pred = to_numpy(y_true), to_numpy(y_pred)
         if not len(self.images) == len(self.y_true) == len(self.y_pred):
-            raise ValueError(f"ConfusionExplorer needs as many images as labels and predictions, "
-                             f"received {len(self.images)} images, {len(self.y_true)} labels, "
-                             f"{len(self.y_pred)} predictions")
+            raise ValueError(f"ConfusionExplorer needs as many images as labels and predictions, received "
+                             f"{len(self.images)} images, {len(self.y_true)} labels, {len(self.y_pred)} predictions")
         self.max_images, self.ncols = int(max_images), int(ncols)
         self.figure = plot_confusion_matrix(self.y_true, self.y_pred, classes, kind="counts")
         self.matrix = self.figure.matrix
@@ -46,7 +36,6 @@ class ConfusionExplorer(widgets.VBox):
         self.caption = widgets.HTML()
         self.matrix_image = widgets.Image(value=figure_png(self.figure), format="png")
         self.cell_image = widgets.Image(format="png")
-        self.indices = np.array([], dtype=np.int64)
         self._holding = False
         for dropdown in (self.true_dropdown, self.pred_dropdown):
             dropdown.observe(lambda change: self._redraw(), names="value")
@@ -72,24 +61,19 @@ class ConfusionExplorer(widgets.VBox):
         what = f"true {class_label(self.classes, t)}, predicted {class_label(self.classes, p)}"
         more = f" (the first {len(shown)} shown)" if len(shown) < len(self.indices) else ""
         self.caption.value = f"<b>{len(self.indices)}</b> images with {what}{more}"
-        image_grid(self.cell_figure, self.images[shown], [f"#{i}" for i in shown], self.ncols,
-                   f"no images with {what}")
+        image_grid(self.cell_figure, self.images[shown], [f"#{i}" for i in shown], self.ncols, f"no images with {what}")
         self.cell_image.value = figure_png(self.cell_figure)
 
 
 class PredictionExplorer(widgets.VBox):
-    """Pick a test image with a slider; see it, the predicted class and the probability of each class.
-
-    ``.slider`` is the IntSlider, ``.figure`` what ``plot_prediction`` drew for the current image.
-    """
+    """A slider (``.slider``) picks a test image; ``plot_prediction`` draws it and its prediction (``.figure``)."""
 
     def __init__(self, model, images, labels=None, classes=None, index=0):
         self.model, self.images, self.classes = model, to_numpy(images), classes
         self.labels = None if labels is None else to_numpy(labels)
         self.figure = new_figure((9, 3.6))
-        self.slider = widgets.IntSlider(value=int(index), min=0, max=len(self.images) - 1,
-                                        description="image", continuous_update=False,
-                                        layout=widgets.Layout(width="600px"))
+        self.slider = widgets.IntSlider(value=int(index), min=0, max=len(self.images) - 1, description="image",
+                                        continuous_update=False, layout=widgets.Layout(width="600px"))
         self.image = widgets.Image(format="png")
         self.slider.observe(lambda change: self.show(change["new"]), names="value")
         super().__init__([self.slider, self.image])
@@ -109,14 +93,10 @@ class PredictionExplorer(widgets.VBox):
 
 
 class TrainingPanel(widgets.VBox):
-    """Sliders for epochs, batch size and learning rate, a Train button, and curves after every epoch.
-
-    model: a Sequential (each Train continues training it) or a function returning
-    a new one (each Train starts afresh, e.g. ``minicnn.models.lenet``).
-    x, y: training images and labels; validation: optional (x_val, y_val).
-    Training is SGD with ``momentum``, NLLLoss after a LogSoftmax, else CrossEntropyLoss.
-    ``.train()`` does what the button does; ``.history`` is the last run's History.
-    """
+    """Sliders for epochs, batch size and learning rate, a Train button (``.train()``) and curves after every epoch.
+    SGD with ``momentum``; NLLLoss after a LogSoftmax, else CrossEntropyLoss. ``model``: a Sequential (each Train
+    continues it) or a function returning a new one (each Train starts afresh, e.g. ``minicnn.models.lenet``);
+    validation: optional (x_val, y_val); ``.history``: the last run's History."""
 
     def __init__(self, model, x, y, validation=None, epochs=3, batch_size=64, lr=0.03,
                  momentum=0.9, seed=None):
@@ -125,22 +105,19 @@ class TrainingPanel(widgets.VBox):
         self.x, self.y, self.validation = x, y, validation
         self.momentum, self.seed = momentum, seed
         self.history = None
-        self.epochs_slider = widgets.IntSlider(value=epochs, min=1, max=30, description="epochs")
-        self.batch_size_slider = widgets.SelectionSlider(options=[8, 16, 32, 64, 128, 256, 512],
-                                                         value=batch_size, description="batch size")
-        self.lr_slider = widgets.FloatLogSlider(value=lr, base=10, min=-4, max=0, step=0.1,
+        style = {"description_width": "110px"}
+        self.epochs_slider = widgets.IntSlider(value=epochs, min=1, max=30, description="epochs", style=style)
+        self.batch_size_slider = widgets.SelectionSlider(options=[8, 16, 32, 64, 128, 256, 512], value=batch_size,
+                                                         description="batch size", style=style)
+        self.lr_slider = widgets.FloatLogSlider(value=lr, base=10, min=-4, max=0, step=0.1, style=style,
                                                 description="learning rate", readout_format=".4f")
         self.train_button = widgets.Button(description="Train", button_style="primary", icon="play")
         self.status = widgets.HTML("press Train")
         self.figure = new_figure((10, 3.8))
         self.image = widgets.Image(format="png")
         self.train_button.on_click(self._on_click)
-        style = {"description_width": "110px"}
-        for slider in (self.epochs_slider, self.batch_size_slider, self.lr_slider):
-            slider.style = style
-        super().__init__([widgets.HBox([widgets.VBox([self.epochs_slider, self.batch_size_slider,
-                                                      self.lr_slider]), self.train_button]),
-                          self.status, self.image])
+        sliders = widgets.VBox([self.epochs_slider, self.batch_size_slider, self.lr_slider])
+        super().__init__([widgets.HBox([sliders, self.train_button]), self.status, self.image])
 
     def _on_click(self, button):
         # An exception in a click handler would vanish into the browser's log; show it instead.
@@ -159,9 +136,8 @@ class TrainingPanel(widgets.VBox):
         self.train_button.disabled = True
         self.status.value = f"training for {epochs} epochs..."
         try:
-            self.history = fit(self.model, loss, optimizer, self.x, self.y, epochs=epochs,
-                               batch_size=self.batch_size_slider.value, validation=self.validation,
-                               seed=self.seed, progress=False,
+            self.history = fit(self.model, loss, optimizer, self.x, self.y, epochs=epochs, seed=self.seed,
+                               batch_size=self.batch_size_slider.value, validation=self.validation, progress=False,
                                callbacks=[lambda epoch, history: self._after_epoch(history, epochs)])
         finally:
             self.train_button.disabled = False
