@@ -1,20 +1,16 @@
 """The file a stopped ``minicnn train`` run continues from: ``runs/x.npz`` has ``runs/x.resume.npz``.
 
-The model file holds the weights, as every checkpoint does. Beside it, the resume file holds
-what else the next step needs, as plain arrays and JSON (``np.load(allow_pickle=False)``
-reads it; nothing in it can run code):
+The model file holds the weights, as every checkpoint does; the resume file holds what else the next step needs,
+as plain arrays and JSON read with ``np.load(allow_pickle=False)`` (nothing in it can run code):
 
-    __state__                  JSON: format, the run's settings, a fingerprint of its data,
-                               the History so far (``History.state_dict()``: the losses, and
-                               ``position``: epoch, step, the random generators' states), and
-                               the optimizer's hyperparameters (``SGD.state_dict()``)
-    order                      int64 (N,): the current epoch's order of training images
-                               (absent between epochs: the next order is drawn afresh)
-    momentum_buffer.<i>        the optimizer's momentum for parameter i, shaped like it
+    __state__            JSON: format, the run's settings, a fingerprint of its data, ``History.state_dict()``
+                         (the losses; ``position``: epoch, step, the random generators' states) and the
+                         optimizer's hyperparameters (``SGD.state_dict()``)
+    order                int64 (N,): the current epoch's order of training images (absent between epochs)
+    momentum_buffer.<i>  the optimizer's momentum for parameter i, shaped like it
 
-Both files carry the number of steps taken; the resume file is written first, so after a
-crash between the two writes the numbers differ and ``read`` says so rather than resume
-from a mismatched pair.
+Both files carry the number of steps taken; the resume file is written first, so after a crash between the two
+writes the numbers differ and the run is not resumed from a mismatched pair.
 """
 import json
 import os
@@ -34,8 +30,8 @@ def resume_path(model_path):
 
 
 def save(path, run, history, optimizer):
-    """Write the resume file ``path`` for a run with settings ``run`` (a JSON dict), the
-    History ``history`` and the SGD ``optimizer``; atomically, as checkpoints are."""
+    """Write the resume file ``path`` for a run with settings ``run`` (a JSON dict), the History ``history``
+    and the SGD ``optimizer``; atomically, as checkpoints are."""
     history_state = history.state_dict()
     position = dict(history_state["position"])
     order = position.pop("order")
@@ -48,12 +44,12 @@ def save(path, run, history, optimizer):
     if order is not None:
         arrays["order"] = np.asarray(order, dtype=np.int64)
     arrays["__state__"] = np.array(json.dumps(state))
-    return write_atomically(path, lambda f: np.savez(f, **arrays), lambda tmp: read(tmp))
+    return write_atomically(path, lambda f: np.savez(f, **arrays), verify=read)
 
 
 def read(path):
-    """(run settings, History state for ``fit(resume=...)``, SGD state for ``load_state_dict``)
-    from a resume file; a ValueError naming the file and what is wrong, never a traceback."""
+    """(run settings, History state for ``fit(resume=...)``, SGD state for ``load_state_dict``) from a resume
+    file; a ValueError naming the file and what is wrong, never a traceback."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"resume file {path} does not exist")
