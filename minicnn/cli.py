@@ -1,12 +1,8 @@
-"""The ``minicnn`` command: train, evaluate, predict, bench.
+"""The ``minicnn`` command: train, evaluate, predict, bench (README.md has more examples).
 
     minicnn train                       # lenet on MNIST, the settings below: >= 99% test accuracy
-    minicnn train --no-augment --val-size 0   # no random turns and shifts; all 60,000 to train on
-    minicnn train --dataset fashion-mnist --model convnet --epochs 12 --batch-size 64 --no-augment
     minicnn evaluate runs/mnist-lenet.npz   # test accuracy, per class, confusion matrix
-    minicnn predict runs/mnist-lenet.npz digit.png
     minicnn train --resume runs/mnist-lenet-2.npz   # continue a run stopped by Ctrl-C, exactly
-    minicnn bench --quick               # python -m benchmarks, from a checkout
 
 Every problem with a flag or a file ends the command with one line on stderr and exit status 2, as argparse
 does for an unknown flag; never with a traceback. An unexpected error is one line too, exit status 1 (``--debug``

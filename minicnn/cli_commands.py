@@ -4,6 +4,8 @@ import os
 
 import numpy as np
 
+from .sequential import Sequential
+
 EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_UNEXPECTED = 2, 1, 130, 1
 QUICKDRAW_DEFAULT_MAX_PER_CLASS = 10000
 # The images held out for validation are the same whatever --seed says: runs are compared on the same images.
@@ -57,10 +59,8 @@ def _set_backend(name):
 # -- commands -------------------------------------------------------------------------------
 
 def cmd_evaluate(args):
-    from .sequential import Sequential
     from .train import evaluate
     from .viz.confusion import confusion_matrix
-
     _set_backend(args.backend)
     model = Sequential.load(args.model_file)          # a missing or bad file: main reports it
     meta = model.metadata
@@ -131,9 +131,7 @@ def cmd_predict(args):
     from .drawing import preprocess_drawing
     from .drawing.preprocess import open_image
     from .optional import pip_install, require
-    from .sequential import Sequential
     from .train import predict_proba
-
     model = Sequential.load(args.model_file)
     if not os.path.isfile(args.image):
         raise UsageError(f"image file {args.image} does not exist")

@@ -1,11 +1,8 @@
-"""``minicnn train``: train a model, saving what it has at every epoch's end, when training ends and when a
-signal stops it, so nothing is lost; ``--resume`` continues a stopped run exactly. A run writes its model
-(runs/x.npz, a checkpoint like any other) and, while it can be continued, its resume file (runs/x.resume.npz:
-resume.py); no existing file is replaced unless the user asks (--overwrite, --resume). See docs/reliability.md.
-"""
+"""``minicnn train``: train a model, saving it (runs/x.npz, and runs/x.resume.npz while the run can be continued)
+at every epoch's end, when training ends and when a signal stops it; ``--resume`` continues a stopped run exactly.
+No existing file is replaced unless the user asks (--overwrite, --resume). See docs/reliability.md."""
 import itertools
 import os
-import signal
 import sys
 import time
 import zlib
@@ -16,7 +13,7 @@ import numpy as np
 from . import checkpoint, resume
 from .cli_commands import (AUGMENTATION, EXIT_DIVERGED, EXIT_INTERRUPTED, QUICKDRAW_DEFAULT_MAX_PER_CLASS, SPLIT_SEED,
                            UsageError, _default_quickdraw_categories, _load, _narrator, _set_backend)
-from .interrupts import Terminated, deferred_signals
+from .interrupts import STOP_SIGNALS, Terminated, deferred_signals, signal_name
 from .output_files import check_output
 from .sequential import Sequential
 
@@ -88,8 +85,7 @@ class _RunFiles:
         meta = dict(self.meta, epochs=history.epochs, steps=history.steps, complete=complete,
                     val_accuracy=history.val_acc[-1] if history.val_acc else None, test_accuracy=test_accuracy)
         state_file = resume.resume_path(self.out)
-        # Signals wait until both files are written and ``saved`` says so: a Ctrl-C that arrives mid-save is
-        # then reported truthfully.
+        # Signals wait until both files are written and ``saved`` says so: a Ctrl-C mid-save is reported truthfully.
         with deferred_signals():
             if resumable:
                 resume.save(state_file, self.run, history, self.optimizer)
@@ -110,21 +106,12 @@ class _RunFiles:
         return f"{self.out} holds {self.saved}; continue with: minicnn train --resume {self.out}"
 
 
-def _exit_status(stopped):
-    """130 for Ctrl-C, 128 + the number for SIGTERM (143) or SIGHUP (129), as a shell reports."""
-    for name in ("SIGTERM", "SIGHUP"):
-        if f"({name})" in stopped and hasattr(signal, name):
-            return 128 + getattr(signal, name)
-    return EXIT_INTERRUPTED
-
-
 def cmd_train(args):
     import minicnn
     from .data import RandomAffine, train_val_split
     from .models import MODELS
     from .optional import optional
     from .train import fit, linear_decay
-
     resumed = _resume_settings(args) if args.resume else None
     if args.dataset != "quickdraw" and (args.categories or args.max_per_class):
         raise UsageError("--categories and --max-per-class only apply to --dataset quickdraw")
@@ -195,8 +182,7 @@ def cmd_train(args):
     progress = progress and optional("tqdm.auto") is not None  # else fit's own lines would repeat ours
     try:
         start = time.perf_counter()
-        # fit names the step where the loss became NaN; NumPy's overflow warnings on the way there would only
-        # add lines of its source to that one sentence.
+        # fit names the step where the loss became NaN; NumPy's overflow warnings would only add noise to that.
         with np.errstate(over="ignore", invalid="ignore"):
             history = fit(stepper, minicnn.NLLLoss(), optimizer, x_train, y_train, epochs=args.epochs,
                           batch_size=args.batch_size, validation=(x_val, y_val) if len(x_val) else None,
@@ -212,8 +198,7 @@ def cmd_train(args):
 
 
 def _continue(args, resumed, run, model, optimizer, n_train):
-    """Put the resumed run's weights and optimizer state into ``model`` and ``optimizer``; return the History
-    state ``fit`` continues from."""
+    """Load the resumed run's weights and SGD state into ``model`` and ``optimizer``; return fit's History state."""
     saved_run, history_state, optimizer_state = resumed
     if saved_run.get("data") != run["data"]:
         raise UsageError(f"--resume {args.resume}: the training data differ from the run's (another data folder "
@@ -242,8 +227,7 @@ def _finish(history, files, wall, model, x_test, y_test, say):
     from .train import evaluate
     stopped = history.stopped or ""
     if history.position is None or "KeyboardInterrupt" in stopped:
-        # A second Ctrl-C cut a step short: the weights may be half-updated, so they are not saved; what an
-        # earlier epoch saved is still there.
+        # A second Ctrl-C cut a step short: the weights may be half-updated, so they are not saved.
         print(f"minicnn train: stopped at once ({stopped}): the steps since the last save are lost; "
               f"{files.said()}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -255,7 +239,8 @@ def _finish(history, files, wall, model, x_test, y_test, say):
     if stopped:
         print(f"training stopped early: {stopped}", f"saved: {files.said()}",
               "the test set was not scored: the run is not finished", sep="\n")
-        return _exit_status(stopped)
+        # What a shell reports for the signal that stopped it, 128 + its number: Ctrl-C 130, SIGTERM 143, SIGHUP 129.
+        return next((128 + s for s in STOP_SIGNALS if f"({signal_name(s)})" in stopped), EXIT_INTERRUPTED)
     say(f"trained {history.epochs} epochs ({history.steps:,} steps) in {wall:.1f} s ({sum(history.seconds):.1f} s "
         "in training passes)")
     print(f"saved the model to {files.out}", flush=True)

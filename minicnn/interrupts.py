@@ -1,10 +1,7 @@
-"""Ctrl-C, SIGTERM and SIGHUP, turned into something Python code can finish or clean up after.
-
-By default SIGTERM (``kill``, a shutdown, a job scheduler) and SIGHUP (the terminal closed) end the process on
-the spot: no ``finally`` block runs, so a half-written temporary file stays on disk and a run's weights are
-lost. ``raise_on_termination``, ``deferred_signals`` and ``StopRequest`` change that, each only while it is
-active and only in the main thread (Python delivers signals there alone).
-"""
+"""Ctrl-C, SIGTERM and SIGHUP, turned into something Python code can finish or clean up after. By default SIGTERM
+(``kill``, a shutdown) and SIGHUP (the terminal closed) end the process on the spot: no ``finally`` block runs, so
+a temporary file stays on disk and a run's weights are lost. The tools below change that while they are active,
+in the main thread only (Python delivers signals there alone)."""
 import contextlib
 import signal
 import sys
@@ -71,11 +68,9 @@ def raise_on_termination(resend=True):
 def deferred_signals():
     """Hold Ctrl-C, SIGTERM and SIGHUP until the block ends, then deliver them in order. Around a save: a signal
     cannot cut a file in half, and whoever handles it afterwards finds the file complete."""
-    if not _in_main_thread():
-        yield
-        return
     received = []
-    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in STOP_SIGNALS}
+    previous = ({s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in STOP_SIGNALS}
+                if _in_main_thread() else {})
     try:
         yield
     finally:
@@ -105,13 +100,10 @@ class StopRequest:
             for signum in STOP_SIGNALS:
                 if signal.getsignal(signum) == signal.SIG_IGN:
                     continue                       # e.g. SIGHUP under nohup: meant to be ignored
-                try:
+                with contextlib.suppress(ValueError, OSError):
                     self._previous[signum] = signal.signal(signum, self._handler)
-                except (ValueError, OSError):
-                    pass
         return self
 
     def __exit__(self, *exc):
         _restore(self._previous)
         self._previous = {}
-        return False

@@ -15,16 +15,9 @@ from .interrupts import deferred_signals
 
 # Room kept free beyond the file itself: a disk filled to the last byte breaks other programs.
 SPARE_BYTES = 16 << 20
-
-
-def _not_a_file(mode):
-    """What a non-regular file is, in words."""
-    for test, words in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
-                        (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                        (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return words
-    return "not a regular file"
+# What a path that is not a regular file is, in words, by its type (``stat.S_IFMT``).
+_NOT_A_FILE = {stat.S_IFDIR: "a folder", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+              stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket"}
 
 
 def check_output(path, overwrite=True, size=0, flag=""):
@@ -42,7 +35,8 @@ def check_output(path, overwrite=True, size=0, flag=""):
         raise OSError(f"cannot write {named}: {e.strerror}") from None
     if st is not None:
         if not stat.S_ISREG(st.st_mode):
-            raise OSError(f"cannot write {named}: it is {_not_a_file(st.st_mode)}; minicnn writes only regular files")
+            kind = _NOT_A_FILE.get(stat.S_IFMT(st.st_mode), "not a regular file")
+            raise OSError(f"cannot write {named}: it is {kind}; minicnn writes only regular files")
         if not overwrite:
             raise FileExistsError(f"{named} already exists; choose another name, or add --overwrite to replace it")
         if not os.access(target, os.W_OK):
