@@ -21,9 +21,9 @@ from .cli_train import cmd_train
 from .interrupts import Terminated, raise_on_termination
 from .optional import pip_install
 
-# The defaults of `minicnn train`, chosen by the accuracy on 5,000 training images held out for validation, never
-# by the test set (scripts/sweep.py; the measurements are in scripts/results/ and README.md). The learning rate
-# decays linearly to 0 over the run: the large early steps learn fast, the small late ones settle into a minimum.
+# The defaults of `minicnn train`, chosen on 5,000 training images held out for validation, never on the test set
+# (scripts/sweep.py, scripts/results/, README.md). The learning rate decays linearly to 0: the large early steps
+# learn fast, the small late ones settle into a minimum.
 DEFAULTS = dict(dataset="mnist", model="lenet", epochs=6, batch_size=32, lr=0.05, momentum=0.9,
                 schedule="linear", seed=0, backend="numpy", val_size=5000, augment=True)
 DATASETS = ("mnist", "fashion-mnist", "quickdraw")
@@ -48,7 +48,6 @@ class _Formatter(argparse.HelpFormatter):
 
 
 # -- flag types: each rejects a bad value with one sentence ---------------------------------
-
 def _flag_type(convert, kind, is_valid, requirement):
     """An argparse type: ``convert`` the text, then reject values failing ``is_valid``."""
     def parse(text):
@@ -57,8 +56,7 @@ def _flag_type(convert, kind, is_valid, requirement):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {kind}, received {text!r}") from None
         if not is_valid(value):
-            shown = value if convert is int else text
-            raise argparse.ArgumentTypeError(f"{requirement}, received {shown}")
+            raise argparse.ArgumentTypeError(f"{requirement}, received {value if convert is int else text}")
         return value
     return parse
 
@@ -120,31 +118,26 @@ def build_parser():
                        help="turn and shift every training image at random, keeping its ink inside the frame: "
                             f"RandomAffine(degrees={AUGMENTATION['degrees']:g}, "
                             f"translate={AUGMENTATION['translate']}) (default: {'on' if d['augment'] else 'off'})")
-    train.add_argument("--workers", type=_positive_int, default=None,
-                       help="CPU cores per batch (DataParallel); default: every usable core where a batch is "
-                            "large enough to split (64+ images); 1 turns it off")
-    train.add_argument("--out", default=None,
-                       help="where to save the trained model (.npz), checked before training; default: a new "
-                            "name under ./runs/, runs/<dataset>-<model>.npz, then -2, -3, ... (printed at the start)")
+    train.add_argument("--workers", type=_positive_int, help="CPU cores per batch (DataParallel); default: every "
+                       "usable core where a batch is large enough to split (64+ images); 1 turns it off")
+    train.add_argument("--out", help="where to save the trained model (.npz), checked before training; default: a "
+                       "new name under ./runs/, runs/<dataset>-<model>.npz, then -2, -3, ... (printed at the start)")
     train.add_argument("--overwrite", action="store_true",
                        help="replace the file --out names if it exists (without --out: save to "
                             "runs/<dataset>-<model>.npz, replacing it)")
-    train.add_argument("--resume", metavar="CHECKPOINT", default=None,
-                       help="continue a stopped run exactly where it stopped, with its own settings, from the "
-                            "model file it saved (and the .resume.npz file beside it); it saves to that file "
-                            "again unless --out says otherwise")
+    train.add_argument("--resume", metavar="CHECKPOINT", help="continue a stopped run exactly where it stopped, "
+                       "with its own settings, from the model file it saved (and the .resume.npz file beside it); "
+                       "it saves to that file again unless --out says otherwise")
     _data_flags(train)
-    train.add_argument("--categories", type=_categories, default=None,
-                       help="quickdraw only: comma-separated categories; default: the article's ten (cloud, sun, "
-                            "pants, ...) when they are all in the data folder, else the ten local ones "
-                            "(eyeglasses, banana, chair, ...) when those are, else the article's ten, downloaded")
-    train.add_argument("--max-per-class", type=_positive_int, default=None,
-                       help="quickdraw only: use the first N drawings of each category (20%% of them for "
-                            f"testing); default {QUICKDRAW_DEFAULT_MAX_PER_CLASS}")
-    train.add_argument("--limit", type=_positive_int, default=None,
+    train.add_argument("--categories", type=_categories, help="quickdraw only: comma-separated categories; "
+                       "default: the article's ten (cloud, sun, pants, ...) when they are all in the data folder, "
+                       "else the ten local ones (eyeglasses, banana, chair, ...) when those are, else the article's "
+                       "ten, downloaded")
+    train.add_argument("--max-per-class", type=_positive_int, help="quickdraw only: use the first N drawings of each "
+                       f"category (20%% of them for testing); default {QUICKDRAW_DEFAULT_MAX_PER_CLASS}")
+    train.add_argument("--limit", type=_positive_int,
                        help="use only the first N training images, validation included (for a quick try)")
-    train.add_argument("--test-limit", type=_positive_int, default=None,
-                       help="test on only the first N test images")
+    train.add_argument("--test-limit", type=_positive_int, help="test on only the first N test images")
     progress = train.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None,
                           help="show a progress bar per epoch (default: when stderr is a terminal)")
@@ -156,10 +149,10 @@ def build_parser():
         description="Measure a saved model on a test set: overall accuracy, accuracy per class and a confusion "
                     "matrix (rows: true class, columns: predicted class).", formatter_class=_Formatter)
     evaluate.add_argument("model_file", metavar="MODEL", help="a model saved by minicnn train (.npz)")
-    evaluate.add_argument("--dataset", choices=DATASETS, default=None,
+    evaluate.add_argument("--dataset", choices=DATASETS,
                           help="test set to use; default: the one the model was trained on")
     _data_flags(evaluate)
-    evaluate.add_argument("--limit", type=_positive_int, default=None, help="use only the first N test images")
+    evaluate.add_argument("--limit", type=_positive_int, help="use only the first N test images")
     evaluate.add_argument("--batch-size", type=_positive_int, default=1000, help="images per forward pass")
     evaluate.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
                           help="numpy (CPU) or cupy (NVIDIA GPU)")
@@ -187,14 +180,12 @@ def build_parser():
 
 
 def _data_flags(p):
-    p.add_argument("--data-dir", default=None,
-                   help="folder holding mnist/, fashion-mnist/, quickdraw/; default: $MINICNN_DATA_DIR, else "
-                        "~/.cache/minicnn")
+    p.add_argument("--data-dir", help="folder holding mnist/, fashion-mnist/, quickdraw/; default: "
+                                      "$MINICNN_DATA_DIR, else ~/.cache/minicnn")
     p.add_argument("--no-download", action="store_true", help="fail instead of downloading missing data files")
 
 
 # -- commands -------------------------------------------------------------------------------
-
 def benchmarks_root():
     """The checkout minicnn runs from, if it holds benchmarks/; None for an installed package."""
     root = Path(__file__).resolve().parents[1]
@@ -231,13 +222,13 @@ def main(argv=None):
     if args.command == "train":      # each flag's value when not typed: --resume refuses typed ones
         args.defaults = vars(parser.parse_args(["train"]))   # that contradict the run it continues
     try:
-        # SIGTERM and SIGHUP raise Terminated, so `finally` blocks remove temporary files
-        # (a download's .part) and training saves what it has, as Ctrl-C does.
+        # SIGTERM and SIGHUP raise Terminated, as Ctrl-C raises KeyboardInterrupt: `finally` blocks clean up
+        # (a download's .part) and training saves what it has.
         with raise_on_termination(resend=False):
             return COMMANDS[args.command](args)
     except (UsageError, FileNotFoundError, ValueError, OSError, ImportError) as e:
-        # A bad flag value, missing data files, a failed download, a corrupt file, a missing
-        # optional library: what they say is one sentence meant for the user, passed on as is.
+        # A bad flag value, missing or corrupt files, a failed download, a missing optional library: what they
+        # say is one sentence meant for the user, passed on as is.
         print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return EXIT_USAGE
     except (KeyboardInterrupt, Terminated) as e:

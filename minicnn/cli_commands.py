@@ -19,7 +19,6 @@ class UsageError(Exception):
 
 
 # -- data -------------------------------------------------------------------------------
-
 def _default_quickdraw_categories(data_dir):
     """(categories, why): the article's ten if present, else the local ten if present."""
     from . import data
@@ -57,7 +56,6 @@ def _set_backend(name):
 
 
 # -- commands -------------------------------------------------------------------------------
-
 def cmd_evaluate(args):
     from .train import evaluate
     from .viz.confusion import confusion_matrix

@@ -125,10 +125,8 @@ def cmd_train(args):
     categories, max_per_class = None, None
     if args.dataset == "quickdraw":
         max_per_class = args.max_per_class or QUICKDRAW_DEFAULT_MAX_PER_CLASS
-        if args.categories:
-            categories, why = args.categories, "from --categories"
-        else:
-            categories, why = _default_quickdraw_categories(args.data_dir)
+        categories, why = ((args.categories, "from --categories") if args.categories
+                           else _default_quickdraw_categories(args.data_dir))
         say(f"Quick, Draw! categories ({why}): {', '.join(categories)}")
     x_train, y_train, x_test, y_test, classes = _load(args.dataset, args.data_dir, not args.no_download,
                                                       categories, max_per_class)
@@ -188,8 +186,7 @@ def cmd_train(args):
                           batch_size=args.batch_size, validation=(x_val, y_val) if len(x_val) else None,
                           seed=args.seed, progress=progress and not args.quiet, lr_schedule=schedule,
                           callbacks=[after_epoch], augment=augment, resume=history_state)
-        wall = time.perf_counter() - start
-        return _finish(history, files, wall, model, x_test, y_test, say)
+        return _finish(history, files, time.perf_counter() - start, model, x_test, y_test, say)
     except (KeyboardInterrupt, Terminated) as e:
         # A signal outside fit's steps: while saving (saves finish first) or scoring the test set.
         name, status = ("Ctrl-C", EXIT_INTERRUPTED) if isinstance(e, KeyboardInterrupt) else (e, e.exit_status)

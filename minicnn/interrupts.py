@@ -8,8 +8,7 @@ import sys
 import threading
 
 # Ctrl-C, kill's default signal, and a closed terminal; Windows has no SIGHUP.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
-                     if hasattr(signal, name))
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def signal_name(signum):
@@ -43,15 +42,13 @@ def _restore(previous):
 
 @contextlib.contextmanager
 def raise_on_termination(resend=True):
-    """While active, SIGTERM and SIGHUP raise ``Terminated``, so ``finally`` blocks remove temporary files; a
-    handler someone else installed is left alone. When ``Terminated`` leaves the block, ``resend`` restores the
-    signal's default action and sends it again, so the process still ends as the sender asked, only cleanly;
-    without ``resend`` (the command line, which reports it in one line) ``Terminated`` is raised on."""
+    """While active, SIGTERM and SIGHUP (unless someone else handles them) raise ``Terminated``, so ``finally``
+    blocks remove temporary files. With ``resend`` the signal is then sent again with its default action, so the
+    process still ends as the sender asked, only cleanly; without it (the command line) ``Terminated`` goes on."""
     replaced = {}
     if _in_main_thread():
-        for signum in STOP_SIGNALS:
-            if signum != signal.SIGINT and signal.getsignal(signum) == signal.SIG_DFL:
-                replaced[signum] = signal.signal(signum, _raise_terminated)
+        replaced = {s: signal.signal(s, _raise_terminated) for s in STOP_SIGNALS
+                    if s != signal.SIGINT and signal.getsignal(s) == signal.SIG_DFL}
     try:
         yield
     except Terminated as e:

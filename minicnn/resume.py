@@ -1,14 +1,11 @@
-"""The file a stopped ``minicnn train`` run continues from: ``runs/x.npz`` has ``runs/x.resume.npz``. It holds
-what the next step needs beyond the weights, as JSON and plain arrays read with ``np.load(allow_pickle=False)``
-(nothing in it can run code):
+"""The file a stopped ``minicnn train`` run continues from: ``runs/x.npz`` has ``runs/x.resume.npz``, holding what
+the next step needs beyond the weights, read with ``np.load(allow_pickle=False)`` (nothing in it can run code):
 
-    __state__            JSON: format, the run's settings, a fingerprint of its data, ``History.state_dict()``
-                         (the losses, the position and the random generators' states) and SGD's hyperparameters
+    __state__            JSON: format, run settings, data fingerprint, ``History.state_dict()``, SGD hyperparameters
     order                int64 (N,): the current epoch's order of training images (absent between epochs)
     momentum_buffer.<i>  SGD's momentum for parameter i, shaped like it
 
-Both files record the steps taken, the resume file written first: after a crash between the writes they differ
-and resuming is refused.
+Both record the steps taken and the resume file is written first, so a mismatched pair left by a crash is refused.
 """
 import json
 import os
