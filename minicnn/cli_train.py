@@ -122,6 +122,7 @@ def cmd_train(args):
     check_output(resume.resume_path(out), overwrite, flag=flag)
     _set_backend(args.backend)
     say = _narrator(args)                # print, or nothing under --quiet
+
     categories, max_per_class = None, None
     if args.dataset == "quickdraw":
         max_per_class = args.max_per_class or QUICKDRAW_DEFAULT_MAX_PER_CLASS
