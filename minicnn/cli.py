@@ -1,17 +1,12 @@
-"""The ``minicnn`` command: train, evaluate, predict, bench.
+"""The ``minicnn`` command: train, evaluate, predict, bench (README.md has more examples).
 
     minicnn train                       # lenet on MNIST, the settings below: >= 99% test accuracy
-    minicnn train --no-augment --val-size 0   # no random turns and shifts; all 60,000 to train on
-    minicnn train --dataset fashion-mnist --model convnet --epochs 12 --batch-size 64 --no-augment
     minicnn evaluate runs/mnist-lenet.npz   # test accuracy, per class, confusion matrix
-    minicnn predict runs/mnist-lenet.npz digit.png
     minicnn train --resume runs/mnist-lenet-2.npz   # continue a run stopped by Ctrl-C, exactly
-    minicnn bench --quick               # python -m benchmarks, from a checkout
 
-Every problem with a flag or a file ends the command with one line on stderr and
-exit status 2, as argparse does for an unknown flag; never with a traceback. An
-unexpected error is one line too, exit status 1 (``--debug`` shows its traceback);
-Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129, after saving what training had.
+Every problem with a flag or a file ends the command with one line on stderr and exit status 2, as argparse
+does for an unknown flag; never with a traceback. An unexpected error is one line too, exit status 1 (``--debug``
+shows its traceback); Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129, after saving what training had.
 """
 import argparse
 import math
@@ -26,10 +21,9 @@ from .cli_train import cmd_train
 from .interrupts import Terminated, raise_on_termination
 from .optional import pip_install
 
-# The defaults of `minicnn train`, chosen by the accuracy on 5,000 training images held out
-# for validation, never by the test set (scripts/sweep.py; the measurements are in
-# scripts/results/ and README.md). The learning rate decays linearly to 0 over the run: the
-# large early steps learn fast, the small late ones settle into a minimum.
+# The defaults of `minicnn train`, chosen on 5,000 training images held out for validation, never on the test set
+# (scripts/sweep.py, scripts/results/, README.md). The learning rate decays linearly to 0: the large early steps
+# learn fast, the small late ones settle into a minimum.
 DEFAULTS = dict(dataset="mnist", model="lenet", epochs=6, batch_size=32, lr=0.05, momentum=0.9,
                 schedule="linear", seed=0, backend="numpy", val_size=5000, augment=True)
 DATASETS = ("mnist", "fashion-mnist", "quickdraw")
@@ -47,15 +41,13 @@ class _Formatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if (action.option_strings and "default" not in text
-                and action.default not in (None, argparse.SUPPRESS)
+        if (action.option_strings and "default" not in text and action.default not in (None, argparse.SUPPRESS)
                 and not isinstance(action.default, bool)):
             text += " (default: %(default)s)"
         return text
 
 
 # -- flag types: each rejects a bad value with one sentence ---------------------------------
-
 def _flag_type(convert, kind, is_valid, requirement):
     """An argparse type: ``convert`` the text, then reject values failing ``is_valid``."""
     def parse(text):
@@ -64,8 +56,7 @@ def _flag_type(convert, kind, is_valid, requirement):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {kind}, received {text!r}") from None
         if not is_valid(value):
-            shown = value if convert is int else text
-            raise argparse.ArgumentTypeError(f"{requirement}, received {shown}")
+            raise argparse.ArgumentTypeError(f"{requirement}, received {value if convert is int else text}")
         return value
     return parse
 
@@ -87,146 +78,114 @@ def _categories(text):
 
 
 def build_parser():
-    from .models import MODELS
-
-    parser = _Parser(prog="minicnn", description="minicnn: a convolutional network written by "
-                     "hand in NumPy. Train it, evaluate it, ask it about an image.")
     from . import __version__
+    from .models import MODELS
+    parser = _Parser(prog="minicnn", description="minicnn: a convolutional network written by hand in NumPy. "
+                                                 "Train it, evaluate it, ask it about an image.")
     parser.add_argument("--version", action="version", version=f"minicnn {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
 
     d = DEFAULTS
     train = sub.add_parser(
-        "train", help="train a model and save it",
-        description="Train a model with SGD and momentum on the training set less "
-                    f"{d['val_size']:,} images held out for validation, report the training and "
-                    "validation loss and accuracy after every epoch, measure the test accuracy "
-                    "once, at the end, and save the model with its class names and settings. "
-                    f"With no flags: lenet on MNIST, {d['epochs']} epochs, batch "
-                    f"{d['batch_size']}, lr {d['lr']} decaying linearly to 0, momentum "
-                    f"{d['momentum']}, settings chosen on the validation images.",
-        formatter_class=_Formatter)
+        "train", help="train a model and save it", formatter_class=_Formatter,
+        description=f"Train a model with SGD and momentum on the training set less {d['val_size']:,} images "
+                    "held out for validation, report the training and validation loss and accuracy after every "
+                    "epoch, measure the test accuracy once, at the end, and save the model with its class names "
+                    f"and settings. With no flags: lenet on MNIST, {d['epochs']} epochs, batch {d['batch_size']}, "
+                    f"lr {d['lr']} decaying linearly to 0, momentum {d['momentum']}, settings chosen on the "
+                    "validation images.")
     train.add_argument("--dataset", choices=DATASETS, default=d["dataset"],
-                       help="what to learn: handwritten digits, clothes (Fashion-MNIST) or "
-                            "Quick, Draw! doodles")
+                       help="what to learn: handwritten digits, clothes (Fashion-MNIST) or Quick, Draw! doodles")
     train.add_argument("--model", choices=sorted(MODELS), default=d["model"],
-                       help="lenet: the Quick, Draw! article's network (2 conv 5x5); convnet: "
-                            "the Keras MNIST example (2 conv 3x3, dropout), about 3x slower")
-    train.add_argument("--epochs", type=_positive_int, default=d["epochs"],
-                       help="passes over the training set")
+                       help="lenet: the Quick, Draw! article's network (2 conv 5x5); convnet: the Keras MNIST "
+                            "example (2 conv 3x3, dropout), about 3x slower")
+    train.add_argument("--epochs", type=_positive_int, default=d["epochs"], help="passes over the training set")
     train.add_argument("--batch-size", type=_positive_int, default=d["batch_size"],
                        help="images per optimisation step")
     train.add_argument("--lr", type=_positive_float, default=d["lr"],
                        help="learning rate of SGD (the starting value with --schedule linear)")
-    train.add_argument("--momentum", type=_momentum, default=d["momentum"],
-                       help="SGD momentum, in [0, 1)")
+    train.add_argument("--momentum", type=_momentum, default=d["momentum"], help="SGD momentum, in [0, 1)")
     train.add_argument("--schedule", choices=("linear", "constant"), default=d["schedule"],
-                       help="learning rate over the run: 'linear' decays it from --lr to 0, "
-                            "'constant' keeps --lr")
+                       help="learning rate over the run: 'linear' decays it from --lr to 0, 'constant' keeps --lr")
     train.add_argument("--backend", choices=("numpy", "cupy"), default=d["backend"],
                        help=f"numpy runs on the CPU; cupy on an NVIDIA GPU ({pip_install('gpu')})")
     train.add_argument("--seed", type=_non_negative_int, default=d["seed"],
                        help="seeds the initial weights, dropout and the shuffling")
     train.add_argument("--val-size", type=_non_negative_int, default=d["val_size"],
-                       help="training images held out (stratified, the same ones whatever the "
-                            "seed) to measure the validation accuracy after every epoch; 0: none")
+                       help="training images held out (stratified, the same ones whatever the seed) to measure "
+                            "the validation accuracy after every epoch; 0: none")
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d["augment"],
-                       help="turn and shift every training image at random, keeping its ink "
-                            "inside the frame: RandomAffine(degrees="
-                            f"{AUGMENTATION['degrees']:g}, translate={AUGMENTATION['translate']}) "
-                            f"(default: {'on' if d['augment'] else 'off'})")
-    train.add_argument("--workers", type=_positive_int, default=None,
-                       help="CPU cores per batch (DataParallel); default: every usable core "
-                            "where a batch is large enough to split (64+ images); 1 turns it off")
-    train.add_argument("--out", default=None,
-                       help="where to save the trained model (.npz), checked before training; "
-                            "default: a new name under ./runs/, runs/<dataset>-<model>.npz, "
-                            "then -2, -3, ... (printed at the start)")
+                       help="turn and shift every training image at random, keeping its ink inside the frame: "
+                            f"RandomAffine(degrees={AUGMENTATION['degrees']:g}, "
+                            f"translate={AUGMENTATION['translate']}) (default: {'on' if d['augment'] else 'off'})")
+    train.add_argument("--workers", type=_positive_int, help="CPU cores per batch (DataParallel); default: every "
+                       "usable core where a batch is large enough to split (64+ images); 1 turns it off")
+    train.add_argument("--out", help="where to save the trained model (.npz), checked before training; default: a "
+                       "new name under ./runs/, runs/<dataset>-<model>.npz, then -2, -3, ... (printed at the start)")
     train.add_argument("--overwrite", action="store_true",
                        help="replace the file --out names if it exists (without --out: save to "
                             "runs/<dataset>-<model>.npz, replacing it)")
-    train.add_argument("--resume", metavar="CHECKPOINT", default=None,
-                       help="continue a stopped run exactly where it stopped, with its own "
-                            "settings, from the model file it saved (and the .resume.npz file "
-                            "beside it); it saves to that file again unless --out says otherwise")
+    train.add_argument("--resume", metavar="CHECKPOINT", help="continue a stopped run exactly where it stopped, "
+                       "with its own settings, from the model file it saved (and the .resume.npz file beside it); "
+                       "it saves to that file again unless --out says otherwise")
     _data_flags(train)
-    train.add_argument("--categories", type=_categories, default=None,
-                       help="quickdraw only: comma-separated categories; default: the article's "
-                            "ten (cloud, sun, pants, ...) when they are all in the data folder, "
-                            "else the ten local ones (eyeglasses, banana, chair, ...) when those "
-                            "are, else the article's ten, downloaded")
-    train.add_argument("--max-per-class", type=_positive_int, default=None,
-                       help="quickdraw only: use the first N drawings of each category (20%% of "
-                            f"them for testing); default {QUICKDRAW_DEFAULT_MAX_PER_CLASS}")
-    train.add_argument("--limit", type=_positive_int, default=None,
-                       help="use only the first N training images, validation included (for a "
-                            "quick try)")
-    train.add_argument("--test-limit", type=_positive_int, default=None,
-                       help="test on only the first N test images")
+    train.add_argument("--categories", type=_categories, help="quickdraw only: comma-separated categories; "
+                       "default: the article's ten (cloud, sun, pants, ...) when they are all in the data folder, "
+                       "else the ten local ones (eyeglasses, banana, chair, ...) when those are, else the article's "
+                       "ten, downloaded")
+    train.add_argument("--max-per-class", type=_positive_int, help="quickdraw only: use the first N drawings of each "
+                       f"category (20%% of them for testing); default {QUICKDRAW_DEFAULT_MAX_PER_CLASS}")
+    train.add_argument("--limit", type=_positive_int,
+                       help="use only the first N training images, validation included (for a quick try)")
+    train.add_argument("--test-limit", type=_positive_int, help="test on only the first N test images")
     progress = train.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None,
                           help="show a progress bar per epoch (default: when stderr is a terminal)")
     progress.add_argument("--no-progress", dest="progress", action="store_false",
                           help="no progress bar, only one line per epoch")
-    _quiet_flag(train, "only the test accuracy and where the model was saved")
 
     evaluate = sub.add_parser(
         "evaluate", help="accuracy, per-class accuracy and confusion matrix of a saved model",
-        description="Measure a saved model on a test set: overall accuracy, accuracy per class "
-                    "and a confusion matrix (rows: true class, columns: predicted class).",
-        formatter_class=_Formatter)
+        description="Measure a saved model on a test set: overall accuracy, accuracy per class and a confusion "
+                    "matrix (rows: true class, columns: predicted class).", formatter_class=_Formatter)
     evaluate.add_argument("model_file", metavar="MODEL", help="a model saved by minicnn train (.npz)")
-    evaluate.add_argument("--dataset", choices=DATASETS, default=None,
+    evaluate.add_argument("--dataset", choices=DATASETS,
                           help="test set to use; default: the one the model was trained on")
     _data_flags(evaluate)
-    evaluate.add_argument("--limit", type=_positive_int, default=None,
-                          help="use only the first N test images")
-    evaluate.add_argument("--batch-size", type=_positive_int, default=1000,
-                          help="images per forward pass")
+    evaluate.add_argument("--limit", type=_positive_int, help="use only the first N test images")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=1000, help="images per forward pass")
     evaluate.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
                           help="numpy (CPU) or cupy (NVIDIA GPU)")
-    _quiet_flag(evaluate, "only the report")
 
     predict = sub.add_parser(
-        "predict", help="the top classes a saved model sees in an image file",
-        description="Read an image (PNG, JPEG, ...; any size, dark-on-light or light-on-dark), "
-                    "turn it into an MNIST-style 28x28 picture and print the model's most "
-                    "likely classes with their probabilities.",
-        formatter_class=_Formatter)
+        "predict", help="the top classes a saved model sees in an image file", formatter_class=_Formatter,
+        description="Read an image (PNG, JPEG, ...; any size, dark-on-light or light-on-dark), turn it into an "
+                    "MNIST-style 28x28 picture and print the model's most likely classes with their probabilities.")
     predict.add_argument("model_file", metavar="MODEL", help="a model saved by minicnn train (.npz)")
     predict.add_argument("image", metavar="IMAGE", help="the image file to classify")
     predict.add_argument("--top", type=_positive_int, default=3, help="how many classes to print")
-    _quiet_flag(predict, "only the classes, one per line")
 
-    sub.add_parser("bench", add_help=False,
-                   help="minicnn against PyTorch, JAX and Keras: python -m benchmarks in a checkout "
-                        "(flags: minicnn bench --help)")
+    sub.add_parser("bench", add_help=False, help="minicnn against PyTorch, JAX and Keras: python -m benchmarks "
+                                                 "in a checkout (flags: minicnn bench --help)")
+    # --quiet, for scripts: what narrates the run goes; the result stays on stdout, errors on stderr.
+    for p, what_remains in ((train, "only the test accuracy and where the model was saved"),
+                            (evaluate, "only the report"), (predict, "only the classes, one per line")):
+        p.add_argument("--quiet", "-q", action="store_true",
+                       help=f"no progress bar and no informational lines: {what_remains}; errors still go to stderr")
     for p in (parser, train, evaluate, predict):
         # SUPPRESS: a sub-command's default would overwrite `minicnn --debug train`'s value.
-        p.add_argument("--debug", action="store_true",
-                       default=False if p is parser else argparse.SUPPRESS,
+        p.add_argument("--debug", action="store_true", default=False if p is parser else argparse.SUPPRESS,
                        help="show the full traceback of an unexpected error")
     return parser
 
 
-def _quiet_flag(p, what_remains):
-    # For scripts: what narrates the run goes; the result stays on stdout, errors on stderr.
-    p.add_argument("--quiet", "-q", action="store_true",
-                   help=f"no progress bar and no informational lines: {what_remains}; "
-                        "errors still go to stderr")
-
-
 def _data_flags(p):
-    p.add_argument("--data-dir", default=None,
-                   help="folder holding mnist/, fashion-mnist/, quickdraw/; default: "
-                        "$MINICNN_DATA_DIR, else ~/.cache/minicnn")
-    p.add_argument("--no-download", action="store_true",
-                   help="fail instead of downloading missing data files")
+    p.add_argument("--data-dir", help="folder holding mnist/, fashion-mnist/, quickdraw/; default: "
+                                      "$MINICNN_DATA_DIR, else ~/.cache/minicnn")
+    p.add_argument("--no-download", action="store_true", help="fail instead of downloading missing data files")
 
 
 # -- commands -------------------------------------------------------------------------------
-
 def benchmarks_root():
     """The checkout minicnn runs from, if it holds benchmarks/; None for an installed package."""
     root = Path(__file__).resolve().parents[1]
@@ -237,8 +196,8 @@ def cmd_bench(argv):
     """``python -m benchmarks`` with the same flags, run in the checkout by this interpreter."""
     root = benchmarks_root()
     if root is None:
-        print("minicnn bench: error: the benchmarks are not part of the installed package: clone "
-              "minicnn's repository and run `python -m benchmarks` in it", file=sys.stderr)
+        print("minicnn bench: error: the benchmarks are not part of the installed package: clone minicnn's "
+              "repository and run `python -m benchmarks` in it", file=sys.stderr)
         return EXIT_USAGE
     try:
         return subprocess.run([sys.executable, "-m", "benchmarks", *argv], cwd=root).returncode
@@ -263,21 +222,19 @@ def main(argv=None):
     if args.command == "train":      # each flag's value when not typed: --resume refuses typed ones
         args.defaults = vars(parser.parse_args(["train"]))   # that contradict the run it continues
     try:
-        # SIGTERM and SIGHUP raise Terminated, so `finally` blocks remove temporary files
-        # (a download's .part) and training saves what it has, as Ctrl-C does.
+        # SIGTERM and SIGHUP raise Terminated, as Ctrl-C raises KeyboardInterrupt: `finally` blocks clean up
+        # (a download's .part) and training saves what it has.
         with raise_on_termination(resend=False):
             return COMMANDS[args.command](args)
     except (UsageError, FileNotFoundError, ValueError, OSError, ImportError) as e:
-        # A bad flag value, missing data files, a failed download, a corrupt file, a missing
-        # optional library: what they say is one sentence meant for the user, passed on as is.
+        # A bad flag value, missing or corrupt files, a failed download, a missing optional library: what they
+        # say is one sentence meant for the user, passed on as is.
         print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted (Ctrl-C)", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Terminated as e:
-        print(f"\n{prog}: interrupted ({e})", file=sys.stderr)
-        return e.exit_status
+    except (KeyboardInterrupt, Terminated) as e:
+        name, status = ("Ctrl-C", EXIT_INTERRUPTED) if isinstance(e, KeyboardInterrupt) else (e, e.exit_status)
+        print(f"\n{prog}: interrupted ({name})", file=sys.stderr)
+        return status
     except Exception as e:  # noqa: BLE001 - a bug, ours or a library's: one line, not a traceback
         if args.debug:
             raise
@@ -287,9 +244,8 @@ def main(argv=None):
 
 
 def run():
-    """The ``minicnn`` command: ``main()``'s exit status. A Ctrl-C that lands after main has
-    finished (a second one, a few milliseconds after the first) must not turn a finished,
-    reported exit into Python's death by SIGINT: from there on it is ignored."""
+    """The ``minicnn`` command: ``main()``'s exit status. A Ctrl-C that lands after main has finished (a second
+    one, a few milliseconds after the first) must not turn a reported exit into death by SIGINT: it is ignored."""
     try:
         status = main()
     except KeyboardInterrupt:

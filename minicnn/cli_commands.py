@@ -1,14 +1,14 @@
-"""The ``minicnn`` commands evaluate and predict (train is in cli_train.py), run by ``minicnn.cli``
-with its flags. A problem the user can fix (a flag value, a file) is a UsageError: one line, exit
-status 2."""
+"""The ``minicnn`` commands evaluate and predict (train is in cli_train.py), run by ``minicnn.cli`` with its
+flags. A problem the user can fix (a flag value, a file) is a UsageError: one line, exit status 2."""
 import os
 
 import numpy as np
 
+from .sequential import Sequential
+
 EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_UNEXPECTED = 2, 1, 130, 1
 QUICKDRAW_DEFAULT_MAX_PER_CLASS = 10000
-# The training images held out for validation are the same whatever --seed says, so runs with
-# different seeds or settings are compared on the same images.
+# The images held out for validation are the same whatever --seed says: runs are compared on the same images.
 SPLIT_SEED = 0
 # What --augment does (RandomAffine's arguments), chosen on validation (scripts/results/sweep.txt).
 AUGMENTATION = dict(degrees=10.0, translate=(0.1, 0.1))
@@ -19,20 +19,15 @@ class UsageError(Exception):
 
 
 # -- data -------------------------------------------------------------------------------
-
 def _default_quickdraw_categories(data_dir):
     """(categories, why): the article's ten if present, else the local ten if present."""
     from . import data
     folder = data.data_root(data_dir) / "quickdraw"
-
-    def present(names):
-        return all((folder / f"{c}.npy").is_file() for c in names)
-
-    if present(data.QUICKDRAW_ARTICLE_CATEGORIES):
-        return list(data.QUICKDRAW_ARTICLE_CATEGORIES), f"the article's ten, found in {folder}"
-    if present(data.QUICKDRAW_LOCAL_CATEGORIES):
-        return list(data.QUICKDRAW_LOCAL_CATEGORIES), (
-            f"the article's ten are not all in {folder}; using the ten local ones")
+    for names, why in ((data.QUICKDRAW_ARTICLE_CATEGORIES, f"the article's ten, found in {folder}"),
+                       (data.QUICKDRAW_LOCAL_CATEGORIES,
+                        f"the article's ten are not all in {folder}; using the ten local ones")):
+        if all((folder / f"{c}.npy").is_file() for c in names):
+            return list(names), why
     return list(data.QUICKDRAW_ARTICLE_CATEGORIES), "the article's ten, to be downloaded"
 
 
@@ -61,12 +56,9 @@ def _set_backend(name):
 
 
 # -- commands -------------------------------------------------------------------------------
-
 def cmd_evaluate(args):
-    from .sequential import Sequential
     from .train import evaluate
     from .viz.confusion import confusion_matrix
-
     _set_backend(args.backend)
     model = Sequential.load(args.model_file)          # a missing or bad file: main reports it
     meta = model.metadata
@@ -76,23 +68,21 @@ def cmd_evaluate(args):
     categories = max_per_class = None
     if dataset == "quickdraw":
         if meta.get("dataset") != "quickdraw" or not meta.get("classes"):
-            raise UsageError(f"{args.model_file} does not record Quick, Draw! categories "
-                             f"(it was trained on {meta.get('dataset', 'unknown data')})")
+            raise UsageError(f"{args.model_file} does not record Quick, Draw! categories (it was trained on "
+                             f"{meta.get('dataset', 'unknown data')})")
         categories = meta["classes"]
         max_per_class = meta.get("max_per_class", QUICKDRAW_DEFAULT_MAX_PER_CLASS)
     # A checkpoint's metadata is data: the categories it names are read from disk, never downloaded.
-    _, _, x_test, y_test, classes = _load(dataset, args.data_dir, not args.no_download and categories is None,
-                                          categories, max_per_class)
+    download = not args.no_download and categories is None
+    _, _, x_test, y_test, classes = _load(dataset, args.data_dir, download, categories, max_per_class)
     x_test, y_test = x_test[:args.limit], y_test[:args.limit]               # [:None] keeps all
     k = _num_outputs(model, x_test.shape[1:])
     if k != len(classes):
-        raise UsageError(f"{args.model_file} has {k} outputs but {dataset} has {len(classes)} "
-                         f"classes")
-
+        raise UsageError(f"{args.model_file} has {k} outputs but {dataset} has {len(classes)} classes")
     loss, accuracy, predictions = evaluate(model, x_test, y_test, batch_size=args.batch_size)
     confusion = confusion_matrix(y_test, predictions, k)                   # (true, predicted)
-    print(f"{args.model_file} on the {dataset} test set ({len(y_test):,} images): accuracy "
-          f"{100 * accuracy:.2f}%, loss {loss:.4f}")
+    print(f"{args.model_file} on the {dataset} test set ({len(y_test):,} images): accuracy {100 * accuracy:.2f}%, "
+          f"loss {loss:.4f}")
     print("", format_per_class(classes, confusion), "", format_confusion(classes, confusion), sep="\n")
     return 0
 
@@ -139,9 +129,7 @@ def cmd_predict(args):
     from .drawing import preprocess_drawing
     from .drawing.preprocess import open_image
     from .optional import pip_install, require
-    from .sequential import Sequential
     from .train import predict_proba
-
     model = Sequential.load(args.model_file)
     if not os.path.isfile(args.image):
         raise UsageError(f"image file {args.image} does not exist")
@@ -155,11 +143,10 @@ def cmd_predict(args):
         raise UsageError(f"{e}" if str(args.image) in str(e) else f"{args.image}: {e}") from None
     if picture is None:
         raise UsageError(f"{args.image} is blank: there is no drawing in it to classify")
-
     shape = model.metadata.get("input_shape")
     if shape and tuple(shape) != picture.shape:
-        raise UsageError(f"{args.model_file} expects images of shape {tuple(shape)}, but the "
-                         f"image was prepared as {picture.shape}")
+        raise UsageError(f"{args.model_file} expects images of shape {tuple(shape)}, but the image was prepared "
+                         f"as {picture.shape}")
     probs = predict_proba(model, picture[None])[0]             # (K,)
     classes = model.metadata.get("classes") or []
     if len(classes) != len(probs):

@@ -1,10 +1,6 @@
-"""``minicnn train``: train a model, saving what it has at every epoch's end, when training ends
-and when a signal stops it, so nothing is lost; ``--resume`` continues a stopped run exactly.
-
-A run writes two files (docs/reliability.md): the model (runs/x.npz, a checkpoint like any
-other) and, while the run can still be continued, its resume file (runs/x.resume.npz:
-resume.py). No existing file is replaced unless the user asks (--overwrite, --resume).
-"""
+"""``minicnn train``: train a model, saving it (runs/x.npz, and runs/x.resume.npz while the run can be continued)
+at every epoch's end, when training ends and when a signal stops it; ``--resume`` continues a stopped run exactly.
+No existing file is replaced unless the user asks (--overwrite, --resume). See docs/reliability.md."""
 import itertools
 import os
 import sys
@@ -14,9 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_commands import (AUGMENTATION, EXIT_DIVERGED, EXIT_INTERRUPTED,
-                           QUICKDRAW_DEFAULT_MAX_PER_CLASS, SPLIT_SEED, UsageError,
-                           _default_quickdraw_categories, _load, _narrator, _set_backend)
+from . import checkpoint, resume
+from .cli_commands import (AUGMENTATION, EXIT_DIVERGED, EXIT_INTERRUPTED, QUICKDRAW_DEFAULT_MAX_PER_CLASS, SPLIT_SEED,
+                           UsageError, _default_quickdraw_categories, _load, _narrator, _set_backend)
+from .interrupts import STOP_SIGNALS, Terminated, deferred_signals, signal_name
+from .output_files import check_output
+from .sequential import Sequential
 
 # The settings that define a run: saved with it, and taken from it by --resume.
 RUN_SETTINGS = ("dataset", "model", "epochs", "batch_size", "lr", "momentum", "schedule", "seed",
@@ -24,10 +23,9 @@ RUN_SETTINGS = ("dataset", "model", "epochs", "batch_size", "lr", "momentum", "s
 
 
 def _resume_settings(args):
-    """Read the resume file beside --resume's model file and put the run's settings into
-    ``args``; return (run, History state, optimizer state). A flag that contradicts the run
-    (given, not its default, and different) is refused: the run continues as it began."""
-    from . import resume
+    """Read the resume file beside --resume's model file and put the run's settings into ``args``; return (run,
+    History state, optimizer state). A flag that contradicts the run (given, not its default, and different) is
+    refused: the run continues as it began."""
     if not os.path.isfile(args.resume):
         raise UsageError(f"--resume {args.resume}: the file does not exist")
     state_file = resume.resume_path(args.resume)
@@ -35,12 +33,11 @@ def _resume_settings(args):
         raise UsageError(f"--resume {args.resume}: there is no resume file {state_file} beside it "
                          "(a run that finished removes it: there is nothing left to continue)")
     run, history, optimizer_state = resume.read(state_file)
-    defaults = getattr(args, "defaults", {})          # set by cli.main: each flag when not typed
     for name in RUN_SETTINGS:
         if name not in run:
             raise UsageError(f"{state_file} does not record the setting {name}")
         given = getattr(args, name)
-        if given != defaults.get(name, given) and given != run[name]:
+        if given != args.defaults[name] and given != run[name]:    # cli.main sets each flag's default
             raise UsageError(f"--{name.replace('_', '-')} {given} contradicts the run being resumed "
                              f"({run[name]}): --resume continues a run with its own settings")
         setattr(args, name, run[name])
@@ -48,9 +45,8 @@ def _resume_settings(args):
 
 
 def _output_path(args):
-    """(path, may replace an existing file): where this run saves. --out if given; the resumed
-    run's own file; else a new name, so no earlier run is ever replaced unasked."""
-    from .resume import resume_path
+    """(path, may replace an existing file): where this run saves. --out if given; the resumed run's own file;
+    else a new name, so no earlier run is ever replaced unasked."""
     if args.out:
         same = args.resume and os.path.realpath(args.out) == os.path.realpath(args.resume)
         return Path(args.out), bool(args.overwrite or same)
@@ -59,11 +55,10 @@ def _output_path(args):
     base = Path("runs") / f"{args.dataset}-{args.model}"
     if args.overwrite:                                  # the one fixed name, replaced
         return Path(f"{base}.npz"), True
-    # runs/mnist-lenet.npz, then runs/mnist-lenet-2.npz, -3, ...: the first name free with its
-    # resume file (an interrupted run's state is not replaced either).
+    # runs/mnist-lenet.npz, then -2, -3, ...: the first name free with its resume file (an interrupted run's too).
     for n in itertools.count(1):
         path = Path(f"{base}.npz" if n == 1 else f"{base}-{n}.npz")
-        if not os.path.lexists(path) and not os.path.lexists(resume_path(path)):
+        if not os.path.lexists(path) and not os.path.lexists(resume.resume_path(path)):
             return path, False
 
 
@@ -76,8 +71,8 @@ def _data_fingerprint(*arrays):
 
 
 class _RunFiles:
-    """Saves a run (its resume file, then its model file) and remembers what is on disk, so
-    every way out of ``minicnn train`` can say truthfully what was saved and what was not."""
+    """Saves a run (its resume file, then its model file) and remembers what is on disk, so every way out of
+    ``minicnn train`` can say truthfully what was saved and what was not."""
 
     def __init__(self, out, overwrite, model, optimizer, run, meta):
         self.out, self.overwrite = out, overwrite
@@ -86,27 +81,21 @@ class _RunFiles:
         self.resumable = False               # whether its resume file is beside it
 
     def save(self, history, test_accuracy=None, resumable=True):
-        from .interrupts import deferred_signals
-        # Signals wait until both files are written and ``saved`` says so: a Ctrl-C that
-        # arrives mid-save is then reported truthfully.
-        with deferred_signals():
-            self._save(history, test_accuracy, resumable)
-
-    def _save(self, history, test_accuracy, resumable):
-        from . import checkpoint, resume
         complete = history.position is not None and history.position["epoch"] == self.run["epochs"]
         meta = dict(self.meta, epochs=history.epochs, steps=history.steps, complete=complete,
-                    val_accuracy=history.val_acc[-1] if history.val_acc else None,
-                    test_accuracy=test_accuracy)
-        if resumable:
-            resume.save(resume.resume_path(self.out), self.run, history, self.optimizer)
-        checkpoint.save(self.model, self.out, metadata=meta, overwrite=self.overwrite)
-        if not resumable and os.path.exists(resume.resume_path(self.out)):
-            os.remove(resume.resume_path(self.out))   # finished and scored: nothing to continue
-        self.overwrite, self.resumable = True, resumable   # from now on the file is this run's own
-        where = f"epoch {history.epochs}" if history.position["step"] == 0 else (
-            f"step {history.position['step']} of epoch {history.position['epoch'] + 1}")
-        self.saved = f"the weights after {history.steps:,} steps ({where})"
+                    val_accuracy=history.val_acc[-1] if history.val_acc else None, test_accuracy=test_accuracy)
+        state_file = resume.resume_path(self.out)
+        # Signals wait until both files are written and ``saved`` says so: a Ctrl-C mid-save is reported truthfully.
+        with deferred_signals():
+            if resumable:
+                resume.save(state_file, self.run, history, self.optimizer)
+            checkpoint.save(self.model, self.out, metadata=meta, overwrite=self.overwrite)
+            if not resumable and os.path.exists(state_file):
+                os.remove(state_file)                  # finished and scored: nothing to continue
+            self.overwrite, self.resumable = True, resumable   # from now on the file is this run's own
+            where = f"epoch {history.epochs}" if history.position["step"] == 0 else (
+                f"step {history.position['step']} of epoch {history.position['epoch'] + 1}")
+            self.saved = f"the weights after {history.steps:,} steps ({where})"
 
     def said(self):
         """What is on disk, in one clause."""
@@ -117,25 +106,12 @@ class _RunFiles:
         return f"{self.out} holds {self.saved}; continue with: minicnn train --resume {self.out}"
 
 
-def _exit_status(stopped):
-    """130 for Ctrl-C, 128 + the number for SIGTERM (143) or SIGHUP (129), as a shell reports."""
-    import signal
-    for name in ("SIGTERM", "SIGHUP"):
-        if f"({name})" in stopped and hasattr(signal, name):
-            return 128 + getattr(signal, name)
-    return EXIT_INTERRUPTED
-
-
 def cmd_train(args):
     import minicnn
     from .data import RandomAffine, train_val_split
-    from .interrupts import Terminated
     from .models import MODELS
     from .optional import optional
-    from .output_files import check_output
-    from .resume import resume_path
     from .train import fit, linear_decay
-
     resumed = _resume_settings(args) if args.resume else None
     if args.dataset != "quickdraw" and (args.categories or args.max_per_class):
         raise UsageError("--categories and --max-per-class only apply to --dataset quickdraw")
@@ -143,57 +119,50 @@ def cmd_train(args):
     out, overwrite = _output_path(args)
     flag = "--out" if args.out else ""
     check_output(out, overwrite, flag=flag)
-    check_output(resume_path(out), overwrite, flag=flag)
+    check_output(resume.resume_path(out), overwrite, flag=flag)
     _set_backend(args.backend)
     say = _narrator(args)                # print, or nothing under --quiet
 
     categories, max_per_class = None, None
     if args.dataset == "quickdraw":
         max_per_class = args.max_per_class or QUICKDRAW_DEFAULT_MAX_PER_CLASS
-        if args.categories:
-            categories, why = args.categories, "from --categories"
-        else:
-            categories, why = _default_quickdraw_categories(args.data_dir)
+        categories, why = ((args.categories, "from --categories") if args.categories
+                           else _default_quickdraw_categories(args.data_dir))
         say(f"Quick, Draw! categories ({why}): {', '.join(categories)}")
-    x_train, y_train, x_test, y_test, classes = _load(args.dataset, args.data_dir,
-                                                      not args.no_download, categories,
-                                                      max_per_class)
+    x_train, y_train, x_test, y_test, classes = _load(args.dataset, args.data_dir, not args.no_download,
+                                                      categories, max_per_class)
     x_train, y_train = x_train[:args.limit], y_train[:args.limit]           # [:None] keeps all
     x_test, y_test = x_test[:args.test_limit], y_test[:args.test_limit]
     if len(x_test) == 0:
         raise UsageError(f"the {args.dataset} test set is empty with these settings")
     if args.val_size >= len(x_train):
-        raise UsageError(f"--val-size {args.val_size:,} leaves no training images: the training "
-                         f"set has {len(x_train):,} (use at most {len(x_train) - 1:,}, or 0)")
+        raise UsageError(f"--val-size {args.val_size:,} leaves no training images: the training set has "
+                         f"{len(x_train):,} (use at most {len(x_train) - 1:,}, or 0)")
     run = {name: getattr(args, name) for name in RUN_SETTINGS}
     run["categories"], run["data"] = categories, _data_fingerprint(x_train, y_train)
     x_train, y_train, x_val, y_val = train_val_split(x_train, y_train, args.val_size, SPLIT_SEED)
 
     minicnn.manual_seed(args.seed)
     model = MODELS[args.model](num_classes=len(classes))
-    input_shape = [1, int(x_train.shape[1]), int(x_train.shape[2])]
     optimizer = minicnn.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
-    history_state = None
-    if resumed:
-        history_state = _continue(args, resumed, run, model, optimizer, len(x_train))
+    history_state = _continue(args, resumed, run, model, optimizer, len(x_train)) if resumed else None
     # The disk must hold the model, its resume file and a temporary copy: checked before training.
     check_output(out, True, size=3 * sum(p.data.nbytes for p in model.parameters()), flag=flag)
     schedule = linear_decay(args.lr) if args.schedule == "linear" else None
     augment = RandomAffine(**AUGMENTATION) if args.augment else None
     lr_text = f"lr {args.lr:g}" + (" decaying linearly to 0" if schedule else " (constant)")
-    held_out = (f"{len(x_val):,} validation images (held out of the training set, split seed "
-                f"{SPLIT_SEED})" if len(x_val) else "no validation set (--val-size 0)")
-    say(f"training {args.model} on {args.dataset}: {len(x_train):,} training images, "
-          f"{held_out}, {len(x_test):,} test images, {len(classes)} classes")
-    say(f"{args.epochs} epochs, batch {args.batch_size}, SGD {lr_text}, momentum "
-          f"{args.momentum:g}, augmentation: {augment or 'none'}, seed {args.seed}, "
-          f"{args.backend} backend", flush=True)
-    say(f"the model will be saved to {out}" + (" (replacing that file)" if overwrite and
-                                               os.path.exists(out) else ""), flush=True)
+    held_out = (f"{len(x_val):,} validation images (held out of the training set, split seed {SPLIT_SEED})"
+                if len(x_val) else "no validation set (--val-size 0)")
+    say(f"training {args.model} on {args.dataset}: {len(x_train):,} training images, {held_out}, "
+        f"{len(x_test):,} test images, {len(classes)} classes")
+    say(f"{args.epochs} epochs, batch {args.batch_size}, SGD {lr_text}, momentum {args.momentum:g}, "
+        f"augmentation: {augment or 'none'}, seed {args.seed}, {args.backend} backend", flush=True)
+    replacing = " (replacing that file)" if overwrite and os.path.exists(out) else ""
+    say(f"the model will be saved to {out}{replacing}", flush=True)
 
     meta = dict(classes=[str(c) for c in classes], dataset=args.dataset, model=args.model,
-                input_shape=input_shape, batch_size=args.batch_size, lr=args.lr,
-                momentum=args.momentum, schedule=args.schedule, seed=args.seed,
+                input_shape=[1, int(x_train.shape[1]), int(x_train.shape[2])], batch_size=args.batch_size,
+                lr=args.lr, momentum=args.momentum, schedule=args.schedule, seed=args.seed,
                 augment=AUGMENTATION if augment else None, train_images=int(len(x_train)),
                 val_size=int(len(x_val)), split_seed=SPLIT_SEED, trained=True)
     if args.dataset == "quickdraw":
@@ -212,79 +181,69 @@ def cmd_train(args):
     progress = progress and optional("tqdm.auto") is not None  # else fit's own lines would repeat ours
     try:
         start = time.perf_counter()
-        # fit names the step where the loss became NaN; NumPy's overflow warnings on the way there
-        # would only add lines of its source to that one sentence.
+        # fit names the step where the loss became NaN; NumPy's overflow warnings would only add noise to that.
         with np.errstate(over="ignore", invalid="ignore"):
             history = fit(stepper, minicnn.NLLLoss(), optimizer, x_train, y_train, epochs=args.epochs,
-                          batch_size=args.batch_size,
-                          validation=(x_val, y_val) if len(x_val) else None, seed=args.seed,
-                          progress=progress and not args.quiet, lr_schedule=schedule,
-                          callbacks=[after_epoch],
-                          augment=augment, resume=history_state)
-        wall = time.perf_counter() - start
-        return _finish(history, files, wall, model, x_test, y_test, say)
+                          batch_size=args.batch_size, validation=(x_val, y_val) if len(x_val) else None,
+                          seed=args.seed, progress=progress and not args.quiet, lr_schedule=schedule,
+                          callbacks=[after_epoch], augment=augment, resume=history_state)
+        return _finish(history, files, time.perf_counter() - start, model, x_test, y_test, say)
     except (KeyboardInterrupt, Terminated) as e:
         # A signal outside fit's steps: while saving (saves finish first) or scoring the test set.
-        name = "Ctrl-C" if isinstance(e, KeyboardInterrupt) else str(e)
+        name, status = ("Ctrl-C", EXIT_INTERRUPTED) if isinstance(e, KeyboardInterrupt) else (e, e.exit_status)
         print(f"minicnn train: interrupted ({name}); {files.said()}", file=sys.stderr)
-        return EXIT_INTERRUPTED if isinstance(e, KeyboardInterrupt) else e.exit_status
+        return status
 
 
 def _continue(args, resumed, run, model, optimizer, n_train):
-    """Put the resumed run's weights and optimizer state into ``model`` and ``optimizer``;
-    return the History state ``fit`` continues from."""
-    from .sequential import Sequential
+    """Load the resumed run's weights and SGD state into ``model`` and ``optimizer``; return fit's History state."""
     saved_run, history_state, optimizer_state = resumed
     if saved_run.get("data") != run["data"]:
-        raise UsageError(f"--resume {args.resume}: the training data differ from the run's "
-                         "(another data folder or a changed file): it cannot continue exactly")
+        raise UsageError(f"--resume {args.resume}: the training data differ from the run's (another data folder "
+                         "or a changed file): it cannot continue exactly")
     saved = Sequential.load(args.resume)
     if saved.metadata.get("steps") != saved_run["steps"]:
-        raise UsageError(f"--resume {args.resume}: the model file ({saved.metadata.get('steps')} "
-                         f"steps) and its resume file ({saved_run['steps']} steps) are from "
-                         "different moments (a save was cut short); resume is not possible")
+        raise UsageError(f"--resume {args.resume}: the model file ({saved.metadata.get('steps')} steps) and its "
+                         f"resume file ({saved_run['steps']} steps) are from different moments (a save was cut "
+                         "short); resume is not possible")
     try:
         model.load_state_dict(saved.state_dict())
         optimizer.load_state_dict(optimizer_state)
     except ValueError as e:
         raise UsageError(f"--resume {args.resume}: {e}") from None
-    order = history_state["position"]["order"]
-    if order is not None and not np.array_equal(np.sort(order), np.arange(n_train)):
-        raise UsageError(f"--resume {args.resume}: the saved order of the epoch's images is not "
-                         f"an order of the {n_train:,} training images")
     position = history_state["position"]
-    _narrator(args)(f"resuming {args.resume} after {saved_run['steps']:,} steps (epoch "
-          f"{position['epoch'] + 1}, step {position['step'] + 1}), with its settings", flush=True)
+    if position["order"] is not None and not np.array_equal(np.sort(position["order"]), np.arange(n_train)):
+        raise UsageError(f"--resume {args.resume}: the saved order of the epoch's images is not an order of the "
+                         f"{n_train:,} training images")
+    _narrator(args)(f"resuming {args.resume} after {saved_run['steps']:,} steps (epoch {position['epoch'] + 1}, "
+                    f"step {position['step'] + 1}), with its settings", flush=True)
     return history_state
 
 
-def _finish(history, files, wall, model, x_test, y_test, say=print):
+def _finish(history, files, wall, model, x_test, y_test, say):
     """Save what training left, then score the test set if the run is complete; the exit status."""
     from .train import evaluate
     stopped = history.stopped or ""
     if history.position is None or "KeyboardInterrupt" in stopped:
-        # A second Ctrl-C cut a step short: the weights may be half-updated, so they are not
-        # saved; what an earlier epoch saved is still there.
-        print(f"minicnn train: stopped at once ({stopped}): the steps since the last save are "
-              f"lost; {files.said()}", file=sys.stderr)
+        # A second Ctrl-C cut a step short: the weights may be half-updated, so they are not saved.
+        print(f"minicnn train: stopped at once ({stopped}): the steps since the last save are lost; "
+              f"{files.said()}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if "loss became" in stopped or history.steps == 0:
         kept = f"; {files.out} keeps {files.saved}, before it diverged" if files.saved else ""
-        print(f"minicnn train: training stopped: {stopped}; these weights are not saved{kept}",
-              file=sys.stderr)
+        print(f"minicnn train: training stopped: {stopped}; these weights are not saved{kept}", file=sys.stderr)
         return EXIT_DIVERGED
     files.save(history)                       # the moment training ends, before the test set
     if stopped:
-        print(f"training stopped early: {stopped}")
-        print(f"saved: {files.said()}")
-        print("the test set was not scored: the run is not finished")
-        return _exit_status(stopped)
-    say(f"trained {history.epochs} epochs ({history.steps:,} steps) in {wall:.1f} s "
-          f"({sum(history.seconds):.1f} s in training passes)")
+        print(f"training stopped early: {stopped}", f"saved: {files.said()}",
+              "the test set was not scored: the run is not finished", sep="\n")
+        # What a shell reports for the signal that stopped it, 128 + its number: Ctrl-C 130, SIGTERM 143, SIGHUP 129.
+        return next((128 + s for s in STOP_SIGNALS if f"({signal_name(s)})" in stopped), EXIT_INTERRUPTED)
+    say(f"trained {history.epochs} epochs ({history.steps:,} steps) in {wall:.1f} s ({sum(history.seconds):.1f} s "
+        "in training passes)")
     print(f"saved the model to {files.out}", flush=True)
     # The test set chose nothing: it is scored here, once, and by `minicnn evaluate`.
     _, test_acc, _ = evaluate(model, x_test, y_test)
-    print(f"test accuracy, measured once after training: {100 * test_acc:.2f}% "
-          f"({len(x_test):,} test images)")
+    print(f"test accuracy, measured once after training: {100 * test_acc:.2f}% ({len(x_test):,} test images)")
     files.save(history, test_accuracy=float(test_acc), resumable=False)
     return 0

@@ -1,25 +1,14 @@
-"""Ctrl-C, SIGTERM and SIGHUP, turned into something Python code can finish or clean up after.
-
-By default SIGTERM (``kill``, a shutdown, a job scheduler) and SIGHUP (the terminal closed)
-end the process on the spot: no ``finally`` block runs, so a half-written temporary file
-stays on disk and the weights of a run are lost. Three tools change that, each only while
-it is active and only in the main thread (Python delivers signals there alone):
-
-    raise_on_termination()   SIGTERM and SIGHUP raise ``Terminated``, as Ctrl-C raises
-                             KeyboardInterrupt, so ``finally`` blocks remove temporary files
-    deferred_signals()       a signal arriving inside the block waits until it ends, so a
-                             file being saved is finished first (a save takes under a second)
-    StopRequest              the first signal only asks training to stop after the current
-                             step; a second one interrupts at once (used by ``train.fit``)
-"""
+"""Ctrl-C, SIGTERM and SIGHUP, turned into something Python code can finish or clean up after. By default SIGTERM
+(``kill``, a shutdown) and SIGHUP (the terminal closed) end the process on the spot: no ``finally`` block runs, so
+a temporary file stays on disk and a run's weights are lost. The tools below change that while they are active,
+in the main thread only (Python delivers signals there alone)."""
 import contextlib
 import signal
 import sys
 import threading
 
 # Ctrl-C, kill's default signal, and a closed terminal; Windows has no SIGHUP.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
-                     if hasattr(signal, name))
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def signal_name(signum):
@@ -28,11 +17,8 @@ def signal_name(signum):
 
 
 class Terminated(BaseException):
-    """SIGTERM or SIGHUP, raised in the main thread as KeyboardInterrupt is for Ctrl-C.
-
-    A BaseException, as KeyboardInterrupt is, so ``except Exception`` does not swallow it.
-    ``exit_status`` is what a shell reports for a process the signal ended: 128 + number.
-    """
+    """SIGTERM or SIGHUP, raised as KeyboardInterrupt is for Ctrl-C (a BaseException, so ``except Exception``
+    does not swallow it). ``exit_status`` is what a shell reports for a process the signal ended: 128 + number."""
 
     def __init__(self, signum):
         super().__init__(signal_name(signum))
@@ -48,63 +34,52 @@ def _raise_terminated(signum, frame):
     raise Terminated(signum)
 
 
+def _restore(previous):
+    for signum, handler in previous.items():
+        if handler is not None:                    # None: a handler set outside Python
+            signal.signal(signum, handler)
+
+
 @contextlib.contextmanager
 def raise_on_termination(resend=True):
-    """While active, SIGTERM and SIGHUP raise ``Terminated`` where they would have ended the
-    process without cleaning up. A handler someone else installed is left alone.
-
-    If ``Terminated`` leaves the block, the ``finally`` blocks inside have run; then with
-    ``resend`` the signal's default action is restored and the signal sent again, so the
-    process still ends as the sender asked, only cleanly. Without ``resend`` (the command
-    line, which reports it in one line) ``Terminated`` is raised on.
-    """
+    """While active, SIGTERM and SIGHUP (unless someone else handles them) raise ``Terminated``, so ``finally``
+    blocks remove temporary files. With ``resend`` the signal is then sent again with its default action, so the
+    process still ends as the sender asked, only cleanly; without it (the command line) ``Terminated`` goes on."""
     replaced = {}
     if _in_main_thread():
-        for signum in STOP_SIGNALS:
-            if signum != signal.SIGINT and signal.getsignal(signum) == signal.SIG_DFL:
-                replaced[signum] = signal.signal(signum, _raise_terminated)
+        replaced = {s: signal.signal(s, _raise_terminated) for s in STOP_SIGNALS
+                    if s != signal.SIGINT and signal.getsignal(s) == signal.SIG_DFL}
     try:
         yield
     except Terminated as e:
         if e.signum not in replaced or not resend:
             raise                                  # someone else's handler raised it: theirs
-        for signum, previous in replaced.items():
-            signal.signal(signum, previous)
-        replaced = {}
+        _restore(replaced)
         signal.raise_signal(e.signum)              # the default action: the process ends here
         raise                                      # only reached where the default is ignored
     finally:
-        for signum, previous in replaced.items():
-            signal.signal(signum, previous)
+        _restore(replaced)
 
 
 @contextlib.contextmanager
 def deferred_signals():
-    """Hold Ctrl-C, SIGTERM and SIGHUP until the block ends, then deliver them in order.
-
-    Around a save: a signal cannot cut a file in half or leave its temporary copy behind,
-    and whoever handles the signal afterwards finds the file complete.
-    """
-    if not _in_main_thread():
-        yield
-        return
+    """Hold Ctrl-C, SIGTERM and SIGHUP until the block ends, then deliver them in order. Around a save: a signal
+    cannot cut a file in half, and whoever handles it afterwards finds the file complete."""
     received = []
-    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum))
-                for s in STOP_SIGNALS}
+    previous = ({s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in STOP_SIGNALS}
+                if _in_main_thread() else {})
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            if handler is not None:                # None: a handler set outside Python
-                signal.signal(signum, handler)
+        _restore(previous)
         for signum in received:                    # the restored handlers see them now
             signal.raise_signal(signum)
 
 
 class StopRequest:
-    """While active, the first Ctrl-C, SIGTERM or SIGHUP only sets ``requested`` to its name,
-    so the training step in flight can finish and the weights stay consistent; a second one
-    raises KeyboardInterrupt at once. Outside the main thread it does nothing."""
+    """While active, the first Ctrl-C, SIGTERM or SIGHUP only sets ``requested`` to its name, so the training
+    step in flight can finish and the weights stay consistent; a second one raises KeyboardInterrupt at once
+    (used by ``train.fit``). Outside the main thread it does nothing."""
 
     def __init__(self):
         self.requested = None            # None, or the name of the signal that asked to stop
@@ -122,15 +97,10 @@ class StopRequest:
             for signum in STOP_SIGNALS:
                 if signal.getsignal(signum) == signal.SIG_IGN:
                     continue                       # e.g. SIGHUP under nohup: meant to be ignored
-                try:
+                with contextlib.suppress(ValueError, OSError):
                     self._previous[signum] = signal.signal(signum, self._handler)
-                except (ValueError, OSError):
-                    pass
         return self
 
     def __exit__(self, *exc):
-        for signum, handler in self._previous.items():
-            if handler is not None:                # None: a handler set outside Python
-                signal.signal(signum, handler)
+        _restore(self._previous)
         self._previous = {}
-        return False

@@ -3,16 +3,8 @@
     target = check_output("runs/model.npz", overwrite=False)   # before an hour of training
     write_atomically("runs/model.npz", lambda f: np.savez(f, **arrays))
 
-Checked before any work, so a bad path fails in a second rather than after training:
-the path must be a regular file or not exist yet (a folder, a device such as /dev/null, a
-FIFO or a socket is refused: writing "over" one would replace it for every program), the
-nearest existing folder above it must be a folder we may write in, and the disk must have room.
-A symlink is written through to its target, as ``np.save`` and ``torch.save`` do.
-
-Written next to the target under a hidden temporary name, then renamed over it with
-``os.replace``, which is atomic: a reader sees the old file or the new one, never half of
-one. The temporary file is removed on every error and signal (signals wait until the rename
-is done), and a file that existed keeps its permissions.
+Only regular files are written: writing "over" a folder, a device such as /dev/null, a FIFO or a socket would
+replace it for every program. A symlink is written through to its target, as ``np.save`` and ``torch.save`` do.
 """
 import os
 import shutil
@@ -23,26 +15,15 @@ from .interrupts import deferred_signals
 
 # Room kept free beyond the file itself: a disk filled to the last byte breaks other programs.
 SPARE_BYTES = 16 << 20
-
-
-def _not_a_file(mode):
-    """What a non-regular file is, in words."""
-    for test, words in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
-                        (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                        (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return words
-    return "not a regular file"
+# What a path that is not a regular file is, in words, by its type (``stat.S_IFMT``).
+_NOT_A_FILE = {stat.S_IFDIR: "a folder", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+              stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket"}
 
 
 def check_output(path, overwrite=True, size=0, flag=""):
-    """The file that writing ``path`` will replace (``path``, or a symlink's target), after
-    checking that it can be written; else an OSError in one sentence.
-
-    overwrite  False: an existing file is refused (FileExistsError)
-    size       the bytes about to be written, to check the disk has room for them
-    flag       the option the path came from ("--out"), to name it in the message
-    """
+    """The file that writing ``path`` will replace (``path``, or a symlink's target), after checking, before
+    any work, that it can be written: an existing file only with ``overwrite`` (else FileExistsError), and room
+    on the disk for ``size`` bytes; else an OSError in one sentence naming ``flag`` ("--out") if given."""
     path = os.fspath(path)
     named = f"{flag} {path}" if flag else path
     target = os.path.realpath(path)                  # a symlink is written through
@@ -54,15 +35,13 @@ def check_output(path, overwrite=True, size=0, flag=""):
         raise OSError(f"cannot write {named}: {e.strerror}") from None
     if st is not None:
         if not stat.S_ISREG(st.st_mode):
-            raise OSError(f"cannot write {named}: it is {_not_a_file(st.st_mode)}; minicnn writes "
-                          "only regular files")
+            kind = _NOT_A_FILE.get(stat.S_IFMT(st.st_mode), "not a regular file")
+            raise OSError(f"cannot write {named}: it is {kind}; minicnn writes only regular files")
         if not overwrite:
-            raise FileExistsError(f"{named} already exists; choose another name, or add "
-                                  "--overwrite to replace it")
+            raise FileExistsError(f"{named} already exists; choose another name, or add --overwrite to replace it")
         if not os.access(target, os.W_OK):
             raise OSError(f"cannot write {named}: the file is read-only")
-    # The folders that do not exist yet are created when the file is written; the nearest
-    # one that does exist must be a folder we may create files in.
+    # Missing folders are created when the file is written; the nearest existing one must let us create files.
     folder = os.path.dirname(target)
     while not os.path.lexists(folder):
         folder = os.path.dirname(folder)
@@ -78,15 +57,15 @@ def check_output(path, overwrite=True, size=0, flag=""):
 
 
 def write_atomically(path, write, verify=None, overwrite=True):
-    """Write a file with ``write(binary_file)``, check it with ``verify(temporary_path)``
-    (which raises if it is wrong), then put it at ``path``; return the path written
-    (a symlink's target). Nothing is left behind on an error or a signal."""
+    """Write a hidden temporary file beside ``path`` with ``write(binary_file)``, check it with
+    ``verify(temporary_path)`` (which raises if it is wrong), then rename it over ``path`` with ``os.replace``,
+    which is atomic: a reader sees the old file or the new one, never half of one. Returns the path written
+    (a symlink's target); nothing is left behind on an error or a signal, and an existing file keeps its mode."""
     target = check_output(path, overwrite)           # again: the path may have changed since
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
     with deferred_signals():                         # Ctrl-C or kill: after the rename
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
-                                   dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)
@@ -94,13 +73,10 @@ def write_atomically(path, write, verify=None, overwrite=True):
                 os.fsync(f.fileno())                 # on the disk before it takes the name
             if verify is not None:
                 verify(tmp)
-            # mkstemp made the file private (0600); give it the old file's permissions, or
-            # those of any new file (0666 less the umask).
-            mode = (stat.S_IMODE(os.stat(target).st_mode) if os.path.exists(target)
-                    else 0o666 & ~_umask())
+            # mkstemp made the file private (0600); give it the old file's permissions, or 0666 less the umask.
+            mode = stat.S_IMODE(os.stat(target).st_mode) if os.path.exists(target) else 0o666 & ~_umask()
             os.chmod(tmp, mode)
-            # Between check_output and here another program could create the file; the
-            # window is a few milliseconds and the cost is one replaced file.
+            # Another program could create the file after check_output: a window of milliseconds, one file lost.
             os.replace(tmp, target)
         except BaseException:
             if os.path.exists(tmp):

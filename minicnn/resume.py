@@ -1,20 +1,11 @@
-"""The file a stopped ``minicnn train`` run continues from: ``runs/x.npz`` has ``runs/x.resume.npz``.
+"""The file a stopped ``minicnn train`` run continues from: ``runs/x.npz`` has ``runs/x.resume.npz``, holding what
+the next step needs beyond the weights, read with ``np.load(allow_pickle=False)`` (nothing in it can run code):
 
-The model file holds the weights, as every checkpoint does. Beside it, the resume file holds
-what else the next step needs, as plain arrays and JSON (``np.load(allow_pickle=False)``
-reads it; nothing in it can run code):
+    __state__            JSON: format, run settings, data fingerprint, ``History.state_dict()``, SGD hyperparameters
+    order                int64 (N,): the current epoch's order of training images (absent between epochs)
+    momentum_buffer.<i>  SGD's momentum for parameter i, shaped like it
 
-    __state__                  JSON: format, the run's settings, a fingerprint of its data,
-                               the History so far (``History.state_dict()``: the losses, and
-                               ``position``: epoch, step, the random generators' states), and
-                               the optimizer's hyperparameters (``SGD.state_dict()``)
-    order                      int64 (N,): the current epoch's order of training images
-                               (absent between epochs: the next order is drawn afresh)
-    momentum_buffer.<i>        the optimizer's momentum for parameter i, shaped like it
-
-Both files carry the number of steps taken; the resume file is written first, so after a
-crash between the two writes the numbers differ and ``read`` says so rather than resume
-from a mismatched pair.
+Both record the steps taken and the resume file is written first, so a mismatched pair left by a crash is refused.
 """
 import json
 import os
@@ -34,12 +25,11 @@ def resume_path(model_path):
 
 
 def save(path, run, history, optimizer):
-    """Write the resume file ``path`` for a run with settings ``run`` (a JSON dict), the
-    History ``history`` and the SGD ``optimizer``; atomically, as checkpoints are."""
+    """Write the resume file ``path`` for a run with settings ``run`` (a JSON dict), the History ``history``
+    and the SGD ``optimizer``; atomically, as checkpoints are."""
     history_state = history.state_dict()
-    position = dict(history_state["position"])
-    order = position.pop("order")
-    history_state["position"] = position
+    order = history_state["position"]["order"]
+    history_state["position"] = {k: v for k, v in history_state["position"].items() if k != "order"}
     optimizer_state = optimizer.state_dict()
     state = dict(format=FORMAT, run=run, steps=history.steps, history=history_state,
                  optimizer=optimizer_state["param_groups"])
@@ -48,12 +38,12 @@ def save(path, run, history, optimizer):
     if order is not None:
         arrays["order"] = np.asarray(order, dtype=np.int64)
     arrays["__state__"] = np.array(json.dumps(state))
-    return write_atomically(path, lambda f: np.savez(f, **arrays), lambda tmp: read(tmp))
+    return write_atomically(path, lambda f: np.savez(f, **arrays), verify=read)
 
 
 def read(path):
-    """(run settings, History state for ``fit(resume=...)``, SGD state for ``load_state_dict``)
-    from a resume file; a ValueError naming the file and what is wrong, never a traceback."""
+    """(run settings, History state for ``fit(resume=...)``, SGD state for ``load_state_dict``) from a resume
+    file; a ValueError naming the file and what is wrong, never a traceback."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"resume file {path} does not exist")
@@ -62,9 +52,8 @@ def read(path):
                          "archive; it was cut short, or is another kind of file")
     try:
         with np.load(path, allow_pickle=False) as f:
-            names = set(f.files)
             state = json.loads(str(f["__state__"]))
-            arrays = {name: f[name] for name in names - {"__state__"}}
+            arrays = {name: f[name] for name in f.files if name != "__state__"}
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise ValueError(f"its format is not {FORMAT!r}")
         run, history, groups = state["run"], state["history"], state["optimizer"]
@@ -84,9 +73,8 @@ def read(path):
                 raise ValueError(f"its {name} holds NaN or infinite values")
             buffers[int(index)] = {"momentum_buffer": a}
         run["steps"] = state["steps"]
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, TypeError, ValueError,
-            json.JSONDecodeError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, TypeError, ValueError) as e:   # JSON's errors too
         raise ValueError(f"{path} is not a usable minicnn resume file: {e}") from None
     return run, history, {"state": buffers, "param_groups": groups}
