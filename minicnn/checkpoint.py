@@ -41,9 +41,8 @@ def architecture(model, name="the model"):
 
 
 def save(model, path, metadata=None, overwrite=True):
-    """Write ``model`` to ``path`` (.npz); return the path written. A temporary file, read back, is renamed
-    over ``path`` (a crash never leaves half a file; a symlink is written through); ``overwrite=False``
-    refuses an existing file (output_files.write_atomically)."""
+    """Write ``model`` to ``path`` (.npz); return the path written. It is read back before it replaces anything
+    (output_files.write_atomically: a crash never leaves half a file; ``overwrite=False`` refuses an existing one)."""
     from . import __version__
     meta = dict(getattr(model, "metadata", {}))
     meta.update(metadata or {})
@@ -72,8 +71,7 @@ def save(model, path, metadata=None, overwrite=True):
 
 
 def load(path):
-    """Rebuild the network saved in ``path``: architecture, weights, buffers, metadata.
-    Every malformed file gives one ValueError naming the file and what is wrong."""
+    """Rebuild the network saved in ``path``; a malformed file gives one ValueError naming it and what is wrong."""
     path = os.fspath(path)
     header, arrays = read(path)
     model, where = _build(header, path)

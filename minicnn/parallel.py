@@ -51,8 +51,8 @@ class DataParallel(Module):
         return f"DataParallel(workers={self.workers}, module={self.module!r})"
 
     def split_depth(self):
-        """How many leading layers run on chunks: those registered as per_sample (exact types:
-        a subclass, a learner's, may compute something else, so it runs on the whole batch)."""
+        """How many leading layers run on chunks: those registered per_sample (exact types: a learner's
+        subclass may compute something else, so it runs on the whole batch)."""
         for depth, layer in enumerate(self.module.layers):
             entry = layer_type(layer)
             if entry is None or not entry.per_sample:
@@ -204,8 +204,7 @@ def _blas_controller():
 
 
 def one_blas_thread():
-    """A context in which OpenBLAS computes on the calling thread only. It wraps all of a split forward
-    or backward, not only the chunks: an OpenBLAS worker that has just been used keeps spinning on its
-    core for a while, and would compete with the chunk threads."""
+    """A context in which OpenBLAS computes on the calling thread only, around all of a split pass: an OpenBLAS
+    worker that has just been used keeps spinning on its core for a while, competing with the chunk threads."""
     controller = _blas_controller()
     return controller.limit(limits=1, user_api="blas") if controller else contextlib.nullcontext()

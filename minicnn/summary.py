@@ -14,7 +14,7 @@ def summary_rows(model, input_shape):
     shape = tuple(int(s) for s in input_shape)
     layers = list(model.named_children()) if hasattr(model, "layers") else [(type(model).__name__, model)]
     rows = []
-    for i, (name, layer) in enumerate(layers):
+    for name, layer in layers:
         label = f"{name}: {type(layer).__name__}" if hasattr(model, "layers") else name
         if hasattr(layer, "output_shape"):
             try:

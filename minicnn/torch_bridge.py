@@ -1,8 +1,7 @@
 """minicnn <-> PyTorch: the same network with a copy of the same weights, in either direction.
 
     import minicnn as mc, torch
-    model = mc.models.lenet()
-    ...                                       # train it with minicnn
+    model = mc.models.lenet()                 # ... trained with minicnn
     net = mc.to_torch(model)                  # a torch.nn.Sequential with the trained weights
     torch.save(net.state_dict(), "lenet.pt")  # now it is an ordinary PyTorch model
     again = mc.from_torch(net)                # and back: a minicnn Sequential

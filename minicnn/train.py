@@ -3,9 +3,8 @@
     from minicnn.train import fit, evaluate
     from minicnn.data import RandomAffine, train_val_split
     x_train, y_train, x_val, y_val = train_val_split(x, y, val_size=5000)
-    history = fit(model, mc.NLLLoss(), mc.SGD(model.parameters(), lr=0.03, momentum=0.9),
-                  x_train, y_train, epochs=3, batch_size=64, validation=(x_val, y_val),
-                  augment=RandomAffine(degrees=10, translate=(0.1, 0.1)))
+    history = fit(model, mc.NLLLoss(), mc.SGD(model.parameters(), lr=0.03, momentum=0.9), x_train, y_train, epochs=3,
+                  batch_size=64, validation=(x_val, y_val), augment=RandomAffine(degrees=10, translate=(0.1, 0.1)))
     loss, accuracy, predictions = evaluate(model, x_test, y_test)     # once, at the end
 
 Images are converted to float one batch at a time, so a whole data set never sits in memory as float32.
@@ -94,7 +93,7 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
     loss         e.g. NLLLoss() for a model ending in LogSoftmax
     optimizer    e.g. SGD(model.parameters(), lr=0.03, momentum=0.9)
     x, y         images (N, H, W) or (N, C, H, W), uint8 or float; labels (N,) integers
-    validation   optional (x_val, y_val), held out of the training set, evaluated after every epoch
+    validation   optional (x_val, y_val) held out of the training set, never the test set; after every epoch
     seed         seeds the shuffling and the augmentation (the same seed, the same batches)
     progress     a tqdm bar per epoch (without tqdm installed, one printed line per epoch)
     callbacks    ``callback(epoch_index, history)`` after every epoch; may set ``history.stopped``
@@ -196,7 +195,7 @@ def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, st
         optimizer.zero_grad()
         out = model.forward(xb)                                   # (B, K) log-probabilities
         if step == first:
-            check_all_labels(int(out.shape[1]))                   # all labels in 0..K-1
+            check_all_labels(int(out.shape[1]))                   # all labels in 0..K-1, before any update
         value = loss.forward(out, yb)
         if not math.isfinite(value):
             # Back-propagating it would only turn every weight into NaN.
