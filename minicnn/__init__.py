@@ -14,11 +14,10 @@ from .sequential import Sequential
 
 __version__ = "0.1.0"
 
-__all__ = ["asarray", "get_array_module", "get_backend", "manual_seed", "set_backend", "to_numpy",
-           "xp", "GradcheckResult", "gradcheck", "AvgPool2d", "BatchNorm2d", "Conv2d", "Dropout",
-           "Flatten", "Linear", "LogSoftmax", "MaxPool2d", "Module", "Parameter", "ReLU", "no_grad",
-           "is_grad_enabled", "register_layer", "CrossEntropyLoss", "NLLLoss", "SGD", "Sequential",
-           "DataParallel", "to_torch", "from_torch", "models"]
+__all__ = ["asarray", "get_array_module", "get_backend", "manual_seed", "set_backend", "to_numpy", "xp",
+           "GradcheckResult", "gradcheck", "AvgPool2d", "BatchNorm2d", "Conv2d", "Dropout", "Flatten", "Linear",
+           "LogSoftmax", "MaxPool2d", "Module", "Parameter", "ReLU", "no_grad", "is_grad_enabled", "register_layer",
+           "CrossEntropyLoss", "NLLLoss", "SGD", "Sequential", "DataParallel", "to_torch", "from_torch", "models"]
 
 
 def __getattr__(name):

@@ -110,8 +110,7 @@ class DataParallel(Module):
         return get_array_module(grads[0]).concatenate(grads) if input_grad else None
 
     def _map(self, fn, count):
-        """[fn(0), ..., fn(count - 1)]: fn(0) on this thread, the others on the pool's threads. Every
-        call finishes before this returns; then the first exception, if any, is raised."""
+        """[fn(0), ..., fn(count - 1)], fn(0) here, the rest on the pool; all finish, then the first error is raised."""
         if self._pool is None:                       # it starts a thread only when a chunk needs one
             self._pool = ThreadPoolExecutor(max_workers=MAX_CHUNKS - 1, thread_name_prefix="minicnn")
             weakref.finalize(self, self._pool.shutdown, wait=False)    # its threads end with it
