@@ -1,27 +1,15 @@
 """Training keeps freed memory for reuse: a setting of glibc's allocator, made when training starts.
 
-The first time a program creates a minicnn ``SGD`` optimizer, or runs a ``DataParallel``
-forward, minicnn asks glibc (Linux's usual C library) to keep freed memory instead of
-handing it back to the operating system. Importing minicnn changes nothing (a program
-that only predicts, or uses PyTorch beside it, keeps its allocator as it was); elsewhere
-than Linux with glibc nothing changes at all. To opt out, either
+The first minicnn ``SGD`` or ``DataParallel`` forward of a program asks glibc to keep freed memory instead of
+handing it back to the operating system. Importing minicnn changes nothing (a program that only predicts, or
+uses PyTorch beside it, keeps its allocator), nor does a C library other than glibc. To opt out:
+``MINICNN_KEEP_FREED_MEMORY=0`` in the environment, or ``minicnn.allocator.disable()`` before training starts.
 
-    MINICNN_KEEP_FREED_MEMORY=0 python train.py      # in the environment, or
-    minicnn.allocator.disable()                       # in the program, before training starts
-
-``keep_freed_memory()`` makes the setting at once, whatever the environment says.
-
-Why: a training step allocates and frees the same multi-megabyte arrays every
-time (im2col matrices, activations, gradients). By default glibc hands freed
-memory at the top of its heap back to the operating system and serves large
-requests with fresh memory maps, so the next step page-faults all of it back
-in. Keeping up to 1 GiB of freed memory, and serving requests up to 32 MiB from
-the heap, removes those faults. A third setting puts every thread on the main
-heap: a thread's own arena is built of 64 MiB heaps that glibc unmaps as soon
-as one empties, whatever the first setting says (DataParallel's threads).
-The cost: the process keeps its peak memory, and the setting is the whole
-process's (PyTorch in the same Jupyter kernel gets it too) for as long as it
-runs: glibc has no way back to its adaptive defaults.
+Why: every step allocates and frees the same multi-megabyte arrays (im2col matrices, activations, gradients),
+which glibc would hand back and the next step page-fault in again. Kept: up to 1 GiB of freed memory, requests
+up to 32 MiB served from the heap, every thread on the main heap (glibc unmaps a thread's own 64 MiB heaps as
+soon as one empties). The cost: the process keeps its peak memory, and the setting is the whole process's
+(PyTorch's too, in the same Jupyter kernel) until it ends: glibc has no way back to its defaults.
 """
 import ctypes
 import os
@@ -36,10 +24,8 @@ _kept = None
 
 
 def keep_freed_memory():
-    """Ask glibc to keep freed memory for reuse, now; True when it accepted all three settings.
-
-    Does nothing (returns False) off Linux or on a C library other than glibc.
-    """
+    """Ask glibc to keep freed memory for reuse, now, whatever the environment says; True when it accepted
+    all three settings. Does nothing (returns False) off Linux or on a C library other than glibc."""
     global _kept
     _kept = _mallopt()
     return _kept

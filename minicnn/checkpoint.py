@@ -1,11 +1,9 @@
 """Saving and loading a network: architecture, weights, buffers and metadata in one .npz file.
 
-The file is a zip archive of .npy arrays: one per parameter or buffer under its
-PyTorch name ("0.weight", "1.running_mean", ...) and ``__header__``, a JSON string
-(docs/checkpoint-format.md). Nothing is pickled, so loading cannot run code, and
-nothing the file says is trusted: its header and every array's declared shape and
-dtype are checked against each other, and against the sizes the zip declares,
-before anything is built or read into memory.
+A zip archive of .npy arrays, one per parameter or buffer under its PyTorch name ("0.weight", ...), and
+``__header__``, a JSON string. Nothing is pickled, so loading cannot run code, and nothing the file says is
+trusted: its header, sizes, shapes and dtypes are checked before anything is built or read into memory
+(docs/checkpoint-format.md lists every check, in order).
 """
 import json
 import math
@@ -43,13 +41,8 @@ def architecture(model, name="the model"):
 
 
 def save(model, path, metadata=None, overwrite=True):
-    """Write ``model`` to ``path`` (.npz), atomically; return the path written.
-
-    The file is written next to ``path`` under a temporary name, read back and
-    checked, and only then renamed over ``path``: a crash never leaves half a file.
-    Only a regular file is written (a symlink is written through to its target);
-    ``overwrite=False`` refuses to replace an existing file (output_files.py).
-    """
+    """Write ``model`` to ``path`` (.npz); return the path written. It is read back before it replaces anything
+    (output_files.write_atomically: a crash never leaves half a file; ``overwrite=False`` refuses an existing one)."""
     from . import __version__
     meta = dict(getattr(model, "metadata", {}))
     meta.update(metadata or {})
@@ -78,10 +71,7 @@ def save(model, path, metadata=None, overwrite=True):
 
 
 def load(path):
-    """Rebuild the network saved in ``path``: architecture, weights, buffers, metadata.
-
-    Every malformed file gives one ValueError naming the file and what is wrong.
-    """
+    """Rebuild the network saved in ``path``; a malformed file gives one ValueError naming it and what is wrong."""
     path = os.fspath(path)
     header, arrays = read(path)
     model, where = _build(header, path)
@@ -102,8 +92,12 @@ def load(path):
         floats.update([dtype.name] if dtype.kind == "f" else [])
     if len(floats) > 1:
         raise ValueError(f"{path}: the weights mix {' and '.join(sorted(floats))}; a model computes in one of them")
-    try:
-        state = _read_arrays(path, arrays)            # sizes are known and bounded: now read them
+    try:                                              # sizes are known and bounded: now read them
+        with zipfile.ZipFile(path) as z:
+            state = {}
+            for name, (_, _, member) in arrays.items():
+                with z.open(member) as f:
+                    state[name] = np.load(f, allow_pickle=False)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
         raise ValueError(f"{path} is not a readable minicnn checkpoint (an array is damaged): {e}") from None
     for name, value in state.items():
@@ -174,15 +168,6 @@ def _npy_header(f):
     return tuple(shape), dtype, f.tell()
 
 
-def _read_arrays(path, arrays):
-    with zipfile.ZipFile(path) as z:
-        out = {}
-        for name, (shape, dtype, member) in arrays.items():
-            with z.open(member) as f:
-                out[name] = np.load(f, allow_pickle=False)
-        return out
-
-
 def _check_header(header, path):
     """The header, in the current format, or one sentence on the first field that is wrong."""
     def bad(field, why):
@@ -193,8 +178,7 @@ def _check_header(header, path):
         header = {"format": FORMAT, "version": 1, "metadata": header.get("metadata", {}),
                   "model": {"type": "Sequential", "layers": header.get("architecture")}}
     if header.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a minicnn checkpoint (format {header.get('format')!r}, "
-                         f"expected {FORMAT!r})")
+        raise ValueError(f"{path} is not a minicnn checkpoint (format {header.get('format')!r}, expected {FORMAT!r})")
     if not isinstance(header.get("version"), int) or header["version"] > VERSION:
         raise bad("'version'", f"is {header.get('version')!r}: this minicnn reads versions 1 to {VERSION}; "
                   "a newer minicnn wrote it")
@@ -226,13 +210,11 @@ def _build(header, path):
     def build(spec, field):
         entry = LAYERS[spec["type"]]
         if spec["type"] == "Sequential":
-            model = entry.cls(*[build(s, f"{field}.layers[{i}]") for i, s in enumerate(spec["layers"])])
-        else:
-            try:
-                model = entry.cls(**spec.get("config", {}))
-            except Exception as e:                    # noqa: BLE001 - any refusal is a bad file
-                raise ValueError(f"{path}: header field {field} ({spec['type']}) has a bad config: "
-                                 f"{type(e).__name__}: {e}") from None
-        return model
+            return entry.cls(*[build(s, f"{field}.layers[{i}]") for i, s in enumerate(spec["layers"])])
+        try:
+            return entry.cls(**spec.get("config", {}))
+        except Exception as e:                        # noqa: BLE001 - any refusal is a bad file
+            raise ValueError(f"{path}: header field {field} ({spec['type']}) has a bad config: "
+                             f"{type(e).__name__}: {e}") from None
     with _module.deferred_init():
         return build(header["model"], "model"), f" ({header['model']['type']})"

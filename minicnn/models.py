@@ -1,10 +1,8 @@
 """The model zoo: networks from the two documents that inspired minicnn.
 
-Both are written Conv2d -> MaxPool2d -> ReLU, where the documents write
-Conv2d -> ReLU -> MaxPool2d. The two orders compute the same function, and the same
-gradients: max pooling keeps each window's largest number and ReLU only clips
-numbers below 0, so maxpool(relu(x)) == relu(maxpool(x)). Pooling first leaves
-ReLU a quarter of the numbers (2x2 windows) to look at. Lesson 02 shows it.
+Both are written Conv2d -> MaxPool2d -> ReLU, where the documents write Conv2d -> ReLU -> MaxPool2d: the same
+function and gradients, since max pooling keeps each window's largest number and ReLU only clips numbers below 0,
+so maxpool(relu(x)) == relu(maxpool(x)). Pooling first leaves ReLU a quarter of the numbers. Lesson 02 shows it.
 """
 from .layers import Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
 from .sequential import Sequential
@@ -15,8 +13,7 @@ def lenet(n_features=24, num_classes=10, in_channels=1):
 
     (N, 1, 28, 28) -> conv 5x5 -> (N, F, 24, 24) -> pool, relu -> (N, F, 12, 12)
     -> conv 5x5 -> (N, F, 8, 8) -> pool, relu -> (N, F, 4, 4) -> Linear 16F -> 50 -> num_classes.
-    The article's code never applied its last Linear layer; here it is applied,
-    followed by LogSoftmax, so the output is log-probabilities for NLLLoss.
+    The article's code never applied its last Linear layer; here it does, then LogSoftmax (for NLLLoss).
     """
     f = int(n_features)
     return Sequential(

@@ -2,9 +2,8 @@
 only when a function needs it: minicnn itself depends on NumPy alone."""
 import importlib
 
-# The name this project is published under on the package index: `minicnn` there is another
-# project, so every install hint names this one (pyproject.toml's [project] name; a test keeps
-# them equal). The module you import stays `minicnn`.
+# The name this project is published under on the package index, where `minicnn` is another project: every
+# install hint names it (pyproject.toml's [project] name; a test keeps them equal). The module stays `minicnn`.
 DISTRIBUTION = "minicnn-by-hand"
 
 
@@ -18,8 +17,7 @@ def require(module, who, install, library=None):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ImportError(f"{who} needs {library or module.split('.')[0]}, which is not installed: "
-                          f"{install}") from None
+        raise ImportError(f"{who} needs {library or module.split('.')[0]}, which is not installed: {install}") from None
 
 
 def optional(module):

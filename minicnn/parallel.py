@@ -4,15 +4,11 @@
     out = model.forward(xb)              # the plain model's numbers, on every core
     model.backward(loss.backward())
 
-Why it helps: NumPy runs an elementwise operation (a ReLU, the im2col copy) on one
-core; only matrix multiplies use several. DataParallel runs the leading layers that
-treat every sample on its own (the registry's ``per_sample``) on one chunk of the batch per thread:
-NumPy releases Python's lock (the GIL) while it computes, so the chunks run at the
-same time, and OpenBLAS is held to one thread per chunk (threadpoolctl), so the cores
-are not asked to do the work twice over. From the first other layer on (a Dropout,
-a layer of your own) the whole batch runs as one, so random numbers are drawn as in
-the plain model. The chunks' weight gradients add up in ``.grad``: the plain model's
-result up to float rounding.
+NumPy runs elementwise work (a ReLU, the im2col copy) on one core, so the leading layers registered
+``per_sample`` run on one chunk per thread (NumPy releases the GIL; OpenBLAS is held to one thread per chunk).
+From the first other layer on (a Dropout, a layer of your own) the whole batch runs as one, so random numbers
+are drawn as in the plain model. The chunks' weight gradients add up in ``.grad``: the plain model's, up to
+float rounding. Lesson 11 races it.
 """
 import contextlib
 import copy
@@ -35,12 +31,9 @@ MAX_CHUNKS = 8
 
 
 class DataParallel(Module):
-    """Wrap a Sequential so that each batch runs as one chunk per core; the numbers stay the same.
-
-    module   the Sequential to run (``.module`` afterwards)
-    workers  chunks per batch at most; default: the usable cores (``usable_cores()``).
-             A batch gets at most one chunk per 32 samples and 8 chunks; 1 turns splitting off.
-    """
+    """Wrap a Sequential (``.module``) so that each batch runs as one chunk per core; the numbers stay the same.
+    ``workers``: chunks per batch at most, by default ``usable_cores()``; 1 turns splitting off. A batch gets at
+    most one chunk per 32 samples and 8 chunks."""
 
     def __init__(self, module, workers=None):
         if not isinstance(module, Sequential):
@@ -49,27 +42,22 @@ class DataParallel(Module):
             workers = usable_cores()
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"DataParallel workers must be a whole number >= 1, received {workers!r}")
-        self.module = module
+        self.module = module     # a sub-module: state_dict() names "module.0.weight", as PyTorch's does
         self.workers = workers
-        self._pool, self._pool_size = None, 0
+        self._pool = None
         self._last = None        # (bounds, per-chunk layer lists) of the last split forward
 
-    # The wrapped model is a sub-module: parameters, train(), state_dict() reach it as "module.0.weight",
-    # PyTorch's names for a DataParallel.
     def __repr__(self):
         return f"DataParallel(workers={self.workers}, module={self.module!r})"
 
-    # -- the split ----------------------------------------------------------------------
     def split_depth(self):
-        """How many leading layers run on chunks: those registered as per_sample (exact types:
-        a subclass, a learner's, may compute something else, so it runs on the whole batch)."""
-        depth = 0
-        for layer in self.module.layers:
+        """How many leading layers run on chunks: those registered per_sample (exact types: a learner's
+        subclass may compute something else, so it runs on the whole batch)."""
+        for depth, layer in enumerate(self.module.layers):
             entry = layer_type(layer)
             if entry is None or not entry.per_sample:
-                break
-            depth += 1
-        return depth
+                return depth
+        return len(self.module.layers)
 
     def chunk_bounds(self, n):
         """[(start, stop)] of the chunks a batch of n samples is cut into: [(0, n)] when it is not."""
@@ -98,12 +86,10 @@ class DataParallel(Module):
         bounds = self.chunk_bounds(len(x))
         if len(bounds) == 1:
             return self.module.forward(x)
-        # Chunk 0 runs on the layers themselves, every other chunk on twins: copies with their
-        # own cache and their own Parameter objects around the same weight arrays.
+        # Chunk 0 runs on the layers themselves, the others on twins (own cache and Parameters, same weight arrays).
         heads = [layers[:depth]] + [[_twin(layer) for layer in layers[:depth]] for _ in bounds[1:]]
         with one_blas_thread():
-            outputs = self._map(lambda j: _forward(heads[j], x[bounds[j][0]:bounds[j][1]], 0),
-                                len(bounds))
+            outputs = self._map(lambda j: _forward(heads[j], x[bounds[j][0]:bounds[j][1]], 0), len(bounds))
             self._last = (bounds, heads)
             return _forward(layers[depth:], get_array_module(x).concatenate(outputs), depth)
 
@@ -124,15 +110,9 @@ class DataParallel(Module):
         return get_array_module(grads[0]).concatenate(grads) if input_grad else None
 
     def _map(self, fn, count):
-        """[fn(0), ..., fn(count - 1)]: fn(0) on this thread, the others on the pool's threads.
-
-        Every call finishes before this returns; then the first exception, if any, is raised.
-        """
-        if self._pool_size < count - 1:
-            if self._pool is not None:
-                self._pool.shutdown()
-            self._pool = ThreadPoolExecutor(max_workers=count - 1, thread_name_prefix="minicnn")
-            self._pool_size = count - 1
+        """[fn(0), ..., fn(count - 1)], fn(0) here, the rest on the pool; all finish, then the first error is raised."""
+        if self._pool is None:                       # it starts a thread only when a chunk needs one
+            self._pool = ThreadPoolExecutor(max_workers=MAX_CHUNKS - 1, thread_name_prefix="minicnn")
             weakref.finalize(self, self._pool.shutdown, wait=False)    # its threads end with it
         futures = [self._pool.submit(fn, j) for j in range(1, count)]
         results, errors = [], []
@@ -163,8 +143,6 @@ def _twin(layer):
     return twin
 
 
-# -- cores and BLAS threads ----------------------------------------------------------------
-
 def usable_cores():
     """The cores this process may use: its CPU affinity, capped by a container's CPU quota."""
     try:
@@ -178,12 +156,9 @@ def usable_cores():
 
 
 def cpu_quota(cgroup_root="/sys/fs/cgroup", proc_cgroup="/proc/self/cgroup"):
-    """The CPU time this process's cgroup may use, in cores (quota / period), or None if unlimited.
-
-    cgroup v2 writes it as "QUOTA PERIOD" (or "max PERIOD") in cpu.max; cgroup v1 as
-    cpu.cfs_quota_us (-1: unlimited) and cpu.cfs_period_us. Every level from the
-    process's own cgroup up to the root is read, and the smallest limit wins.
-    """
+    """The CPU time this process's cgroup may use, in cores (quota / period), or None if unlimited: from
+    cgroup v2's cpu.max ("QUOTA PERIOD", or "max PERIOD") or v1's cpu.cfs_quota_us (-1: unlimited) and
+    cpu.cfs_period_us, at every level up to the root; the smallest limit wins."""
     try:
         with open(proc_cgroup) as f:   # "0::/user.slice" (v2), "4:cpu,cpuacct:/docker/x" (v1)
             lines = [line.rstrip("\n").split(":", 2) for line in f if line.count(":") >= 2]
@@ -228,11 +203,7 @@ def _blas_controller():
 
 
 def one_blas_thread():
-    """A context in which OpenBLAS computes on the calling thread only.
-
-    Around all of a split forward or backward, not only the chunks: an OpenBLAS
-    worker that has just been used keeps spinning on its core for a while, and
-    would compete with the chunk threads for the same cores.
-    """
+    """A context in which OpenBLAS computes on the calling thread only, around all of a split pass: an OpenBLAS
+    worker that has just been used keeps spinning on its core for a while, competing with the chunk threads."""
     controller = _blas_controller()
     return controller.limit(limits=1, user_api="blas") if controller else contextlib.nullcontext()

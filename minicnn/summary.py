@@ -8,15 +8,13 @@ from .layers.module import no_grad
 
 
 def summary_rows(model, input_shape):
-    """[(name, output shape, parameter count, forward FLOPs per sample or None)], one row per layer.
-
-    input_shape: one sample's shape, e.g. (1, 28, 28). A multiply-add counts as 2 FLOPs.
-    A layer without ``output_shape`` (a learner's) is run on one sample of zeros to find it.
-    """
+    """[(name, output shape, parameter count, forward FLOPs per sample or None)], one row per layer, for one
+    sample of ``input_shape``, e.g. (1, 28, 28). A multiply-add counts as 2 FLOPs. A layer without
+    ``output_shape`` (a learner's) is run on one sample of zeros to find it."""
     shape = tuple(int(s) for s in input_shape)
     layers = list(model.named_children()) if hasattr(model, "layers") else [(type(model).__name__, model)]
     rows = []
-    for i, (name, layer) in enumerate(layers):
+    for name, layer in layers:
         label = f"{name}: {type(layer).__name__}" if hasattr(model, "layers") else name
         if hasattr(layer, "output_shape"):
             try:
@@ -37,8 +35,7 @@ def summary(model, input_shape):
     """Print the table of ``summary_rows``, with totals."""
     rows = summary_rows(model, input_shape)
     header = f"{'layer':<18}{'output shape':<18}{'params':>10}{'FLOPs':>14}"
-    lines = [header, "-" * len(header),
-             f"{'input':<18}{str(tuple(input_shape)):<18}{'':>10}{'':>14}"]
+    lines = [header, "-" * len(header), f"{'input':<18}{str(tuple(input_shape)):<18}{'':>10}{'':>14}"]
     for name, out, n_params, flops in rows:
         lines.append(f"{name:<18}{str(out):<18}{n_params:>10,}{'?' if flops is None else f'{flops:,}':>14}")
     lines.append("-" * len(header))

@@ -1,16 +1,14 @@
 """minicnn <-> PyTorch: the same network with a copy of the same weights, in either direction.
 
     import minicnn as mc, torch
-    model = mc.models.lenet()
-    ...                                       # train it with minicnn
+    model = mc.models.lenet()                 # ... trained with minicnn
     net = mc.to_torch(model)                  # a torch.nn.Sequential with the trained weights
     torch.save(net.state_dict(), "lenet.pt")  # now it is an ordinary PyTorch model
     again = mc.from_torch(net)                # and back: a minicnn Sequential
 
-Every registered layer with a PyTorch twin (the registry's ``torch``) takes the same
-constructor arguments as its twin and has the same weight layout (Conv2d weight
-(C_out, C_in, KH, KW), Linear weight (out, in)), so each direction is a lookup per
-layer, and the state_dict keys are the same. PyTorch is imported only when asked for.
+Every registered layer with a PyTorch twin (the registry's ``torch``) takes its twin's constructor arguments
+and weight layout (Conv2d weight (C_out, C_in, KH, KW), Linear weight (out, in)), so each direction is a
+lookup per layer, with the same state_dict keys. PyTorch is imported only when asked for.
 """
 import inspect
 
@@ -25,11 +23,8 @@ def _twins():
 
 
 def to_torch(model, device="cpu"):
-    """A ``torch.nn.Sequential`` twin of a minicnn ``Sequential``, weights and buffers copied.
-
-    The twin has minicnn's dtype (float32 or float64), is on ``device`` ("cpu",
-    "cuda", ...) and in the same train/eval mode; ``state_dict()`` keys match.
-    """
+    """A ``torch.nn.Sequential`` twin of a minicnn ``Sequential``, weights and buffers copied: in minicnn's
+    dtype (float32 or float64), on ``device`` ("cpu", "cuda", ...), in the same train/eval mode."""
     torch = require("torch", "minicnn.to_torch", "pip install torch", "PyTorch")
     params = model.parameters()
     dtype = torch.float64 if params and str(params[0].data.dtype) == "float64" else torch.float32
@@ -49,14 +44,10 @@ def to_torch(model, device="cpu"):
 
 
 def from_torch(net):
-    """A minicnn ``Sequential`` twin of a ``torch.nn.Sequential``, weights and buffers copied.
-
-    Each layer must be exactly one of the torch.nn classes that a registered layer
-    twins (a subclass with a forward of its own computes something else, and is
-    refused), with settings minicnn has (no dilation, groups, ceil_mode, ...); nested
-    ``nn.Sequential`` blocks are flattened. Weights keep their dtype and go to minicnn's
-    active backend. Anything else raises one error naming the layer and why.
-    """
+    """A minicnn ``Sequential`` twin of a ``torch.nn.Sequential``, weights (in their dtype, on minicnn's backend)
+    and buffers copied. Each layer must be exactly a torch.nn class that a registered layer twins (a subclass
+    with a forward of its own is refused), with settings minicnn has (no dilation, groups, ceil_mode, ...);
+    nested ``nn.Sequential`` blocks are flattened. Anything else raises one error naming the layer and why."""
     torch = require("torch", "minicnn.from_torch", "pip install torch", "PyTorch")
     if not isinstance(net, torch.nn.Sequential):
         raise TypeError(f"from_torch expects a torch.nn.Sequential, received {type(net).__name__}")
@@ -107,11 +98,9 @@ def _twin_of(name, m, nn):
     if unsupported:
         raise ValueError(f"from_torch: layer {name} ({type(m).__name__}) uses {unsupported[0]}, "
                          f"which minicnn's {entry.name} does not support")
-    # The twin takes the same constructor arguments, read off the torch module by name;
-    # a bias is a tensor there and a True/False here.
+    # The same constructor arguments, read off the torch module by name (a bias: a tensor there, a bool here).
     names = [p for p in inspect.signature(entry.cls.__init__).parameters if p != "self"]
-    config = {k: (getattr(m, k) is not None) if k == "bias" else getattr(m, k)
-              for k in names if hasattr(m, k)}
+    config = {k: (getattr(m, k) is not None) if k == "bias" else getattr(m, k) for k in names if hasattr(m, k)}
     try:
         return entry.cls(**config)
     except ValueError as e:

@@ -3,26 +3,13 @@
     from minicnn.train import fit, evaluate
     from minicnn.data import RandomAffine, train_val_split
     x_train, y_train, x_val, y_val = train_val_split(x, y, val_size=5000)
-    history = fit(model, mc.NLLLoss(), mc.SGD(model.parameters(), lr=0.03, momentum=0.9),
-                  x_train, y_train, epochs=3, batch_size=64, validation=(x_val, y_val),
-                  augment=RandomAffine(degrees=10, translate=(0.1, 0.1)))
+    history = fit(model, mc.NLLLoss(), mc.SGD(model.parameters(), lr=0.03, momentum=0.9), x_train, y_train, epochs=3,
+                  batch_size=64, validation=(x_val, y_val), augment=RandomAffine(degrees=10, translate=(0.1, 0.1)))
     loss, accuracy, predictions = evaluate(model, x_test, y_test)     # once, at the end
 
-Images ``x`` may be uint8 (N, H, W) / (N, 1, H, W) as the loaders return them, or
-float batches (N, C, H, W); they are converted one batch at a time, so a whole
-data set never sits in memory as float32.
-
-Training stops early without raising, so the weights and the history so far are
-always handed back, and ``history.stopped`` says why (None after a complete run):
-Ctrl-C, SIGTERM or SIGHUP lets the current step finish (a second Ctrl-C interrupts at
-once); a NaN or infinite loss is not back-propagated and is reported on stderr; a
-callback may set ``history.stopped`` to a reason. Training that does not learn (chance
-accuracy on validation, a loss grown tenfold) is said in one line on stderr.
-
-A stopped run can be continued exactly: ``history.state_dict()`` (with ``position``,
-where the next step starts), the optimizer's ``state_dict()`` and the weights are all it
-needs, and ``fit(..., resume=history.state_dict())`` takes the same steps, on the same
-batches with the same random numbers, as a run that was never stopped.
+Images are converted to float one batch at a time, so a whole data set never sits in memory as float32.
+Ctrl-C, SIGTERM, SIGHUP (after the step in flight; a second Ctrl-C at once) and a NaN loss stop ``fit``
+without raising; ``fit(..., resume=history.state_dict())`` continues a stopped run exactly.
 """
 import math
 import sys
@@ -40,30 +27,23 @@ from .optional import optional
 class History:
     """What ``fit`` measured, one entry per completed epoch.
 
-    train_loss, train_acc   mean loss and accuracy over the epoch's training batches
+    train_loss, train_acc   mean loss and accuracy (a fraction in [0, 1]) over the epoch's training batches
     val_loss, val_acc       on ``validation`` after the epoch (empty lists without it)
     seconds                 wall time of the epoch's training pass (validation excluded)
-    images_per_second       training images processed per second in that pass
+    images_per_second       training images per second in that pass
     step_loss               the loss of every optimisation step, in order
     stopped                 None, or why training ended before ``epochs`` epochs
     warning                 None, or why the training seems not to learn (said once)
-    position                where the next step starts, for resuming: epoch and step (from
-                            0), the epoch's order of samples, the random generators' states,
-                            the epoch's running sums; None while a step changes the weights
-    Accuracies are fractions in [0, 1].
+    position                for resuming, where the next step starts: epoch and step (from 0), the epoch's
+                            order, generator states and running sums; None while a step changes the weights
     """
 
-    _LISTS = ("train_loss", "train_acc", "val_loss", "val_acc", "seconds", "images_per_second",
-              "step_loss")
+    _LISTS = ("train_loss", "train_acc", "val_loss", "val_acc", "seconds", "images_per_second", "step_loss")
 
     def __init__(self):
-        self.train_loss, self.train_acc = [], []
-        self.val_loss, self.val_acc = [], []
-        self.seconds, self.images_per_second = [], []
-        self.step_loss = []
-        self.stopped = None
-        self.warning = None
-        self.position = None
+        for name in self._LISTS:
+            setattr(self, name, [])
+        self.stopped = self.warning = self.position = None
 
     def state_dict(self):
         """Everything measured, and ``position``: what ``fit(..., resume=...)`` continues from.
@@ -106,41 +86,30 @@ class History:
 
 def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=None,
         progress=True, callbacks=None, lr_schedule=None, augment=None, resume=None):
-    """Train ``model`` with mini-batch SGD; return a History.
+    """Train ``model`` with mini-batch SGD; return a History, with the model in eval mode.
 
-    model        a Sequential (or any Module with forward/backward/train/eval), trained as
-                 given: for every core, pass ``minicnn.DataParallel(model)`` (the same numbers)
+    model        a Sequential (or any Module with forward/backward/train/eval), trained as given;
+                 ``minicnn.DataParallel(model)`` computes the same numbers on every core
     loss         e.g. NLLLoss() for a model ending in LogSoftmax
     optimizer    e.g. SGD(model.parameters(), lr=0.03, momentum=0.9)
     x, y         images (N, H, W) or (N, C, H, W), uint8 or float; labels (N,) integers
-    validation   optional (x_val, y_val), evaluated after every epoch: held out of the
-                 training set (``data.train_val_split``), never the test set
+    validation   optional (x_val, y_val) held out of the training set, never the test set; after every epoch
     seed         seeds the shuffling and the augmentation (the same seed, the same batches)
-    progress     a tqdm bar per epoch with the running loss and accuracy (then the
-                 validation accuracy); without tqdm installed, one printed line per epoch
-    callbacks    functions called as ``callback(epoch_index, history)`` after every
-                 epoch; one may set ``history.stopped`` to a reason to end training
-    lr_schedule  optional function (step, total_steps) -> learning rate, applied to
-                 ``optimizer.lr`` before every step; see ``linear_decay``
-    augment      optional ``augment(xb, rng) -> xb`` for every training batch (float
-                 (B, C, H, W)), e.g. ``data.RandomAffine()``; rng is seeded from ``seed``,
-                 a stream of its own. Neither validation nor ``evaluate`` sees it
-    resume       optional ``history.state_dict()`` of a run that stopped: continue it, with
-                 the same arguments, the model's weights and the optimizer's state as they
-                 were when it stopped (``minicnn train --resume`` saves and loads them)
-
-    Returns with the model in eval mode; never raises for a diverging loss or Ctrl-C.
+    progress     a tqdm bar per epoch (without tqdm installed, one printed line per epoch)
+    callbacks    ``callback(epoch_index, history)`` after every epoch; may set ``history.stopped``
+    lr_schedule  optional (step, total_steps) -> ``optimizer.lr`` before every step, e.g. ``linear_decay``
+    augment      optional ``augment(xb, rng) -> xb`` for every float training batch (B, C, H, W), e.g.
+                 ``data.RandomAffine()``, its rng seeded from ``seed``; evaluation never sees it
+    resume       ``history.state_dict()`` of a stopped run: continue it (same arguments, weights, optimizer)
     """
     epochs, batch_size = check_count("epochs", epochs, minimum=0), check_count("batch_size", batch_size)
     _check_images("fit", x, y)
     if validation is not None:
         if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
-            raise ValueError("fit expected validation=(x_val, y_val), received "
-                             f"{type(validation).__name__}")
+            raise ValueError(f"fit expected validation=(x_val, y_val), received {type(validation).__name__}")
         _check_images("fit validation", *validation, names=("x_val", "y_val"))
 
-    def check_all_labels(num_classes):
-        """Every label against the model's classes, which its first output says (B, K)."""
+    def check_all_labels(num_classes):            # the model's first output (B, K) says num_classes
         check_labels("fit", y, num_classes)
         if validation is not None:
             check_labels("fit validation", validation[1], num_classes, name="y_val")
@@ -151,7 +120,6 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
     if lr_schedule is not None and not hasattr(optimizer, "lr"):
         raise ValueError(f"fit lr_schedule needs an optimizer with an 'lr' attribute, "
                          f"received {type(optimizer).__name__}")
-
     if augment is not None and not callable(augment):
         raise ValueError(f"fit augment must be a callable augment(xb, rng), received {augment!r}")
     loader = DataLoader(x, y, batch_size=batch_size, shuffle=True, seed=seed)
@@ -165,12 +133,10 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
     tqdm = optional("tqdm.auto") if progress else None      # a notebook-aware bar, where installed
     with StopRequest() as stop:
         for epoch in range(start["epoch"] if start else 0, epochs):
-            bar = tqdm.tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
-                            leave=True) if tqdm else None
+            bar = tqdm.tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", unit="batch") if tqdm else None
             try:
-                _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, stop,
-                             lr_schedule, augment, rng,
-                             start if start and start["epoch"] == epoch and start["step"] else None,
+                _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, stop, lr_schedule, augment,
+                             rng, start if start and start["epoch"] == epoch and start["step"] else None,
                              check_all_labels)
                 inner = getattr(model, "module", model)   # the model inside a DataParallel
                 if hasattr(inner, "metadata") and history.steps:
@@ -180,13 +146,10 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
                     history.val_loss.append(val_loss)
                     history.val_acc.append(val_acc)
                     if bar is not None:
-                        bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}",
-                                        acc=f"{history.train_acc[-1]:.4f}",
+                        bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", acc=f"{history.train_acc[-1]:.4f}",
                                         val_acc=f"{val_acc:.4f}")
             except KeyboardInterrupt:
-                # Raised by code that the signal handler does not cover (a second Ctrl-C,
-                # a non-main thread): the step in flight may be incomplete, and then
-                # history.position is None.
+                # A second Ctrl-C, or a non-main thread: the step in flight may be incomplete (position None).
                 history.stopped = (f"interrupted (KeyboardInterrupt) in epoch {epoch + 1}, after "
                                    f"{history.steps} steps in all")
             finally:
@@ -204,8 +167,7 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
             if history.warning is None:
                 history.warning = _not_learning(history, validation, first_lr)
                 if history.warning:
-                    print(f"minicnn.train.fit: warning: {history.warning}", file=sys.stderr,
-                          flush=True)
+                    print(f"minicnn.train.fit: warning: {history.warning}", file=sys.stderr, flush=True)
             if stop.requested and history.stopped is None:
                 history.stopped = f"interrupted ({stop.requested}) after epoch {epoch + 1}"
             if history.stopped is not None:
@@ -216,16 +178,12 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
 
 def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, stop, lr_schedule,
                  augment, rng, start, check_all_labels):
-    """One pass over ``loader`` (the rest of one, from ``start``, when resuming); appends the
-    epoch's train metrics to ``history`` unless it stops early (then only
-    ``history.stopped``, ``step_loss`` and ``position`` change). The first step's output
-    goes to ``check_all_labels`` before any weight changes."""
+    """One pass over ``loader`` (from ``start`` when resuming); appends the epoch's train metrics
+    to ``history`` unless it stops early (then only ``stopped``, ``step_loss`` and ``position`` change)."""
     model.train()
     total_steps = epochs * len(loader)
-    if start is None:
-        order, first, (seen, correct, loss_sum, seconds) = loader.epoch_order(), 0, (0, 0, 0.0, 0.0)
-    else:
-        order, first, (seen, correct, loss_sum, seconds) = start["order"], start["step"], start["sums"]
+    start = start or dict(order=loader.epoch_order(), step=0, sums=(0, 0, 0.0, 0.0))
+    order, first, (seen, correct, loss_sum, seconds) = start["order"], start["step"], start["sums"]
     if bar is not None:
         bar.update(first)
     began = time.perf_counter() - seconds
@@ -237,35 +195,31 @@ def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, st
         optimizer.zero_grad()
         out = model.forward(xb)                                   # (B, K) log-probabilities
         if step == first:
-            check_all_labels(int(out.shape[1]))                   # all labels in 0..K-1
+            check_all_labels(int(out.shape[1]))                   # all labels in 0..K-1, before any update
         value = loss.forward(out, yb)
         if not math.isfinite(value):
             # Back-propagating it would only turn every weight into NaN.
-            history.stopped = (f"the loss became {value} at epoch {epoch + 1}, step {step + 1}: "
-                               f"training diverged; try a lower learning rate "
-                               f"(lr was {getattr(optimizer, 'lr', float('nan')):g})")
+            history.stopped = (f"the loss became {value} at epoch {epoch + 1}, step {step + 1}: training diverged; "
+                               f"try a lower learning rate (lr was {getattr(optimizer, 'lr', float('nan')):g})")
             print(f"minicnn.train.fit stopped: {history.stopped}", file=sys.stderr, flush=True)
             return
         model.backward(loss.backward(), input_grad=False)
         history.position = None                # the weights are changing: no place to resume
         optimizer.step()
         history.step_loss.append(value)
-
         n = int(yb.shape[0])
         seen += n
         loss_sum += value * n
         correct += int((out.argmax(axis=1) == yb).sum())
         done = step + 1 == len(loader)
-        # Where the next step starts, and everything random it will use: resuming here takes
-        # exactly the steps an uninterrupted run would.
+        # Where the next step starts, with all it draws at random: resuming here repeats an uninterrupted run.
         history.position = dict(
-            epoch=epoch + 1 if done else epoch, step=0 if done else step + 1,
-            order=None if done else order,
+            epoch=epoch + 1 if done else epoch, step=0 if done else step + 1, order=None if done else order,
             sums=(0, 0, 0.0, 0.0) if done else (seen, correct, loss_sum, time.perf_counter() - began),
-            generators=_generator_states(loader, rng))
+            generators=dict(loader=None if loader.rng is None else loader.rng.bit_generator.state,
+                            augment=rng.bit_generator.state, minicnn=cpu_rng().bit_generator.state))
         if bar is not None:
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}",
-                            refresh=False)
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}", refresh=False)
             bar.update(1)
         if stop.requested and not done:        # at the end of an epoch, fit stops after it
             history.stopped = (f"interrupted ({stop.requested}) in epoch {epoch + 1}, after step "
@@ -278,17 +232,10 @@ def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, st
     history.images_per_second.append(seen / seconds if seconds > 0 else float("inf"))
 
 
-def _generator_states(loader, rng):
-    """The states of the random generators training draws from (plain dicts of ints)."""
-    return dict(loader=None if loader.rng is None else loader.rng.bit_generator.state,
-                augment=rng.bit_generator.state, minicnn=cpu_rng().bit_generator.state)
-
-
 def _resume_at(position, loader, rng, epochs):
     """Check that ``position`` fits this run, and put the generators back where it says."""
     try:
-        epoch, step, order, states = (position["epoch"], position["step"], position["order"],
-                                      position["generators"])
+        epoch, step, order, states = position["epoch"], position["step"], position["order"], position["generators"]
         if not (0 <= epoch <= epochs and 0 <= step < len(loader) and len(position["sums"]) == 4
                 and (order is None or len(order) == len(loader.x))):
             raise ValueError(f"epoch {epoch}, step {step} of {len(loader)} (an order of "
@@ -309,31 +256,23 @@ LOSS_GROWTH = 10.0            # the epoch's mean loss ten times the first step's
 
 
 def _not_learning(history, validation, lr):
-    """A sentence if the last epoch shows training that does not learn, else None."""
-    if not history.train_loss:
-        return None
+    """A sentence if the last (completed) epoch shows training that does not learn, else None."""
     lr = "its learning rate" if lr is None else f"the learning rate (lr was {lr:g})"
     if validation is not None and history.val_acc and history.steps >= CHANCE_MIN_STEPS:
         _, counts = np.unique(to_numpy(validation[1]), return_counts=True)
         chance = counts.max() / counts.sum()           # always answering the commonest class
         if history.val_acc[-1] <= chance + CHANCE_MARGIN:
-            return (f"validation accuracy after epoch {history.epochs} is "
-                    f"{100 * history.val_acc[-1]:.2f}%, what guessing one class scores "
-                    f"({100 * chance:.2f}%): the model is not learning; try lowering {lr}")
+            return (f"validation accuracy after epoch {history.epochs} is {100 * history.val_acc[-1]:.2f}%, what "
+                    f"guessing one class scores ({100 * chance:.2f}%): the model is not learning; try lowering {lr}")
     if history.train_loss[-1] > LOSS_GROWTH * history.step_loss[0]:
-        return (f"the training loss grew from {history.step_loss[0]:.3g} (first step) to "
-                f"{history.train_loss[-1]:.3g} (epoch {history.epochs}): training is diverging; "
-                f"try lowering {lr}")
+        return (f"the training loss grew from {history.step_loss[0]:.3g} (first step) to {history.train_loss[-1]:.3g} "
+                f"(epoch {history.epochs}): training is diverging; try lowering {lr}")
     return None
 
 
 def evaluate(model, x, y, batch_size=1000):
-    """(mean loss, accuracy, predictions) of ``model`` on images ``x`` with labels ``y``.
-
-    The loss is the negative log-likelihood of the true class (the NLLLoss of a
-    model ending in LogSoftmax; raw scores are log-softmaxed first). Accuracy is
-    a fraction in [0, 1]; predictions are a NumPy int64 array (N,).
-    """
+    """(mean loss, accuracy in [0, 1], predictions (N,) int64) of ``model`` on images ``x``, labels ``y``.
+    The loss is the NLLLoss of the log-probabilities (raw scores are log-softmaxed first)."""
     _check_images("evaluate", x, y)
     labels = np.asarray(to_numpy(y)).astype(np.int64, copy=False)
     loss_sum, predictions = 0.0, []
@@ -357,14 +296,11 @@ def predict_proba(model, x, batch_size=1000):
 
 
 def linear_decay(lr, final_fraction=0.0):
-    """A schedule for ``fit``: the learning rate falls linearly from ``lr`` to
-    ``lr * final_fraction`` over the whole run (step 0 uses ``lr``)."""
+    """A schedule for ``fit``: from ``lr`` at step 0 linearly down to ``lr * final_fraction`` at the end."""
     def schedule(step, total_steps):
         return lr * (1.0 - (1.0 - final_fraction) * step / max(total_steps, 1))
     return schedule
 
-
-# -- helpers --------------------------------------------------------------------------
 
 def _log_prob_batches(model, x, batch_size, who):
     """Yield (start index, log-probabilities (B, K)) with the model in eval mode, inside no_grad()."""
