@@ -84,7 +84,6 @@ class DrawingPad:
         from IPython.display import display
         display(self.widget)
 
-    # -- strokes: each goes on the browser canvas and on the Python raster ----------------
     @contextlib.contextmanager
     def _drawing(self):
         """Send the canvas commands of the block as one message, addressed to this canvas."""
@@ -145,7 +144,6 @@ class DrawingPad:
         self._redraw_canvas()
         self._show("", None, None, [], None)
 
-    # -- prediction --------------------------------------------------------------------
     def _predict_and_show_errors(self):
         # Widget callbacks swallow exceptions into a log the learner never sees.
         try:

@@ -1,16 +1,31 @@
-"""What every layer makes of one image: feature maps as grids, flat outputs as bars."""
+"""One image through the model: what every layer makes of it (feature maps as grids, flat outputs as bars) and
+what it predicts. ``tile`` lays many small images (filters, feature maps, digits) out in one grid."""
 import math
 
 import numpy as np
 
 from ..backend import to_numpy
 from ..layers import LogSoftmax
+from .confusion import class_label
 from .extras import clear_figure, colormap
-from .mosaic import tile
-from .probe import image_batch, layer_outputs
+from .probe import image_batch, layer_outputs, predict_image
 
 BARS_UP_TO = 64      # flat outputs up to this length are drawn as bars, longer ones as a grid
 GRID_WIDTH = 48      # values per row when a long flat output is folded into a grid
+
+
+def tile(images, ncols, pad=1):
+    """Lay out (N, h, w) images in a grid with ``ncols`` columns, NaN between them: (rows*(h+pad) - pad,
+    ncols*(w+pad) - pad). One imshow draws it all, far faster than one matplotlib axes per small image."""
+    images = np.asarray(images, dtype=np.float64)
+    n, h, w = images.shape
+    ncols = max(1, min(int(ncols), n))
+    nrows = math.ceil(n / ncols)
+    grid = np.full((nrows * (h + pad) - pad, ncols * (w + pad) - pad), np.nan)
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        grid[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = images[i]
+    return grid
 
 
 def plot_activations(model, image, classes=None, fig=None):
@@ -49,4 +64,32 @@ def plot_activations(model, image, classes=None, fig=None):
         if kind != "bars":
             ax.set_axis_off()
     fig.layer_outputs = outputs
+    return fig
+
+
+def plot_prediction(model, image, classes=None, label=None, fig=None):
+    """Draw ``image`` ((H, W), (1, H, W) or (1, 1, H, W)) and a bar per class's probability (``fig.probabilities``,
+    (K,)); the predicted class and ``label``, the true one if given, are named in the title, its bar outlined."""
+    pixels = to_numpy(image_batch(image))[0]                # (C, H, W)
+    probs = predict_image(model, image)                     # (K,)
+    k = len(probs)
+    if classes is not None and len(classes) != k:
+        raise ValueError(f"the model predicts {k} classes but {len(classes)} class names were given")
+    pred = int(probs.argmax())
+    fig = clear_figure(fig, (9, 3.6))
+    ax_img, ax_bar = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.8]})
+    ax_img.imshow(pixels.mean(axis=0), cmap="gray", vmin=0, vmax=1)
+    ax_img.set_axis_off()
+    title = f"predicted {class_label(classes, pred)} ({probs[pred]:.1%})"
+    if label is not None:
+        title += f", true {class_label(classes, int(label))}"
+    fig.suptitle(title, fontsize=11)   # above both panels: a fixed-aspect image crowds its own title
+    colors = ["tab:orange" if c == pred else "tab:blue" for c in range(k)]
+    bars = ax_bar.bar(np.arange(k), probs, color=colors)
+    if label is not None:
+        bars[int(label)].set(edgecolor="black", linewidth=2)
+    ax_bar.set_xticks(np.arange(k), [class_label(classes, c) for c in range(k)],
+                      rotation=90 if classes is not None and max(len(str(c)) for c in classes) > 2 else 0)
+    ax_bar.set(ylim=(0, 1), ylabel="probability")
+    fig.probabilities = probs
     return fig

@@ -6,8 +6,9 @@ from collections import namedtuple
 import numpy as np
 
 from ..backend import to_numpy
+from ..optional import require
 from .confusion import class_label
-from .extras import clear_figure, colormap, tsne_class
+from .extras import VIZ, clear_figure, colormap
 from .probe import layer_activations, layer_index
 
 PCAResult = namedtuple("PCAResult", "embedding explained_variance explained_variance_ratio components mean")
@@ -46,7 +47,7 @@ def tsne(x, n_components=2, perplexity=30.0, seed=0):
         raise ValueError(f"t-SNE needs at least 5 samples, received {len(x)}")
     if x.shape[1] > TSNE_PCA_DIMS and len(x) > TSNE_PCA_DIMS:
         x = pca(x, TSNE_PCA_DIMS).embedding                  # (N, 50)
-    TSNE = tsne_class()
+    TSNE = require("sklearn.manifold", "t-SNE embeddings", VIZ, "scikit-learn").TSNE
     perplexity = min(float(perplexity), (len(x) - 1) / 3)    # t-SNE needs perplexity < N
     return TSNE(n_components=n_components, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
 

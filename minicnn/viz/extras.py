@@ -10,7 +10,16 @@ VIZ, NOTEBOOK = pip_install("viz"), pip_install("notebook")
 def new_figure(figsize, **kwargs):
     """A Figure that pyplot does not track: shown once as a cell's value, freed with its last reference."""
     Figure = require("matplotlib.figure", "minicnn.viz plotting", VIZ).Figure
-    _show_figures_in_jupyter(Figure)
+    # In a Jupyter kernel, make sure a Figure that is a cell's value is drawn as a PNG: the inline backend
+    # registers this only once pyplot has drawn something, and our Figures bypass pyplot.
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None and hasattr(shell, "display_formatter"):
+        png = shell.display_formatter.formatters["image/png"]
+        try:
+            png.lookup_by_type(Figure)                 # already there (the inline backend's, or ours)
+        except KeyError:
+            png.for_type(Figure, figure_png)
     return Figure(figsize=figsize, layout="constrained", **kwargs)
 
 
@@ -21,30 +30,12 @@ def figure_png(fig, dpi=None):
     return buffer.getvalue()
 
 
-def _show_figures_in_jupyter(figure_type):
-    """In a Jupyter kernel, make sure a Figure that is a cell's value is drawn as a PNG: the inline backend
-    registers this only once pyplot has drawn something, and our Figures bypass pyplot."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    if shell is None or not hasattr(shell, "display_formatter"):
-        return
-    png = shell.display_formatter.formatters["image/png"]
-    try:
-        png.lookup_by_type(figure_type)                # already there (the inline backend's, or ours)
-    except KeyError:
-        png.for_type(figure_type, figure_png)
-
-
 def clear_figure(fig, figsize=None):
     """Reuse ``fig`` (widgets redraw into the same Figure) or make a new one."""
     if fig is None:
         return new_figure(figsize)
     fig.clear()
     return fig
-
-
-def tsne_class():
-    return require("sklearn.manifold", "t-SNE embeddings", VIZ, "scikit-learn").TSNE
 
 
 def ipywidgets():

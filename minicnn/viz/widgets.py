@@ -8,10 +8,10 @@ from ..layers import LogSoftmax
 from ..losses import CrossEntropyLoss, NLLLoss
 from ..optim import SGD
 from ..train import fit
+from .activations import plot_prediction
 from .confusion import class_label, image_grid, plot_confusion_matrix
 from .curves import plot_training_curves
 from .extras import figure_png, ipywidgets, new_figure
-from .prediction import plot_prediction
 
 widgets = ipywidgets()
 
@@ -19,7 +19,6 @@ widgets = ipywidgets()
 class ConfusionExplorer(widgets.VBox):
     """The confusion matrix (``.figure``) and two dropdowns that pick a (true, predicted) cell, opening on the most
     frequent mistake; its images (N, H, W) are drawn in ``.cell_figure``, their indices in ``.indices``."""
-
     def __init__(self, images, y_true, y_pred, classes=None, max_images=32, ncols=8):
         self.images, self.classes = to_numpy(images), classes
         self.y_true, self.y_pred = to_numpy(y_true), to_numpy(y_pred)
@@ -67,7 +66,6 @@ class ConfusionExplorer(widgets.VBox):
 
 class PredictionExplorer(widgets.VBox):
     """A slider (``.slider``) picks a test image; ``plot_prediction`` draws it and its prediction (``.figure``)."""
-
     def __init__(self, model, images, labels=None, classes=None, index=0):
         self.model, self.images, self.classes = model, to_numpy(images), classes
         self.labels = None if labels is None else to_numpy(labels)
@@ -97,9 +95,7 @@ class TrainingPanel(widgets.VBox):
     SGD with ``momentum``; NLLLoss after a LogSoftmax, else CrossEntropyLoss. ``model``: a Sequential (each Train
     continues it) or a function returning a new one (each Train starts afresh, e.g. ``minicnn.models.lenet``);
     validation: optional (x_val, y_val); ``.history``: the last run's History."""
-
-    def __init__(self, model, x, y, validation=None, epochs=3, batch_size=64, lr=0.03,
-                 momentum=0.9, seed=None):
+    def __init__(self, model, x, y, validation=None, epochs=3, batch_size=64, lr=0.03, momentum=0.9, seed=None):
         self.make_model = model if callable(model) and not hasattr(model, "layers") else None
         self.model = model() if self.make_model else model
         self.x, self.y, self.validation = x, y, validation
