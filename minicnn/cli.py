@@ -1,13 +1,7 @@
-"""The ``minicnn`` command: train, evaluate, predict, bench (README.md has more examples).
-
-    minicnn train                       # lenet on MNIST, the settings below: >= 99% test accuracy
-    minicnn evaluate runs/mnist-lenet.npz   # test accuracy, per class, confusion matrix
-    minicnn train --resume runs/mnist-lenet-2.npz   # continue a run stopped by Ctrl-C, exactly
-
-Every problem with a flag or a file ends the command with one line on stderr and exit status 2, as argparse
-does for an unknown flag; never with a traceback. An unexpected error is one line too, exit status 1 (``--debug``
-shows its traceback); Ctrl-C exits 130, SIGTERM 143 and SIGHUP 129, after saving what training had.
-"""
+"""The ``minicnn`` command: train, evaluate, predict, bench (README.md has examples). A problem with a flag or a
+file ends it with one line on stderr and exit status 2, as argparse does for an unknown flag, never a traceback; an
+unexpected error is one line too, exit status 1 (``--debug`` shows its traceback). Ctrl-C exits 130, SIGTERM 143
+and SIGHUP 129, after saving what training had."""
 import argparse
 import math
 import signal
@@ -21,9 +15,8 @@ from .cli_train import cmd_train
 from .interrupts import Terminated, raise_on_termination
 from .optional import pip_install
 
-# The defaults of `minicnn train`, chosen on 5,000 training images held out for validation, never on the test set
-# (scripts/sweep.py, scripts/results/, README.md). The learning rate decays linearly to 0: the large early steps
-# learn fast, the small late ones settle into a minimum.
+# `minicnn train`'s defaults, chosen on 5,000 held-out training images, never on the test set (scripts/sweep.py,
+# README.md). The learning rate decays linearly to 0: large early steps learn fast, small late ones settle.
 DEFAULTS = dict(dataset="mnist", model="lenet", epochs=6, batch_size=32, lr=0.05, momentum=0.9,
                 schedule="linear", seed=0, backend="numpy", val_size=5000, augment=True)
 DATASETS = ("mnist", "fashion-mnist", "quickdraw")
@@ -31,14 +24,12 @@ DATASETS = ("mnist", "fashion-mnist", "quickdraw")
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but an error is exactly one line: 'minicnn train: error: ...'."""
-
     def error(self, message):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class _Formatter(argparse.HelpFormatter):
     """Adds '(default: X)' to a flag's help where X is a real value."""
-
     def _get_help_string(self, action):
         text = action.help or ""
         if (action.option_strings and "default" not in text and action.default not in (None, argparse.SUPPRESS)
@@ -47,9 +38,8 @@ class _Formatter(argparse.HelpFormatter):
         return text
 
 
-# -- flag types: each rejects a bad value with one sentence ---------------------------------
 def _flag_type(convert, kind, is_valid, requirement):
-    """An argparse type: ``convert`` the text, then reject values failing ``is_valid``."""
+    """An argparse type: ``convert`` the text, then reject values failing ``is_valid``, in one sentence."""
     def parse(text):
         try:
             value = convert(text)
@@ -63,8 +53,7 @@ def _flag_type(convert, kind, is_valid, requirement):
 
 _positive_int = _flag_type(int, "a whole number", lambda v: v >= 1, "must be at least 1")
 _non_negative_int = _flag_type(int, "a whole number", lambda v: v >= 0, "must be 0 or more")
-_positive_float = _flag_type(float, "a number", lambda v: math.isfinite(v) and v > 0,
-                             "must be a number greater than 0")
+_positive_float = _flag_type(float, "a number", lambda v: math.isfinite(v) and v > 0, "must be a number greater than 0")
 _momentum = _flag_type(float, "a number", lambda v: 0 <= v < 1, "must be in [0, 1)")
 
 
@@ -88,32 +77,26 @@ def build_parser():
     d = DEFAULTS
     train = sub.add_parser(
         "train", help="train a model and save it", formatter_class=_Formatter,
-        description=f"Train a model with SGD and momentum on the training set less {d['val_size']:,} images "
-                    "held out for validation, report the training and validation loss and accuracy after every "
-                    "epoch, measure the test accuracy once, at the end, and save the model with its class names "
-                    f"and settings. With no flags: lenet on MNIST, {d['epochs']} epochs, batch {d['batch_size']}, "
-                    f"lr {d['lr']} decaying linearly to 0, momentum {d['momentum']}, settings chosen on the "
-                    "validation images.")
+        description=f"Train a model with SGD and momentum, holding {d['val_size']:,} training images out for "
+                    "validation; report the loss and accuracy after every epoch and the test accuracy once, at the "
+                    "end; save the model with its class names and settings. With no flags (settings chosen on the "
+                    f"validation images): lenet on MNIST, {d['epochs']} epochs, batch {d['batch_size']}, lr {d['lr']} "
+                    f"decaying linearly to 0, momentum {d['momentum']}.")
     train.add_argument("--dataset", choices=DATASETS, default=d["dataset"],
                        help="what to learn: handwritten digits, clothes (Fashion-MNIST) or Quick, Draw! doodles")
-    train.add_argument("--model", choices=sorted(MODELS), default=d["model"],
-                       help="lenet: the Quick, Draw! article's network (2 conv 5x5); convnet: the Keras MNIST "
-                            "example (2 conv 3x3, dropout), about 3x slower")
+    train.add_argument("--model", choices=sorted(MODELS), default=d["model"], help="lenet: the Quick, Draw! article's "
+                       "network (2 conv 5x5); convnet: the Keras MNIST example (2 conv 3x3, dropout), about 3x slower")
     train.add_argument("--epochs", type=_positive_int, default=d["epochs"], help="passes over the training set")
-    train.add_argument("--batch-size", type=_positive_int, default=d["batch_size"],
-                       help="images per optimisation step")
-    train.add_argument("--lr", type=_positive_float, default=d["lr"],
-                       help="learning rate of SGD (the starting value with --schedule linear)")
+    train.add_argument("--batch-size", type=_positive_int, default=d["batch_size"], help="images per SGD step")
+    train.add_argument("--lr", type=_positive_float, default=d["lr"], help="SGD's (starting) learning rate")
     train.add_argument("--momentum", type=_momentum, default=d["momentum"], help="SGD momentum, in [0, 1)")
     train.add_argument("--schedule", choices=("linear", "constant"), default=d["schedule"],
                        help="learning rate over the run: 'linear' decays it from --lr to 0, 'constant' keeps --lr")
     train.add_argument("--backend", choices=("numpy", "cupy"), default=d["backend"],
                        help=f"numpy runs on the CPU; cupy on an NVIDIA GPU ({pip_install('gpu')})")
-    train.add_argument("--seed", type=_non_negative_int, default=d["seed"],
-                       help="seeds the initial weights, dropout and the shuffling")
-    train.add_argument("--val-size", type=_non_negative_int, default=d["val_size"],
-                       help="training images held out (stratified, the same ones whatever the seed) to measure "
-                            "the validation accuracy after every epoch; 0: none")
+    train.add_argument("--seed", type=_non_negative_int, default=d["seed"], help="seeds weights, dropout, shuffling")
+    train.add_argument("--val-size", type=_non_negative_int, default=d["val_size"], help="training images held out "
+                       "to measure validation accuracy every epoch (stratified, the same for every seed); 0: none")
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d["augment"],
                        help="turn and shift every training image at random, keeping its ink inside the frame: "
                             f"RandomAffine(degrees={AUGMENTATION['degrees']:g}, "
@@ -122,40 +105,33 @@ def build_parser():
                        "usable core where a batch is large enough to split (64+ images); 1 turns it off")
     train.add_argument("--out", help="where to save the trained model (.npz), checked before training; default: a "
                        "new name under ./runs/, runs/<dataset>-<model>.npz, then -2, -3, ... (printed at the start)")
-    train.add_argument("--overwrite", action="store_true",
-                       help="replace the file --out names if it exists (without --out: save to "
-                            "runs/<dataset>-<model>.npz, replacing it)")
-    train.add_argument("--resume", metavar="CHECKPOINT", help="continue a stopped run exactly where it stopped, "
-                       "with its own settings, from the model file it saved (and the .resume.npz file beside it); "
-                       "it saves to that file again unless --out says otherwise")
+    train.add_argument("--overwrite", action="store_true", help="replace the file --out names if it exists "
+                       "(without --out: save to runs/<dataset>-<model>.npz, replacing it)")
+    train.add_argument("--resume", metavar="CHECKPOINT", help="continue a stopped run exactly, with its own settings, "
+                       "from the model file it saved (and its .resume.npz beside it); saves there unless --out is set")
     _data_flags(train)
-    train.add_argument("--categories", type=_categories, help="quickdraw only: comma-separated categories; "
-                       "default: the article's ten (cloud, sun, pants, ...) when they are all in the data folder, "
-                       "else the ten local ones (eyeglasses, banana, chair, ...) when those are, else the article's "
-                       "ten, downloaded")
+    train.add_argument("--categories", type=_categories, help="quickdraw only: comma-separated categories; default: "
+                       "the article's ten (cloud, sun, pants, ...) if all are in the data folder, else the ten local "
+                       "ones (eyeglasses, banana, chair, ...) if those are, else the article's ten, downloaded")
     train.add_argument("--max-per-class", type=_positive_int, help="quickdraw only: use the first N drawings of each "
                        f"category (20%% of them for testing); default {QUICKDRAW_DEFAULT_MAX_PER_CLASS}")
-    train.add_argument("--limit", type=_positive_int,
-                       help="use only the first N training images, validation included (for a quick try)")
+    train.add_argument("--limit", type=_positive_int, help="use only the first N training images, validation included")
     train.add_argument("--test-limit", type=_positive_int, help="test on only the first N test images")
     progress = train.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None,
                           help="show a progress bar per epoch (default: when stderr is a terminal)")
-    progress.add_argument("--no-progress", dest="progress", action="store_false",
-                          help="no progress bar, only one line per epoch")
+    progress.add_argument("--no-progress", dest="progress", action="store_false", help="one line per epoch, no bar")
 
     evaluate = sub.add_parser(
         "evaluate", help="accuracy, per-class accuracy and confusion matrix of a saved model",
         description="Measure a saved model on a test set: overall accuracy, accuracy per class and a confusion "
                     "matrix (rows: true class, columns: predicted class).", formatter_class=_Formatter)
     evaluate.add_argument("model_file", metavar="MODEL", help="a model saved by minicnn train (.npz)")
-    evaluate.add_argument("--dataset", choices=DATASETS,
-                          help="test set to use; default: the one the model was trained on")
+    evaluate.add_argument("--dataset", choices=DATASETS, help="test set; default: the one the model was trained on")
     _data_flags(evaluate)
     evaluate.add_argument("--limit", type=_positive_int, help="use only the first N test images")
     evaluate.add_argument("--batch-size", type=_positive_int, default=1000, help="images per forward pass")
-    evaluate.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
-                          help="numpy (CPU) or cupy (NVIDIA GPU)")
+    evaluate.add_argument("--backend", choices=("numpy", "cupy"), default="numpy", help="numpy: CPU, cupy: NVIDIA GPU")
 
     predict = sub.add_parser(
         "predict", help="the top classes a saved model sees in an image file", formatter_class=_Formatter,
@@ -185,7 +161,6 @@ def _data_flags(p):
     p.add_argument("--no-download", action="store_true", help="fail instead of downloading missing data files")
 
 
-# -- commands -------------------------------------------------------------------------------
 def benchmarks_root():
     """The checkout minicnn runs from, if it holds benchmarks/; None for an installed package."""
     root = Path(__file__).resolve().parents[1]
@@ -227,8 +202,7 @@ def main(argv=None):
         with raise_on_termination(resend=False):
             return COMMANDS[args.command](args)
     except (UsageError, FileNotFoundError, ValueError, OSError, ImportError) as e:
-        # A bad flag value, missing or corrupt files, a failed download, a missing optional library: what they
-        # say is one sentence meant for the user, passed on as is.
+        # A bad flag or file, a failed download, a missing optional library: one sentence for the user, as is.
         print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return EXIT_USAGE
     except (KeyboardInterrupt, Terminated) as e:
@@ -244,8 +218,7 @@ def main(argv=None):
 
 
 def run():
-    """The ``minicnn`` command: ``main()``'s exit status. A Ctrl-C that lands after main has finished (a second
-    one, a few milliseconds after the first) must not turn a reported exit into death by SIGINT: it is ignored."""
+    """Exit with ``main()``'s status, even if a second Ctrl-C lands after main has finished (not death by SIGINT)."""
     try:
         status = main()
     except KeyboardInterrupt:

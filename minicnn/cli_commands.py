@@ -18,7 +18,6 @@ class UsageError(Exception):
     """A bad flag value or a missing/unreadable file: reported in one line, exit 2."""
 
 
-# -- data -------------------------------------------------------------------------------
 def _default_quickdraw_categories(data_dir):
     """(categories, why): the article's ten if present, else the local ten if present."""
     from . import data
@@ -55,7 +54,6 @@ def _set_backend(name):
         raise UsageError(str(e)) from None
 
 
-# -- commands -------------------------------------------------------------------------------
 def cmd_evaluate(args):
     from .train import evaluate
     from .viz.confusion import confusion_matrix
@@ -83,13 +81,14 @@ def cmd_evaluate(args):
     confusion = confusion_matrix(y_test, predictions, k)                   # (true, predicted)
     print(f"{args.model_file} on the {dataset} test set ({len(y_test):,} images): accuracy {100 * accuracy:.2f}%, "
           f"loss {loss:.4f}")
-    print("", format_per_class(classes, confusion), "", format_confusion(classes, confusion), sep="\n")
+    # A row's label: ' 3' for MNIST's class 3, ' 3 Dress' where the name says more than the index.
+    labels = [f"{i:>2}" if str(name) == str(i) else f"{i:>2} {name}" for i, name in enumerate(classes)]
+    print("", _per_class_table(labels, confusion), "", _confusion_table(labels, confusion), sep="\n")
     return 0
 
 
-def format_per_class(classes, confusion):
+def _per_class_table(labels, confusion):
     """One line per class: its accuracy (recall) and how many test images it has."""
-    labels = _row_labels(classes)
     width = max(len(label) for label in labels + ["class"])
     lines = [f"{'class':<{width}} {'accuracy':>9} {'images':>7}"]
     for i, label in enumerate(labels):
@@ -99,22 +98,15 @@ def format_per_class(classes, confusion):
     return "\n".join(lines)
 
 
-def format_confusion(classes, confusion):
+def _confusion_table(labels, confusion):
     """The confusion matrix as text: row = true class, column = predicted class."""
-    k = len(classes)
     cell = max(4, len(f"{confusion.max():,}") + 1)
-    labels = _row_labels(classes)
     width = max(len(label) for label in labels)
     lines = ["confusion matrix (rows: true class, columns: predicted class)",
-             " " * width + "".join(f"{j:>{cell}}" for j in range(k))]
+             " " * width + "".join(f"{j:>{cell}}" for j in range(len(labels)))]
     for i, label in enumerate(labels):
-        lines.append(f"{label:<{width}}" + "".join(f"{confusion[i, j]:>{cell},}" for j in range(k)))
+        lines.append(f"{label:<{width}}" + "".join(f"{confusion[i, j]:>{cell},}" for j in range(len(labels))))
     return "\n".join(lines)
-
-
-def _row_labels(classes):
-    """'3' for MNIST's class 3, ' 3 Dress' where the name says more than the index."""
-    return [f"{i:>2}" if str(name) == str(i) else f"{i:>2} {name}" for i, name in enumerate(classes)]
 
 
 def _num_outputs(model, image_shape):

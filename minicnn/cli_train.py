@@ -23,9 +23,8 @@ RUN_SETTINGS = ("dataset", "model", "epochs", "batch_size", "lr", "momentum", "s
 
 
 def _resume_settings(args):
-    """Read the resume file beside --resume's model file and put the run's settings into ``args``; return (run,
-    History state, optimizer state). A flag that contradicts the run (given, not its default, and different) is
-    refused: the run continues as it began."""
+    """Put the settings of the run --resume continues into ``args``, refusing a typed flag that contradicts them;
+    return (run, History state, optimizer state) from its resume file."""
     if not os.path.isfile(args.resume):
         raise UsageError(f"--resume {args.resume}: the file does not exist")
     state_file = resume.resume_path(args.resume)
@@ -45,8 +44,7 @@ def _resume_settings(args):
 
 
 def _output_path(args):
-    """(path, may replace an existing file): where this run saves. --out if given; the resumed run's own file;
-    else a new name, so no earlier run is ever replaced unasked."""
+    """(path, may replace an existing file): --out, else the resumed run's file, else a new one unless --overwrite."""
     if args.out:
         same = args.resume and os.path.realpath(args.out) == os.path.realpath(args.resume)
         return Path(args.out), bool(args.overwrite or same)
@@ -71,8 +69,7 @@ def _data_fingerprint(*arrays):
 
 
 class _RunFiles:
-    """Saves a run (its resume file, then its model file) and remembers what is on disk, so every way out of
-    ``minicnn train`` can say truthfully what was saved and what was not."""
+    """Saves a run (its resume file, then its model file) and remembers what is on disk, for every exit to report."""
 
     def __init__(self, out, overwrite, model, optimizer, run, meta):
         self.out, self.overwrite = out, overwrite

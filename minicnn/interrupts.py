@@ -1,7 +1,6 @@
 """Ctrl-C, SIGTERM and SIGHUP, turned into something Python code can finish or clean up after. By default SIGTERM
-(``kill``, a shutdown) and SIGHUP (the terminal closed) end the process on the spot: no ``finally`` block runs, so
-a temporary file stays on disk and a run's weights are lost. The tools below change that while they are active,
-in the main thread only (Python delivers signals there alone)."""
+(``kill``) and SIGHUP (terminal closed) end the process at once: no ``finally`` block runs, a temporary file stays
+and a run's weights are lost. The tools below change that while active, in the main thread (signals go there only)."""
 import contextlib
 import signal
 import sys
@@ -19,7 +18,6 @@ def signal_name(signum):
 class Terminated(BaseException):
     """SIGTERM or SIGHUP, raised as KeyboardInterrupt is for Ctrl-C (a BaseException, so ``except Exception``
     does not swallow it). ``exit_status`` is what a shell reports for a process the signal ended: 128 + number."""
-
     def __init__(self, signum):
         super().__init__(signal_name(signum))
         self.signum = signum
@@ -43,8 +41,7 @@ def _restore(previous):
 @contextlib.contextmanager
 def raise_on_termination(resend=True):
     """While active, SIGTERM and SIGHUP (unless someone else handles them) raise ``Terminated``, so ``finally``
-    blocks remove temporary files. With ``resend`` the signal is then sent again with its default action, so the
-    process still ends as the sender asked, only cleanly; without it (the command line) ``Terminated`` goes on."""
+    blocks remove temporary files; with ``resend`` the signal is then sent again, so the process still ends, cleanly."""
     replaced = {}
     if _in_main_thread():
         replaced = {s: signal.signal(s, _raise_terminated) for s in STOP_SIGNALS
@@ -63,8 +60,7 @@ def raise_on_termination(resend=True):
 
 @contextlib.contextmanager
 def deferred_signals():
-    """Hold Ctrl-C, SIGTERM and SIGHUP until the block ends, then deliver them in order. Around a save: a signal
-    cannot cut a file in half, and whoever handles it afterwards finds the file complete."""
+    """Hold Ctrl-C, SIGTERM and SIGHUP until the block ends, then deliver them in order: a save is never cut in half."""
     received = []
     previous = ({s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in STOP_SIGNALS}
                 if _in_main_thread() else {})
@@ -77,9 +73,8 @@ def deferred_signals():
 
 
 class StopRequest:
-    """While active, the first Ctrl-C, SIGTERM or SIGHUP only sets ``requested`` to its name, so the training
-    step in flight can finish and the weights stay consistent; a second one raises KeyboardInterrupt at once
-    (used by ``train.fit``). Outside the main thread it does nothing."""
+    """While active, the first Ctrl-C, SIGTERM or SIGHUP only sets ``requested`` to its name, so ``train.fit``'s
+    step in flight can finish; a second one raises KeyboardInterrupt at once. Outside the main thread: nothing."""
 
     def __init__(self):
         self.requested = None            # None, or the name of the signal that asked to stop

@@ -1,11 +1,7 @@
-"""Writing a file the user asked for, without losing anything: checked first, replaced atomically.
-
-    target = check_output("runs/model.npz", overwrite=False)   # before an hour of training
-    write_atomically("runs/model.npz", lambda f: np.savez(f, **arrays))
-
-Only regular files are written: writing "over" a folder, a device such as /dev/null, a FIFO or a socket would
-replace it for every program. A symlink is written through to its target, as ``np.save`` and ``torch.save`` do.
-"""
+"""Writing a file the user asked for, without losing anything: checked first (``check_output``, before an hour of
+training), replaced atomically (``write_atomically``). Only regular files are written: writing "over" a folder, a
+device such as /dev/null, a FIFO or a socket would replace it for every program. A symlink is written through to
+its target, as ``np.save`` and ``torch.save`` do."""
 import os
 import shutil
 import stat
@@ -21,9 +17,8 @@ _NOT_A_FILE = {stat.S_IFDIR: "a folder", stat.S_IFCHR: "a character device", sta
 
 
 def check_output(path, overwrite=True, size=0, flag=""):
-    """The file that writing ``path`` will replace (``path``, or a symlink's target), after checking, before
-    any work, that it can be written: an existing file only with ``overwrite`` (else FileExistsError), and room
-    on the disk for ``size`` bytes; else an OSError in one sentence naming ``flag`` ("--out") if given."""
+    """The file writing ``path`` replaces (a symlink's target), checked before any work: an existing one only with
+    ``overwrite`` (else FileExistsError), room for ``size`` bytes; else an OSError naming ``flag`` ("--out")."""
     path = os.fspath(path)
     named = f"{flag} {path}" if flag else path
     target = os.path.realpath(path)                  # a symlink is written through
@@ -57,10 +52,9 @@ def check_output(path, overwrite=True, size=0, flag=""):
 
 
 def write_atomically(path, write, verify=None, overwrite=True):
-    """Write a hidden temporary file beside ``path`` with ``write(binary_file)``, check it with
-    ``verify(temporary_path)`` (which raises if it is wrong), then rename it over ``path`` with ``os.replace``,
-    which is atomic: a reader sees the old file or the new one, never half of one. Returns the path written
-    (a symlink's target); nothing is left behind on an error or a signal, and an existing file keeps its mode."""
+    """Write a hidden temporary file beside ``path`` with ``write(binary_file)``, check it with ``verify(tmp_path)``
+    (which raises), then ``os.replace`` it over ``path``, atomically: a reader sees the old file or the new one, never
+    half. Returns the path written (a symlink's target); leaves nothing on an error or signal; keeps an old mode."""
     target = check_output(path, overwrite)           # again: the path may have changed since
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)

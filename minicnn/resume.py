@@ -5,8 +5,7 @@ the next step needs beyond the weights, read with ``np.load(allow_pickle=False)`
     order                int64 (N,): the current epoch's order of training images (absent between epochs)
     momentum_buffer.<i>  SGD's momentum for parameter i, shaped like it
 
-Both record the steps taken and the resume file is written first, so a mismatched pair left by a crash is refused.
-"""
+Both record the steps taken and the resume file is written first, so a mismatched pair left by a crash is refused."""
 import json
 import os
 import zipfile
@@ -20,13 +19,11 @@ FORMAT = "minicnn-resume-v1"
 
 def resume_path(model_path):
     """``runs/x.resume.npz`` for ``runs/x.npz`` (any other name gets ``.resume.npz`` added)."""
-    path = os.fspath(model_path)
-    return (path[:-4] if path.endswith(".npz") else path) + ".resume.npz"
+    return os.fspath(model_path).removesuffix(".npz") + ".resume.npz"
 
 
 def save(path, run, history, optimizer):
-    """Write the resume file ``path`` for a run with settings ``run`` (a JSON dict), the History ``history``
-    and the SGD ``optimizer``; atomically, as checkpoints are."""
+    """Write, atomically, the resume file ``path`` of a run: its settings ``run`` (a JSON dict), History, SGD."""
     history_state = history.state_dict()
     order = history_state["position"]["order"]
     history_state["position"] = {k: v for k, v in history_state["position"].items() if k != "order"}
