@@ -103,6 +103,7 @@ def _padding(padding, kernel_size, stride):
     if padding == "valid":
         return (0, 0)
     if isinstance(padding, str):
-        raise ValueError(f"Conv2d padding={padding!r} is not accepted: give a number, a pair, 'valid', or 'same' "
-                         f"(which needs stride 1 and an odd kernel_size; got stride={stride}, kernel_size={kernel_size})")
+        raise ValueError(f"Conv2d padding={padding!r} is not accepted: give a number, a pair, 'valid', or "
+                         f"'same' (which needs stride 1 and an odd kernel_size; got stride={stride}, "
+                         f"kernel_size={kernel_size})")
     return pair(padding, "Conv2d padding")

@@ -234,8 +234,7 @@ class Module:
         return cache
 
     def _check_input(self, x, ndim=None, layout=""):
-        """One sentence for an input this layer cannot take: not an array, the wrong dims, integers
-        (images must be converted first, as in PyTorch), or floats other than the parameters'."""
+        """Refuse, in one sentence, a non-array, the wrong dims, integers, or floats not the parameters'."""
         name = type(self).__name__
         if not hasattr(x, "ndim") or not hasattr(x, "dtype"):
             raise ValueError(f"{name} expected an array {layout}, received {type(x).__name__}")

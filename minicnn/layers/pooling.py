@@ -1,6 +1,7 @@
 """MaxPool2d and AvgPool2d on the shared window views, forward and backward."""
 from ..backend import get_array_module
-from ..windows import col2im, offset_view, output_size, pad_nhwc, pair, to_nchw, to_nhwc, unpad_nhwc, window_count
+from ..windows import (col2im, offset_view, output_size, pad_nhwc, pair, to_nchw, to_nhwc, unpad_nhwc,
+                       window_count)
 from .module import Module
 from .registry import register_layer
 
@@ -30,11 +31,9 @@ class _Pool2d(Module):
             raise ValueError(f"{type(self).__name__} window {kh}x{kw} is larger than the padded input "
                              f"{x.shape[2] + 2 * ph}x{x.shape[3] + 2 * pw} (input shape {tuple(x.shape)})")
         x_pad = pad_nhwc(to_nhwc(x), ph, pw, pad_value)                # (N, H+2PH, W+2PW, C)
-        return self._views(x_pad), x_pad.shape
-
-    def _views(self, x_pad):
-        (kh, kw), out_hw = self.kernel_size, window_count(x_pad.shape, self.kernel_size, self.stride)
-        return [(a * kw + b, offset_view(x_pad, a, b, out_hw, self.stride)) for a in range(kh) for b in range(kw)]
+        out_hw = window_count(x_pad.shape, self.kernel_size, self.stride)
+        views = [(a * kw + b, offset_view(x_pad, a, b, out_hw, self.stride)) for a in range(kh) for b in range(kw)]
+        return views, x_pad.shape
 
     def _to_input(self, grad_at, padded_shape):    # grad_at(k) (N, OH, OW, C) -> dx (N, C, H, W)
         dx_pad = col2im(grad_at, self.kernel_size, self.stride, padded_shape)
