@@ -30,8 +30,7 @@ def conv2d_backward_naive(grad_y, x, weight, stride=1, padding=0):
     n_, c_, h, w = x.shape
     o_, _, kh, kw = weight.shape
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    dxp = np.zeros_like(xp)
-    dw = np.zeros_like(weight)
+    dxp, dw = np.zeros_like(xp), np.zeros_like(weight)
     oh, ow = grad_y.shape[2], grad_y.shape[3]
     for n in range(n_):
         for o in range(o_):
@@ -92,8 +91,8 @@ def avgpool2d_backward_naive(grad_y, x, kernel_size, stride=None, padding=0):
                        route=lambda window, g: np.full(window.shape, g / window.size))
 
 
-# The naive forward of each registered layer that has one, as check_layer's ``reference``:
-# NAIVE[name](layer) -> reference(x, *parameter arrays). tests/test_registry.py reads it.
+# check_layer's ``reference`` for each registered layer with a naive forward (tests/test_registry.py reads it):
+# NAIVE[name](layer) -> reference(x, *parameter arrays).
 NAIVE = {
     "Conv2d": lambda layer: lambda x, w, b=None: conv2d_forward_naive(x, w, b, layer.stride, layer.padding),
     "MaxPool2d": lambda layer: lambda x: maxpool2d_forward_naive(x, layer.kernel_size, layer.stride, layer.padding),

@@ -59,13 +59,11 @@ class DataLoader:
         check_images("DataLoader", x, y)
         self.x, self.y = x, y
         self.batch_size = check_count("DataLoader batch_size", batch_size)
-        self.shuffle = bool(shuffle)
-        self.seed = seed
+        self.shuffle, self.seed = bool(shuffle), seed
         self.rng = None if seed is None else np.random.default_rng(seed)
 
     def __len__(self):
-        """The number of batches per epoch, counting a last partial batch."""
-        return -(-len(self.x) // self.batch_size)
+        return -(-len(self.x) // self.batch_size)      # batches per epoch: ceil(N / B), a last partial one counts
 
     def __iter__(self):
         return self.batches(self.epoch_order())
@@ -77,8 +75,7 @@ class DataLoader:
         return (self.rng if self.rng is not None else cpu_rng()).permutation(len(self.x))
 
     def batches(self, order, start=0):
-        """The (images, labels) batches of one epoch in ``order``, from batch ``start`` on
-        (a resumed run starts part-way through an epoch)."""
+        """One epoch's (images, labels) batches in ``order``, from batch ``start`` on (a resumed run's)."""
         x_mod, y_mod = get_array_module(self.x), get_array_module(self.y)
         for first in range(start * self.batch_size, len(order), self.batch_size):
             idx = order[first:first + self.batch_size]    # (B,) the last one may be shorter
