@@ -10,8 +10,7 @@ from .windows import pair
 def conv2d_forward_naive(x, weight, bias=None, stride=1, padding=0):
     """x: (N, C, H, W), weight: (O, C, KH, KW), bias: (O,)  ->  y: (N, O, OH, OW)"""
     (sh, sw), (ph, pw) = pair(stride), pair(padding)
-    n_, c_, h, w = x.shape
-    o_, _, kh, kw = weight.shape
+    (n_, c_, h, w), (o_, _, kh, kw) = x.shape, weight.shape
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
     y = np.zeros((n_, o_, oh, ow), dtype=np.result_type(x, weight))
@@ -27,8 +26,7 @@ def conv2d_forward_naive(x, weight, bias=None, stride=1, padding=0):
 def conv2d_backward_naive(grad_y, x, weight, stride=1, padding=0):
     """grad_y: (N, O, OH, OW)  ->  (dx (N, C, H, W), dweight (O, C, KH, KW), dbias (O,))"""
     (sh, sw), (ph, pw) = pair(stride), pair(padding)
-    n_, c_, h, w = x.shape
-    o_, _, kh, kw = weight.shape
+    (n_, c_, h, w), (o_, _, kh, kw) = x.shape, weight.shape
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     dxp, dw = np.zeros_like(xp), np.zeros_like(weight)
     oh, ow = grad_y.shape[2], grad_y.shape[3]

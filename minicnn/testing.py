@@ -82,11 +82,9 @@ def _call(layer, what, function, *args):
                   if not f.filename.startswith(_MACHINERY) and f"{os.sep}cupy{os.sep}" not in f.filename]
         at = "".join(f" at {os.path.basename(f.filename)}:{f.lineno} ({f.line.split('  #')[0].rstrip()})"
                      for f in frames[-1:])                    # the line without its comment
-        tensor = ""
-        for frame, _ in traceback.walk_tb(e.__traceback__):   # raised in Parameter.accumulate: name that parameter
-            if frame.f_code is Parameter.accumulate.__code__:
-                owner = frame.f_locals["self"]
-                tensor = next((n for n, p in layer.named_parameters() if p is owner), "")
+        owners = [frame.f_locals["self"] for frame, _ in traceback.walk_tb(e.__traceback__)
+                  if frame.f_code is Parameter.accumulate.__code__]   # raised in accumulate: name that parameter
+        tensor = next((n for n, p in layer.named_parameters() if p in owners), "")
         message = (str(e).splitlines() or [""])[0]
         raise _Failure(f"{what} raised {type(e).__name__}{at}: {message}", tensor) from None
 
@@ -232,7 +230,6 @@ def _layer_name(layer):
 
 
 def _input(x, name, seed):
-    """The float64 input: a copy of ``x``, or drawn for a shape (see check_layer)."""
     if isinstance(x, tuple):
         if not x or not all(isinstance(d, (int, np.integer)) and d > 0 for d in x):
             raise ValueError(f"check_layer({name}): a shape x must be a tuple of positive integers such as "
@@ -271,8 +268,7 @@ def _torch_twin(torch_module, layer, name):
 
 def check_layer(layer, x, *, torch_module=None, reference=None, rtol=1e-5, atol=1e-7, seed=0,
                 raise_on_failure=True):
-    """Check a layer five ways: gradients (minicnn.gradcheck), accumulation, shapes and dtypes, against
-    PyTorch, against a reference. Float64, on copies of the layer.
+    """Check a layer five ways, on copies: gradients, accumulation, shapes and dtypes, against PyTorch, a reference.
 
     layer: an instance of a minicnn.Module subclass with its own forward and backward.
     x: an input array, or a shape such as (2, 3, 4, 4): then float64 values drawn from ``seed``, random signs

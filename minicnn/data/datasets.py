@@ -99,8 +99,7 @@ def _open_bitmaps(path):
 
 
 def _present_categories(folder):
-    found = sorted(p.stem for p in folder.glob("*.npy")) if folder.is_dir() else []
-    return ", ".join(found) if found else "none"
+    return ", ".join(sorted(p.stem for p in folder.glob("*.npy"))) or "none"     # no folder: no files
 
 
 def load_quickdraw(categories=None, max_per_class=None, root=None, download=True,
@@ -159,7 +158,6 @@ def load_quickdraw(categories=None, max_per_class=None, root=None, download=True
         test_x.append(kept[n_train:])
         train_y.append(np.full(n_train, label, dtype=np.int64))
         test_y.append(np.full(len(kept) - n_train, label, dtype=np.int64))
-
     order_rng = np.random.default_rng(0)
     out = []
     for xs, ys in ((train_x, train_y), (test_x, test_y)):

@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 300.0  # seconds one file may take, from connecting to its last byte
 STALL_TIMEOUT = 30.0     # seconds one read may wait for a silent server (less if the deadline is nearer)
-_CHUNK = 1 << 16
 
 
 class DownloadError(OSError):
@@ -59,7 +58,7 @@ def _fetch_once(url, tmp_file, timeout, progress, desc):
                         leave=False) if tqdm else contextlib.nullcontext()
         received = 0
         with bar:                                                # closes the bar however the loop ends
-            while chunk := response.read1(_CHUNK):    # what one socket read brings: read(n) would wait for n
+            while chunk := response.read1(1 << 16):   # what one socket read brings: read(n) would wait for n
                 tmp_file.write(chunk)
                 h.update(chunk)
                 received += len(chunk)

@@ -10,9 +10,8 @@ from ..backend import asarray, cpu_rng, get_array_module
 
 
 def as_batch(images):
-    """Images as a float32 batch in [0, 1] on the active backend: (N, 1, H, W) for (N, H, W) or a single
-    (H, W) image, (N, C, H, W) for (N, C, H, W). images: uint8 (or any integer type) in 0..255, or
-    floats already in [0, 1]; NumPy or CuPy."""
+    """Images as a float32 batch in [0, 1] on the active backend: (N, 1, H, W) for (N, H, W) or one (H, W)
+    image, (N, C, H, W) for (N, C, H, W). images: NumPy or CuPy, integers in 0..255 or floats in [0, 1]."""
     if not hasattr(images, "ndim"):
         images = np.asarray(images)
     if images.ndim == 2:
@@ -89,8 +88,7 @@ def check_images(who, x, y=None, names=("x", "y")):
     given) N integer class labels, none negative; each error names ``who`` (the caller) and the array."""
     x_name, y_name = names
     if not hasattr(x, "shape") or len(x.shape) not in (3, 4):
-        raise ValueError(f"{who} expected images {x_name} of shape (N, H, W) or (N, C, H, W), "
-                         f"received {_describe(x)}")
+        raise ValueError(f"{who} expected images {x_name} of shape (N, H, W) or (N, C, H, W), received {_describe(x)}")
     if getattr(x, "dtype", None) is not None and x.dtype.kind in "fc" and x.size:
         xp = get_array_module(x)
         finite = xp.isfinite(x).reshape(len(x), -1).all(axis=1)          # (N,) per image
