@@ -10,8 +10,7 @@ from .windows import pair
 def conv2d_forward_naive(x, weight, bias=None, stride=1, padding=0):
     """x: (N, C, H, W), weight: (O, C, KH, KW), bias: (O,)  ->  y: (N, O, OH, OW)"""
     (sh, sw), (ph, pw) = pair(stride), pair(padding)
-    n_, c_, h, w = x.shape
-    o_, _, kh, kw = weight.shape
+    (n_, c_, h, w), (o_, _, kh, kw) = x.shape, weight.shape
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
     y = np.zeros((n_, o_, oh, ow), dtype=np.result_type(x, weight))
@@ -27,11 +26,9 @@ def conv2d_forward_naive(x, weight, bias=None, stride=1, padding=0):
 def conv2d_backward_naive(grad_y, x, weight, stride=1, padding=0):
     """grad_y: (N, O, OH, OW)  ->  (dx (N, C, H, W), dweight (O, C, KH, KW), dbias (O,))"""
     (sh, sw), (ph, pw) = pair(stride), pair(padding)
-    n_, c_, h, w = x.shape
-    o_, _, kh, kw = weight.shape
+    (n_, c_, h, w), (o_, _, kh, kw) = x.shape, weight.shape
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    dxp = np.zeros_like(xp)
-    dw = np.zeros_like(weight)
+    dxp, dw = np.zeros_like(xp), np.zeros_like(weight)
     oh, ow = grad_y.shape[2], grad_y.shape[3]
     for n in range(n_):
         for o in range(o_):
@@ -92,8 +89,8 @@ def avgpool2d_backward_naive(grad_y, x, kernel_size, stride=None, padding=0):
                        route=lambda window, g: np.full(window.shape, g / window.size))
 
 
-# The naive forward of each registered layer that has one, as check_layer's ``reference``:
-# NAIVE[name](layer) -> reference(x, *parameter arrays). tests/test_registry.py reads it.
+# check_layer's ``reference`` for each registered layer with a naive forward (tests/test_registry.py reads it):
+# NAIVE[name](layer) -> reference(x, *parameter arrays).
 NAIVE = {
     "Conv2d": lambda layer: lambda x, w, b=None: conv2d_forward_naive(x, w, b, layer.stride, layer.padding),
     "MaxPool2d": lambda layer: lambda x: maxpool2d_forward_naive(x, layer.kernel_size, layer.stride, layer.padding),

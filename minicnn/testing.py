@@ -18,12 +18,10 @@ from .optional import optional
 # An error is reported at its last line outside these files: theirs say nothing about the layer's bug.
 _MACHINERY = (os.path.dirname(np.__file__) + os.sep, __file__, backend.__file__,
               gradcheck.__code__.co_filename, Parameter.accumulate.__code__.co_filename)
-_CUPY = f"{os.sep}cupy{os.sep}"
 
 
 class Check:
     """One check's verdict ("passed", "FAILED" or "skipped"), its worst error, and where."""
-
     def __init__(self, verdict, error=None, tensor="", index=None, sentence="", errors=None):
         self.name, self.verdict, self.error = "", verdict, error
         self.tensor, self.index, self.sentence = tensor, index, sentence
@@ -45,7 +43,6 @@ class Check:
 
 class LayerReport:
     """What check_layer found: truthy when no check failed; prints as a table; report["gradients"]."""
-
     def __init__(self, layer_name, checks):
         self.layer_name, self.checks = layer_name, checks
 
@@ -70,9 +67,7 @@ class LayerReport:
     __repr__ = __str__
 
 
-class _Failure(Exception):
-    """A check failed: one sentence, and the tensor (and index) it is about where known."""
-
+class _Failure(Exception):         # a check failed: its sentence, and the tensor and index where known
     def __init__(self, sentence, tensor="", index=None, error=None, errors=None):
         super().__init__(sentence)
         self.check = Check("FAILED", error, tensor, index, sentence, errors)
@@ -84,14 +79,12 @@ def _call(layer, what, function, *args):
         return function(*args)
     except Exception as e:  # noqa: BLE001 - an error in the layer is a finding, not a crash
         frames = [f for f in traceback.extract_tb(e.__traceback__)
-                  if not f.filename.startswith(_MACHINERY) and _CUPY not in f.filename]
+                  if not f.filename.startswith(_MACHINERY) and f"{os.sep}cupy{os.sep}" not in f.filename]
         at = "".join(f" at {os.path.basename(f.filename)}:{f.lineno} ({f.line.split('  #')[0].rstrip()})"
                      for f in frames[-1:])                    # the line without its comment
-        tensor = ""
-        for frame, _ in traceback.walk_tb(e.__traceback__):   # raised in Parameter.accumulate: name that parameter
-            if frame.f_code is Parameter.accumulate.__code__:
-                owner = frame.f_locals["self"]
-                tensor = next((n for n, p in layer.named_parameters() if p is owner), "")
+        owners = [frame.f_locals["self"] for frame, _ in traceback.walk_tb(e.__traceback__)
+                  if frame.f_code is Parameter.accumulate.__code__]   # raised in accumulate: name that parameter
+        tensor = next((n for n, p in layer.named_parameters() if p in owners), "")
         message = (str(e).splitlines() or [""])[0]
         raise _Failure(f"{what} raised {type(e).__name__}{at}: {message}", tensor) from None
 
@@ -123,8 +116,7 @@ def _run(layer, x, seed, upstream_seed=None):
 
 
 def _unchanged(who, what, array, given, tensor):
-    """A layer that edits the array it was given changes its caller's copy (and every gradient computed
-    from it after): name that, rather than the wrong numbers it leads to later."""
+    """A layer that edits its input changes its caller's copy: name that, not the wrong numbers it leads to."""
     if array.shape != given.shape or not bool((array == given).all()):
         raise _Failure(f"{who} changed {what} in place (x *= ..., x[...] = ...): the caller still holds that "
                        f"array; compute into a new one (grad_output * mask, not grad_output *= mask)", tensor)
@@ -238,7 +230,6 @@ def _layer_name(layer):
 
 
 def _input(x, name, seed):
-    """The float64 input: a copy of ``x``, or drawn for a shape (see check_layer)."""
     if isinstance(x, tuple):
         if not x or not all(isinstance(d, (int, np.integer)) and d > 0 for d in x):
             raise ValueError(f"check_layer({name}): a shape x must be a tuple of positive integers such as "
@@ -277,8 +268,7 @@ def _torch_twin(torch_module, layer, name):
 
 def check_layer(layer, x, *, torch_module=None, reference=None, rtol=1e-5, atol=1e-7, seed=0,
                 raise_on_failure=True):
-    """Check a layer five ways: gradients (minicnn.gradcheck), accumulation, shapes and dtypes, against
-    PyTorch, against a reference. Float64, on copies of the layer.
+    """Check a layer five ways, on copies: gradients, accumulation, shapes and dtypes, against PyTorch, a reference.
 
     layer: an instance of a minicnn.Module subclass with its own forward and backward.
     x: an input array, or a shape such as (2, 3, 4, 4): then float64 values drawn from ``seed``, random signs

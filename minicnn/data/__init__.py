@@ -1,6 +1,5 @@
 """Datasets and batches: MNIST, Fashion-MNIST, Quick, Draw!, a validation split, a shuffling batch iterator
-and augmentation. Files are looked for in ``root``, else $MINICNN_DATA_DIR, else ~/.cache/minicnn, one
-folder per dataset (mnist/, fashion-mnist/, quickdraw/), and downloaded when missing.
+and augmentation. Files live in ``data_root()``, one folder per dataset, and are downloaded when missing.
 
     from minicnn.data import load_mnist, train_val_split, DataLoader
     x_train, y_train, x_test, y_test = load_mnist()      # uint8 (N, 28, 28), int64 (N,)

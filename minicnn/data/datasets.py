@@ -38,8 +38,7 @@ FASHION_MNIST_FILES = {"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec
 
 
 def _load_idx_dataset(title, folder_name, files, default_mirrors, root, download, mirrors, timeout, progress):
-    """The four arrays of ``files`` ({name: md5}); a missing or corrupt file is downloaded
-    (if ``download``) or reported."""
+    """The four arrays of ``files`` ({name: md5}); a missing or corrupt file is downloaded (if ``download``)."""
     folder = data_root(root) / folder_name
     mirrors = list(default_mirrors if mirrors is None else mirrors)      # tried again for every file
     for name, md5 in files.items():
@@ -61,14 +60,12 @@ def _load_idx_dataset(title, folder_name, files, default_mirrors, root, download
                                     f"(call with download=True, or put the files there){hint}")
         download_file(name, folder, mirrors, md5=md5, timeout=timeout, progress=progress, what=f"{title} file {name}",
                       hint=f"\n{title} needs these files in that folder: {', '.join(files)}.")
-    train_x, train_y, test_x, test_y = (folder / name for name in files)
-    out = []
-    for images_path, labels_path in ((train_x, train_y), (test_x, test_y)):
-        x = read_idx(images_path, expected_magic=IMAGES_MAGIC)   # (N, 28, 28) uint8
-        y = read_idx(labels_path, expected_magic=LABELS_MAGIC)   # (N,) uint8
+    names, out = list(files), []
+    for images, labels in (names[:2], names[2:]):                # train, then test
+        x = read_idx(folder / images, expected_magic=IMAGES_MAGIC)   # (N, 28, 28) uint8
+        y = read_idx(folder / labels, expected_magic=LABELS_MAGIC)   # (N,) uint8
         if len(x) != len(y):
-            raise ValueError(f"{title}: {images_path.name} holds {len(x)} images but "
-                             f"{labels_path.name} holds {len(y)} labels")
+            raise ValueError(f"{title}: {images} holds {len(x)} images but {labels} holds {len(y)} labels")
         out += [x, y.astype(np.int64)]
     return tuple(out)
 
@@ -80,8 +77,7 @@ def load_mnist(root=None, download=True, mirrors=None, *, timeout=DEFAULT_TIMEOU
     root: the folder that holds ``mnist/`` (see ``data_root``). download: fetch missing or corrupt files
     (md5-checked) from ``mirrors`` (base URLs, in order; default MNIST_MIRRORS), else FileNotFoundError.
     """
-    return _load_idx_dataset("MNIST", "mnist", MNIST_FILES, MNIST_MIRRORS, root, download, mirrors, timeout,
-                             progress)
+    return _load_idx_dataset("MNIST", "mnist", MNIST_FILES, MNIST_MIRRORS, root, download, mirrors, timeout, progress)
 
 
 def load_fashion_mnist(root=None, download=True, mirrors=None, *, timeout=DEFAULT_TIMEOUT, progress=True):
@@ -103,8 +99,7 @@ def _open_bitmaps(path):
 
 
 def _present_categories(folder):
-    found = sorted(p.stem for p in folder.glob("*.npy")) if folder.is_dir() else []
-    return ", ".join(found) if found else "none"
+    return ", ".join(sorted(p.stem for p in folder.glob("*.npy"))) or "none"     # no folder: no files
 
 
 def load_quickdraw(categories=None, max_per_class=None, root=None, download=True,
@@ -117,8 +112,7 @@ def load_quickdraw(categories=None, max_per_class=None, root=None, download=True
     Each set is in a fixed pseudo-random order (seed 0): a prefix such as x_train[:1000] mixes all classes.
     Files are ``<root>/quickdraw/<category>.npy``, downloaded if missing (about 100 MB each).
     """
-    if categories is None:
-        categories = QUICKDRAW_ARTICLE_CATEGORIES
+    categories = QUICKDRAW_ARTICLE_CATEGORIES if categories is None else categories
     categories = [categories] if isinstance(categories, str) else list(categories)
     if not categories or not all(isinstance(c, str) and c for c in categories):
         raise ValueError(f"load_quickdraw: categories must be a non-empty list of category names, "
@@ -158,14 +152,12 @@ def load_quickdraw(categories=None, max_per_class=None, root=None, download=True
                           hint=(f"\nAn HTTP 404 means no category has that name. Categories "
                                 f"present in {folder}: {_present_categories(folder)}."))
             bitmaps = _open_bitmaps(path)
-
         kept = np.array(bitmaps[:max_per_class]).reshape(-1, 28, 28)  # (n, 28, 28), off the mmap
         n_train = len(kept) - int(round(test_fraction * len(kept)))
         train_x.append(kept[:n_train])
         test_x.append(kept[n_train:])
         train_y.append(np.full(n_train, label, dtype=np.int64))
         test_y.append(np.full(len(kept) - n_train, label, dtype=np.int64))
-
     order_rng = np.random.default_rng(0)
     out = []
     for xs, ys in ((train_x, train_y), (test_x, test_y)):

@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 300.0  # seconds one file may take, from connecting to its last byte
 STALL_TIMEOUT = 30.0     # seconds one read may wait for a silent server (less if the deadline is nearer)
-_CHUNK = 1 << 16
 
 
 class DownloadError(OSError):
@@ -45,8 +44,7 @@ def file_md5(path):
 
 
 def _fetch_once(url, tmp_file, timeout, progress, desc):
-    """Stream ``url`` into the open binary ``tmp_file``; return the md5 of what was written. Raises on any
-    HTTP or network error, a body shorter than its Content-Length, or a transfer longer than ``timeout``."""
+    """Stream ``url`` into ``tmp_file``; return its md5. Raises on a network error, a short body or a timeout."""
     request = urllib.request.Request(url, headers={"User-Agent": "minicnn"})
     h = hashlib.md5(usedforsecurity=False)
     deadline = time.monotonic() + timeout
@@ -60,18 +58,14 @@ def _fetch_once(url, tmp_file, timeout, progress, desc):
                         leave=False) if tqdm else contextlib.nullcontext()
         received = 0
         with bar:                                                # closes the bar however the loop ends
-            while True:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"timed out: not finished after {timeout:g} s ({received:,} bytes received)")
-                # read1 returns what one read of the socket brings; read(n) would wait for n.
-                chunk = response.read1(_CHUNK)
-                if not chunk:
-                    break
+            while chunk := response.read1(1 << 16):   # what one socket read brings: read(n) would wait for n
                 tmp_file.write(chunk)
                 h.update(chunk)
                 received += len(chunk)
                 if tqdm:
                     bar.update(len(chunk))
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"timed out: not finished after {timeout:g} s ({received:,} bytes received)")
     if total is not None and received != total:
         raise OSError(f"the body was cut short: received {received} of {total} bytes")
     return h.hexdigest()
@@ -96,8 +90,7 @@ def download_file(filename, folder, mirrors, md5=None, check=None, timeout=DEFAU
     mirrors: base URLs, tried in order; the file name is appended to each.
     md5:     the expected md5 hex digest, or None to skip that check.
     check:   optional ``check(path)`` that raises ValueError if the downloaded file is unusable.
-    timeout: seconds the whole file may take from one mirror (each read waits at most a
-             tenth of it, up to STALL_TIMEOUT) before that mirror counts as failed.
+    timeout: seconds one mirror may take for the whole file (each read waits at most a tenth, up to STALL_TIMEOUT).
     Returns the final path. Raises DownloadError listing every URL tried and why it failed.
     """
     folder = Path(folder)

@@ -10,9 +10,8 @@ from ..backend import asarray, cpu_rng, get_array_module
 
 
 def as_batch(images):
-    """Images as a float32 batch in [0, 1] on the active backend: (N, 1, H, W) for (N, H, W) or a single
-    (H, W) image, (N, C, H, W) for (N, C, H, W). images: uint8 (or any integer type) in 0..255, or
-    floats already in [0, 1]; NumPy or CuPy."""
+    """Images as a float32 batch in [0, 1] on the active backend: (N, 1, H, W) for (N, H, W) or one (H, W)
+    image, (N, C, H, W) for (N, C, H, W). images: NumPy or CuPy, integers in 0..255 or floats in [0, 1]."""
     if not hasattr(images, "ndim"):
         images = np.asarray(images)
     if images.ndim == 2:
@@ -59,13 +58,11 @@ class DataLoader:
         check_images("DataLoader", x, y)
         self.x, self.y = x, y
         self.batch_size = check_count("DataLoader batch_size", batch_size)
-        self.shuffle = bool(shuffle)
-        self.seed = seed
+        self.shuffle, self.seed = bool(shuffle), seed
         self.rng = None if seed is None else np.random.default_rng(seed)
 
     def __len__(self):
-        """The number of batches per epoch, counting a last partial batch."""
-        return -(-len(self.x) // self.batch_size)
+        return -(-len(self.x) // self.batch_size)      # batches per epoch: ceil(N / B), a last partial one counts
 
     def __iter__(self):
         return self.batches(self.epoch_order())
@@ -77,8 +74,7 @@ class DataLoader:
         return (self.rng if self.rng is not None else cpu_rng()).permutation(len(self.x))
 
     def batches(self, order, start=0):
-        """The (images, labels) batches of one epoch in ``order``, from batch ``start`` on
-        (a resumed run starts part-way through an epoch)."""
+        """One epoch's (images, labels) batches in ``order``, from batch ``start`` on (a resumed run's)."""
         x_mod, y_mod = get_array_module(self.x), get_array_module(self.y)
         for first in range(start * self.batch_size, len(order), self.batch_size):
             idx = order[first:first + self.batch_size]    # (B,) the last one may be shorter
@@ -92,8 +88,7 @@ def check_images(who, x, y=None, names=("x", "y")):
     given) N integer class labels, none negative; each error names ``who`` (the caller) and the array."""
     x_name, y_name = names
     if not hasattr(x, "shape") or len(x.shape) not in (3, 4):
-        raise ValueError(f"{who} expected images {x_name} of shape (N, H, W) or (N, C, H, W), "
-                         f"received {_describe(x)}")
+        raise ValueError(f"{who} expected images {x_name} of shape (N, H, W) or (N, C, H, W), received {_describe(x)}")
     if getattr(x, "dtype", None) is not None and x.dtype.kind in "fc" and x.size:
         xp = get_array_module(x)
         finite = xp.isfinite(x).reshape(len(x), -1).all(axis=1)          # (N,) per image
