@@ -46,8 +46,7 @@ class History:
         self.stopped = self.warning = self.position = None
 
     def state_dict(self):
-        """Everything measured, and ``position``: what ``fit(..., resume=...)`` continues from.
-        Plain lists, numbers and strings, except ``position["order"]`` (an int64 array or None)."""
+        """What ``fit(..., resume=...)`` continues from: plain data, but ``position["order"]`` (int64 array or None)."""
         state = {name: [float(v) for v in getattr(self, name)] for name in self._LISTS}
         return dict(state, stopped=self.stopped, warning=self.warning, position=self.position)
 
@@ -88,19 +87,17 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
         progress=True, callbacks=None, lr_schedule=None, augment=None, resume=None):
     """Train ``model`` with mini-batch SGD; return a History, with the model in eval mode.
 
-    model        a Sequential (or any Module with forward/backward/train/eval), trained as given;
-                 ``minicnn.DataParallel(model)`` computes the same numbers on every core
-    loss         e.g. NLLLoss() for a model ending in LogSoftmax
-    optimizer    e.g. SGD(model.parameters(), lr=0.03, momentum=0.9)
-    x, y         images (N, H, W) or (N, C, H, W), uint8 or float; labels (N,) integers
-    validation   optional (x_val, y_val) held out of the training set, never the test set; after every epoch
-    seed         seeds the shuffling and the augmentation (the same seed, the same batches)
-    progress     a tqdm bar per epoch (without tqdm installed, one printed line per epoch)
-    callbacks    ``callback(epoch_index, history)`` after every epoch; may set ``history.stopped``
-    lr_schedule  optional (step, total_steps) -> ``optimizer.lr`` before every step, e.g. ``linear_decay``
-    augment      optional ``augment(xb, rng) -> xb`` for every float training batch (B, C, H, W), e.g.
-                 ``data.RandomAffine()``, its rng seeded from ``seed``; evaluation never sees it
-    resume       ``history.state_dict()`` of a stopped run: continue it (same arguments, weights, optimizer)
+    model            a Sequential or any Module with forward/backward/train/eval; DataParallel(model) uses every core
+    loss, optimizer  e.g. NLLLoss() for a model ending in LogSoftmax, SGD(model.parameters(), lr=0.03, momentum=0.9)
+    x, y             images (N, H, W) or (N, C, H, W), uint8 or float; labels (N,) integers
+    validation       (x_val, y_val), held out of the training set (never the test set), evaluated after every epoch
+    seed             seeds the shuffling and the augmentation (the same seed, the same batches)
+    progress         a tqdm bar per epoch (without tqdm installed, one printed line per epoch)
+    callbacks        ``callback(epoch_index, history)`` after every epoch; may set ``history.stopped``
+    lr_schedule      (step, total_steps) -> ``optimizer.lr`` before every step, e.g. ``linear_decay``
+    augment          ``augment(xb, rng) -> xb`` for every float training batch (B, C, H, W), e.g.
+                     ``data.RandomAffine()``, its rng seeded from ``seed``; evaluation never sees it
+    resume           ``history.state_dict()`` of a stopped run: continue it (same arguments, weights, optimizer)
     """
     epochs, batch_size = check_count("epochs", epochs, minimum=0), check_count("batch_size", batch_size)
     _check_images("fit", x, y)
@@ -178,8 +175,7 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
 
 def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, stop, lr_schedule,
                  augment, rng, start, check_all_labels):
-    """One pass over ``loader`` (from ``start`` when resuming); appends the epoch's train metrics
-    to ``history`` unless it stops early (then only ``stopped``, ``step_loss`` and ``position`` change)."""
+    """One pass over ``loader`` (from ``start`` when resuming); the epoch's train metrics unless it stops early."""
     model.train()
     total_steps = epochs * len(loader)
     start = start or dict(order=loader.epoch_order(), step=0, sums=(0, 0, 0.0, 0.0))
