@@ -24,8 +24,7 @@ _kept = None
 
 
 def keep_freed_memory():
-    """Ask glibc to keep freed memory for reuse, now, whatever the environment says; True when it accepted
-    all three settings. Does nothing (returns False) off Linux or on a C library other than glibc."""
+    """Make the setting now, whatever the environment says; True if glibc accepted it (False off Linux or glibc)."""
     global _kept
     _kept = _mallopt()
     return _kept

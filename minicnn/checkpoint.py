@@ -1,9 +1,8 @@
 """Saving and loading a network: architecture, weights, buffers and metadata in one .npz file.
 
 A zip archive of .npy arrays, one per parameter or buffer under its PyTorch name ("0.weight", ...), and
-``__header__``, a JSON string. Nothing is pickled, so loading cannot run code, and nothing the file says is
-trusted: its header, sizes, shapes and dtypes are checked before anything is built or read into memory
-(docs/checkpoint-format.md lists every check, in order).
+``__header__``, a JSON string. Nothing is pickled, so loading cannot run code, and nothing the file says is trusted:
+header, sizes, shapes and dtypes are checked before anything is built or read (docs/checkpoint-format.md, in order).
 """
 import json
 import math
@@ -59,11 +58,9 @@ def save(model, path, metadata=None, overwrite=True):
         if a.dtype.kind == "f" and not np.isfinite(a).all():
             raise ValueError(f"cannot save {name!r}: it holds NaN or infinite values (training diverged?)")
     arrays["__header__"] = np.array(json.dumps(header))
-
-    def verify(tmp):                                  # read back before it replaces anything
+    def verify(tmp):
         if set(read(tmp)[1]) != set(arrays) - {"__header__"}:
             raise OSError(f"checkpoint {tmp} did not read back correctly")
-
     written = write_atomically(path, lambda f: np.savez(f, **arrays), verify, overwrite)
     if hasattr(model, "metadata"):
         model.metadata = meta
@@ -185,7 +182,6 @@ def _check_header(header, path):
     if not isinstance(header.get("metadata", {}), dict):
         raise bad("'metadata'", "must be a JSON object")
     header.setdefault("metadata", {})
-
     def check(spec, field, depth):
         if depth > MAX_DEPTH:
             raise bad(field, f"nests more than {MAX_DEPTH} Sequentials")

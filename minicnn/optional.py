@@ -1,5 +1,4 @@
-"""The optional libraries (Pillow, matplotlib, ipywidgets, tqdm, PyTorch, ...), each imported
-only when a function needs it: minicnn itself depends on NumPy alone."""
+"""Optional libraries (Pillow, matplotlib, tqdm, PyTorch, ...), imported when needed: minicnn needs NumPy."""
 import importlib
 
 # The name this project is published under on the package index, where `minicnn` is another project: every

@@ -30,8 +30,7 @@ MAX_CHUNKS = 8      # chunks per batch, at most: a 64-core machine does not star
 
 class DataParallel(Module):
     """Wrap a Sequential (``.module``) so that each batch runs as one chunk per core; the numbers stay the same.
-    ``workers``: chunks per batch at most, by default ``usable_cores()``; 1 turns splitting off. A batch gets at
-    most one chunk per 32 samples and 8 chunks."""
+    ``workers`` caps the chunks per batch (default ``usable_cores()``; 1: no split), as do MAX_CHUNKS and MIN_CHUNK."""
 
     def __init__(self, module, workers=None):
         if not isinstance(module, Sequential):

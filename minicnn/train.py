@@ -25,17 +25,16 @@ from .optional import optional
 
 
 class History:
-    """What ``fit`` measured, one entry per completed epoch.
+    """What ``fit`` measured, one entry per completed epoch (``epochs`` counts them, ``steps`` the optimisation steps).
 
     train_loss, train_acc   mean loss and accuracy (a fraction in [0, 1]) over the epoch's training batches
     val_loss, val_acc       on ``validation`` after the epoch (empty lists without it)
     seconds                 wall time of the epoch's training pass (validation excluded)
     images_per_second       training images per second in that pass
     step_loss               the loss of every optimisation step, in order
-    stopped                 None, or why training ended before ``epochs`` epochs
+    stopped                 None, or why training ended before fit's ``epochs`` were done
     warning                 None, or why the training seems not to learn (said once)
-    position                for resuming, where the next step starts: epoch and step (from 0), the epoch's
-                            order, generator states and running sums; None while a step changes the weights
+    position                for ``resume``: the next step's epoch, step (from 0), order, generators, sums; None mid-step
     """
 
     _LISTS = ("train_loss", "train_acc", "val_loss", "val_acc", "seconds", "images_per_second", "step_loss")
@@ -61,12 +60,10 @@ class History:
 
     @property
     def epochs(self):
-        """Number of completed epochs."""
         return len(self.train_loss)
 
     @property
     def steps(self):
-        """Number of optimisation steps taken."""
         return len(self.step_loss)
 
     def epoch_line(self, epochs):
@@ -95,8 +92,7 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
     progress         a tqdm bar per epoch (without tqdm installed, one printed line per epoch)
     callbacks        ``callback(epoch_index, history)`` after every epoch; may set ``history.stopped``
     lr_schedule      (step, total_steps) -> ``optimizer.lr`` before every step, e.g. ``linear_decay``
-    augment          ``augment(xb, rng) -> xb`` for every float training batch (B, C, H, W), e.g.
-                     ``data.RandomAffine()``, its rng seeded from ``seed``; evaluation never sees it
+    augment          ``augment(xb, rng) -> xb`` on training batches only (float, (B, C, H, W)), rng from ``seed``
     resume           ``history.state_dict()`` of a stopped run: continue it (same arguments, weights, optimizer)
     """
     epochs, batch_size = check_count("epochs", epochs, minimum=0), check_count("batch_size", batch_size)
@@ -105,7 +101,6 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
         if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
             raise ValueError(f"fit expected validation=(x_val, y_val), received {type(validation).__name__}")
         _check_images("fit validation", *validation, names=("x_val", "y_val"))
-
     def check_all_labels(num_classes):            # the model's first output (B, K) says num_classes
         check_labels("fit", y, num_classes)
         if validation is not None:
@@ -272,8 +267,7 @@ def evaluate(model, x, y, batch_size=1000):
     _check_images("evaluate", x, y)
     labels = np.asarray(to_numpy(y)).astype(np.int64, copy=False)
     loss_sum, predictions = 0.0, []
-    for start, log_probs in _log_prob_batches(model, x, batch_size, "evaluate"):
-        lp = to_numpy(log_probs)                                          # (B, K)
+    for start, lp in _log_prob_batches(model, x, batch_size, "evaluate"):
         if start == 0:            # the first output says how many classes: check every label now
             check_labels("evaluate", labels, lp.shape[1])
         yb = labels[start:start + len(lp)]
@@ -286,8 +280,7 @@ def evaluate(model, x, y, batch_size=1000):
 def predict_proba(model, x, batch_size=1000):
     """Class probabilities, a NumPy array (N, K) whose rows sum to 1."""
     _check_images("predict_proba", x)
-    rows = [np.exp(to_numpy(lp).astype(np.float64)) for _, lp in
-            _log_prob_batches(model, x, batch_size, "predict_proba")]
+    rows = [np.exp(lp.astype(np.float64)) for _, lp in _log_prob_batches(model, x, batch_size, "predict_proba")]
     return np.concatenate(rows)
 
 
@@ -299,7 +292,7 @@ def linear_decay(lr, final_fraction=0.0):
 
 
 def _log_prob_batches(model, x, batch_size, who):
-    """Yield (start index, log-probabilities (B, K)) with the model in eval mode, inside no_grad()."""
+    """Yield (start index, log-probabilities, a NumPy (B, K)) with the model in eval mode, inside no_grad()."""
     batch_size = check_count(f"{who} batch_size", batch_size)
     was_training = getattr(model, "training", False)
     model.eval()
@@ -311,7 +304,7 @@ def _log_prob_batches(model, x, batch_size, who):
             if getattr(out, "ndim", 0) != 2:
                 raise ValueError(f"{who} expected the model to output scores of shape "
                                  f"(N, num_classes), received shape {tuple(out.shape)}")
-            yield start, out if ends_in_log_softmax else LogSoftmax(dim=1).forward(out)
+            yield start, to_numpy(out if ends_in_log_softmax else LogSoftmax(dim=1).forward(out))
     finally:
         model.train(was_training)
 
