@@ -77,7 +77,6 @@ def load(path):
     if missing or unexpected:
         raise ValueError(f"{path}: the stored arrays do not match the architecture{where}: "
                          f"missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}")
-    floats = set()
     for name, have in expected.items():
         shape, dtype = arrays[name][:2]
         if shape != tuple(have.shape):
@@ -86,7 +85,7 @@ def load(path):
         if dtype.kind != have.dtype.kind or dtype.kind == "f" and dtype.name not in ("float32", "float64"):
             raise ValueError(f"{path}: array {name!r} is {dtype}, but the architecture{where} needs "
                              f"{'float32 or float64' if have.dtype.kind == 'f' else have.dtype}")
-        floats.update([dtype.name] if dtype.kind == "f" else [])
+    floats = {arrays[name][1].name for name in expected if arrays[name][1].kind == "f"}
     if len(floats) > 1:
         raise ValueError(f"{path}: the weights mix {' and '.join(sorted(floats))}; a model computes in one of them")
     try:                                              # sizes are known and bounded: now read them

@@ -127,7 +127,6 @@ def _forward(layers, x, first_index):
 
 
 def _twin(layer):
-    """A copy of ``layer`` for another chunk: its own cache and .grad, the same weight arrays."""
     twin = copy.copy(layer)
     for name, p in layer.named_parameters():
         setattr(twin, name, Parameter(p.data))
@@ -147,8 +146,7 @@ def usable_cores():
 
 
 def cpu_quota(cgroup_root="/sys/fs/cgroup", proc_cgroup="/proc/self/cgroup"):
-    """The CPU time this process's cgroup may use, in cores, or None if unlimited: the smallest quota / period of
-    cgroup v2's cpu.max ("QUOTA PERIOD", "max PERIOD") or v1's cpu.cfs_quota_us (-1: none) at every level up."""
+    """The cores this process's cgroups allow (the least cpu.max or cfs_quota_us / period up to the root), or None."""
     try:
         with open(proc_cgroup) as f:   # "0::/user.slice" (v2), "4:cpu,cpuacct:/docker/x" (v1)
             lines = [line.rstrip("\n").split(":", 2) for line in f if line.count(":") >= 2]
@@ -188,7 +186,6 @@ def _blas_controller():
 
 
 def one_blas_thread():
-    """A context in which OpenBLAS computes on the calling thread only, around all of a split pass: an OpenBLAS
-    worker that has just been used keeps spinning on its core for a while, competing with the chunk threads."""
+    """OpenBLAS on the calling thread only, for a whole split pass: a just-used worker spins a while, slowing chunks."""
     controller = _blas_controller()
     return controller.limit(limits=1, user_api="blas") if controller else contextlib.nullcontext()

@@ -49,7 +49,6 @@ def summary(model, input_shape):
 
 
 def _check_fits(layer, shape):
-    """The channel or feature count a layer expects, against the shape arriving at it."""
     if hasattr(layer, "in_features") and shape != (layer.in_features,):
         raise ValueError(f"{type(layer).__name__} expected {layer.in_features} input features, received shape {shape}")
     for attr in ("in_channels", "num_features"):

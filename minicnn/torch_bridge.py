@@ -86,8 +86,7 @@ def _twin_of(name, m, nn):
     if entry is None:
         raise ValueError(f"from_torch: layer {name} is a {type(m).__name__}, which has no minicnn "
                          f"twin; expected one of {_twins()}")
-    cls = getattr(nn, entry.torch)
-    _check_exact(m, cls, f"layer {name}")
+    _check_exact(m, getattr(nn, entry.torch), f"layer {name}")
     unsupported = [f"{k}={getattr(m, k)!r}" for k, v in entry.torch_fixed.items()
                    if getattr(m, k) not in (v, (v, v))]             # an int setting may be a pair
     if entry.name == "LogSoftmax" and m.dim is None:

@@ -101,6 +101,7 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
         if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
             raise ValueError(f"fit expected validation=(x_val, y_val), received {type(validation).__name__}")
         _check_images("fit validation", *validation, names=("x_val", "y_val"))
+
     def check_all_labels(num_classes):            # the model's first output (B, K) says num_classes
         check_labels("fit", y, num_classes)
         if validation is not None:
@@ -188,8 +189,7 @@ def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, st
         if step == first:
             check_all_labels(int(out.shape[1]))                   # all labels in 0..K-1, before any update
         value = loss.forward(out, yb)
-        if not math.isfinite(value):
-            # Back-propagating it would only turn every weight into NaN.
+        if not math.isfinite(value):            # back-propagating it would only turn every weight into NaN
             history.stopped = (f"the loss became {value} at epoch {epoch + 1}, step {step + 1}: training diverged; "
                                f"try a lower learning rate (lr was {getattr(optimizer, 'lr', float('nan')):g})")
             print(f"minicnn.train.fit stopped: {history.stopped}", file=sys.stderr, flush=True)
@@ -262,8 +262,7 @@ def _not_learning(history, validation, lr):
 
 
 def evaluate(model, x, y, batch_size=1000):
-    """(mean loss, accuracy in [0, 1], predictions (N,) int64) of ``model`` on images ``x``, labels ``y``.
-    The loss is the NLLLoss of the log-probabilities (raw scores are log-softmaxed first)."""
+    """(mean NLLLoss, accuracy in [0, 1], predictions (N,) int64) on ``x``, ``y``; raw scores log-softmaxed first."""
     _check_images("evaluate", x, y)
     labels = np.asarray(to_numpy(y)).astype(np.int64, copy=False)
     loss_sum, predictions = 0.0, []
@@ -310,6 +309,5 @@ def _log_prob_batches(model, x, batch_size, who):
 
 
 def _check_images(who, x, y=None, names=("x", "y")):
-    """``data.loader.check_images``, and there must be at least one image."""
     if check_images(who, x, y, names) == 0:
         raise ValueError(f"{who} received no images (an empty array)")
