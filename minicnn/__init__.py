@@ -20,8 +20,7 @@ __all__ = ["asarray", "get_array_module", "get_backend", "manual_seed", "set_bac
            "CrossEntropyLoss", "NLLLoss", "SGD", "Sequential", "DataParallel", "to_torch", "from_torch", "models"]
 
 
-def __getattr__(name):
-    # Lazy: the core never imports DataParallel's module; the PyTorch bridge and the model zoo load when asked.
+def __getattr__(name):         # lazy: the core never imports DataParallel; the bridge and the zoo load when asked
     if name == "models":
         import importlib
         return importlib.import_module(f"{__name__}.models")

@@ -1,15 +1,13 @@
 """Training keeps freed memory for reuse: a setting of glibc's allocator, made when training starts.
 
-The first minicnn ``SGD`` or ``DataParallel`` forward of a program asks glibc to keep freed memory instead of
-handing it back to the operating system. Importing minicnn changes nothing (a program that only predicts, or
-uses PyTorch beside it, keeps its allocator), nor does a C library other than glibc. To opt out:
-``MINICNN_KEEP_FREED_MEMORY=0`` in the environment, or ``minicnn.allocator.disable()`` before training starts.
+The first minicnn ``SGD`` or ``DataParallel`` forward of a program asks glibc to keep freed memory instead of handing it
+back to the operating system. Importing minicnn changes nothing (a program that only predicts, or uses PyTorch beside
+it, keeps its allocator). Opt out: ``MINICNN_KEEP_FREED_MEMORY=0`` in the environment, or ``allocator.disable()`` first.
 
-Why: every step allocates and frees the same multi-megabyte arrays (im2col matrices, activations, gradients),
-which glibc would hand back and the next step page-fault in again. Kept: up to 1 GiB of freed memory, requests
-up to 32 MiB served from the heap, every thread on the main heap (glibc unmaps a thread's own 64 MiB heaps as
-soon as one empties). The cost: the process keeps its peak memory, and the setting is the whole process's
-(PyTorch's too, in the same Jupyter kernel) until it ends: glibc has no way back to its defaults.
+Why: every step allocates and frees the same multi-megabyte arrays (im2col matrices, activations, gradients), which
+glibc would hand back and the next step page-fault in again. Kept: up to 1 GiB of freed memory, requests up to 32 MiB
+served from the heap, every thread on the main heap (glibc unmaps a thread's 64 MiB heap once it empties). The cost: the
+process keeps its peak memory, and the whole process (PyTorch too) keeps the setting until it ends.
 """
 import ctypes
 import os
@@ -19,13 +17,11 @@ import warnings
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8   # from glibc's <malloc.h>
 ENVIRONMENT_VARIABLE = "MINICNN_KEEP_FREED_MEMORY"
 
-# None: nothing decided yet; True: the setting is made; False: opted out, or glibc refused it.
-_kept = None
+_kept = None        # None: nothing decided yet; True: the setting is made; False: opted out, or glibc refused it
 
 
 def keep_freed_memory():
-    """Ask glibc to keep freed memory for reuse, now, whatever the environment says; True when it accepted
-    all three settings. Does nothing (returns False) off Linux or on a C library other than glibc."""
+    """Make the setting now, whatever the environment says; True if glibc accepted it (False off Linux or glibc)."""
     global _kept
     _kept = _mallopt()
     return _kept

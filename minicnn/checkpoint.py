@@ -1,9 +1,8 @@
 """Saving and loading a network: architecture, weights, buffers and metadata in one .npz file.
 
 A zip archive of .npy arrays, one per parameter or buffer under its PyTorch name ("0.weight", ...), and
-``__header__``, a JSON string. Nothing is pickled, so loading cannot run code, and nothing the file says is
-trusted: its header, sizes, shapes and dtypes are checked before anything is built or read into memory
-(docs/checkpoint-format.md lists every check, in order).
+``__header__``, a JSON string. Nothing is pickled, so loading cannot run code, and nothing the file says is trusted:
+header, sizes, shapes and dtypes are checked before anything is built or read (docs/checkpoint-format.md, in order).
 """
 import json
 import math
@@ -59,11 +58,9 @@ def save(model, path, metadata=None, overwrite=True):
         if a.dtype.kind == "f" and not np.isfinite(a).all():
             raise ValueError(f"cannot save {name!r}: it holds NaN or infinite values (training diverged?)")
     arrays["__header__"] = np.array(json.dumps(header))
-
-    def verify(tmp):                                  # read back before it replaces anything
+    def verify(tmp):
         if set(read(tmp)[1]) != set(arrays) - {"__header__"}:
             raise OSError(f"checkpoint {tmp} did not read back correctly")
-
     written = write_atomically(path, lambda f: np.savez(f, **arrays), verify, overwrite)
     if hasattr(model, "metadata"):
         model.metadata = meta
@@ -80,7 +77,6 @@ def load(path):
     if missing or unexpected:
         raise ValueError(f"{path}: the stored arrays do not match the architecture{where}: "
                          f"missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}")
-    floats = set()
     for name, have in expected.items():
         shape, dtype = arrays[name][:2]
         if shape != tuple(have.shape):
@@ -89,7 +85,7 @@ def load(path):
         if dtype.kind != have.dtype.kind or dtype.kind == "f" and dtype.name not in ("float32", "float64"):
             raise ValueError(f"{path}: array {name!r} is {dtype}, but the architecture{where} needs "
                              f"{'float32 or float64' if have.dtype.kind == 'f' else have.dtype}")
-        floats.update([dtype.name] if dtype.kind == "f" else [])
+    floats = {arrays[name][1].name for name in expected if arrays[name][1].kind == "f"}
     if len(floats) > 1:
         raise ValueError(f"{path}: the weights mix {' and '.join(sorted(floats))}; a model computes in one of them")
     try:                                              # sizes are known and bounded: now read them
@@ -185,7 +181,6 @@ def _check_header(header, path):
     if not isinstance(header.get("metadata", {}), dict):
         raise bad("'metadata'", "must be a JSON object")
     header.setdefault("metadata", {})
-
     def check(spec, field, depth):
         if depth > MAX_DEPTH:
             raise bad(field, f"nests more than {MAX_DEPTH} Sequentials")

@@ -1,8 +1,7 @@
 """The model zoo: networks from the two documents that inspired minicnn.
 
-Both are written Conv2d -> MaxPool2d -> ReLU, where the documents write Conv2d -> ReLU -> MaxPool2d: the same
-function and gradients, since max pooling keeps each window's largest number and ReLU only clips numbers below 0,
-so maxpool(relu(x)) == relu(maxpool(x)). Pooling first leaves ReLU a quarter of the numbers. Lesson 02 shows it.
+Both are written Conv2d -> MaxPool2d -> ReLU where the documents write Conv2d -> ReLU -> MaxPool2d: ReLU keeps order,
+so maxpool(relu(x)) == relu(maxpool(x)), the same function and gradients, on a quarter of the numbers (lesson 02).
 """
 from .layers import Conv2d, Dropout, Flatten, Linear, LogSoftmax, MaxPool2d, ReLU
 from .sequential import Sequential

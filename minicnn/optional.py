@@ -1,9 +1,7 @@
-"""The optional libraries (Pillow, matplotlib, ipywidgets, tqdm, PyTorch, ...), each imported
-only when a function needs it: minicnn itself depends on NumPy alone."""
+"""Optional libraries (Pillow, matplotlib, tqdm, PyTorch, ...), imported when needed: minicnn needs NumPy."""
 import importlib
 
-# The name this project is published under on the package index, where `minicnn` is another project: every
-# install hint names it (pyproject.toml's [project] name; a test keeps them equal). The module stays `minicnn`.
+# The name on the package index (pyproject.toml's; a test keeps them equal), where `minicnn` is another project.
 DISTRIBUTION = "minicnn-by-hand"
 
 

@@ -4,18 +4,18 @@
     out = model.forward(xb)              # the plain model's numbers, on every core
     model.backward(loss.backward())
 
-NumPy runs elementwise work (a ReLU, the im2col copy) on one core, so the leading layers registered
-``per_sample`` run on one chunk per thread (NumPy releases the GIL; OpenBLAS is held to one thread per chunk).
-From the first other layer on (a Dropout, a layer of your own) the whole batch runs as one, so random numbers
-are drawn as in the plain model. The chunks' weight gradients add up in ``.grad``: the plain model's, up to
-float rounding. Lesson 11 races it.
+NumPy runs elementwise work (a ReLU, the im2col copy) on one core, so the leading layers registered ``per_sample`` run
+on one chunk per thread (NumPy releases the GIL; OpenBLAS is held to one thread per chunk). From the first other layer
+on (a Dropout, a layer of your own) the whole batch runs as one, so random numbers are drawn as in the plain model. The
+chunks' weight gradients add up in ``.grad``: the plain model's, up to float rounding. Lesson 11 races it.
 """
 import contextlib
 import copy
+import functools
 import math
 import os
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from . import allocator
 from .backend import get_array_module, is_gpu_array
@@ -24,22 +24,18 @@ from .layers.registry import layer_type
 from .optional import optional
 from .sequential import Sequential
 
-# Samples per chunk, at least: below this, handing work to a thread costs more than it saves.
-MIN_CHUNK = 32
-# Chunks per batch, at most: a 64-core machine does not start 63 threads for one batch.
-MAX_CHUNKS = 8
+MIN_CHUNK = 32      # samples per chunk, at least: below this, handing work to a thread costs more than it saves
+MAX_CHUNKS = 8      # chunks per batch, at most: a 64-core machine does not start 63 threads for one batch
 
 
 class DataParallel(Module):
     """Wrap a Sequential (``.module``) so that each batch runs as one chunk per core; the numbers stay the same.
-    ``workers``: chunks per batch at most, by default ``usable_cores()``; 1 turns splitting off. A batch gets at
-    most one chunk per 32 samples and 8 chunks."""
+    ``workers`` caps the chunks per batch (default ``usable_cores()``; 1: no split), as do MAX_CHUNKS and MIN_CHUNK."""
 
     def __init__(self, module, workers=None):
         if not isinstance(module, Sequential):
             raise TypeError(f"DataParallel wraps a minicnn Sequential, received {type(module).__name__}")
-        if workers is None:
-            workers = usable_cores()
+        workers = usable_cores() if workers is None else workers
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"DataParallel workers must be a whole number >= 1, received {workers!r}")
         self.module = module     # a sub-module: state_dict() names "module.0.weight", as PyTorch's does
@@ -51,8 +47,7 @@ class DataParallel(Module):
         return f"DataParallel(workers={self.workers}, module={self.module!r})"
 
     def split_depth(self):
-        """How many leading layers run on chunks: those registered per_sample (exact types: a learner's
-        subclass may compute something else, so it runs on the whole batch)."""
+        """How many leading layers run on chunks: those registered per_sample (exact types; a subclass may differ)."""
         for depth, layer in enumerate(self.module.layers):
             entry = layer_type(layer)
             if entry is None or not entry.per_sample:
@@ -115,15 +110,11 @@ class DataParallel(Module):
             self._pool = ThreadPoolExecutor(max_workers=MAX_CHUNKS - 1, thread_name_prefix="minicnn")
             weakref.finalize(self, self._pool.shutdown, wait=False)    # its threads end with it
         futures = [self._pool.submit(fn, j) for j in range(1, count)]
-        results, errors = [], []
-        for call in [lambda: fn(0)] + [f.result for f in futures]:
-            try:
-                results.append(call())
-            except Exception as e:                                   # noqa: BLE001 - raised below
-                errors.append(e)
-        if errors:
-            raise errors[0]
-        return results
+        try:
+            first = fn(0)
+        finally:
+            wait(futures)                            # no chunk is left running when an error is raised
+        return [first] + [f.result() for f in futures]
 
 
 def _forward(layers, x, first_index):
@@ -136,7 +127,6 @@ def _forward(layers, x, first_index):
 
 
 def _twin(layer):
-    """A copy of ``layer`` for another chunk: its own cache and .grad, the same weight arrays."""
     twin = copy.copy(layer)
     for name, p in layer.named_parameters():
         setattr(twin, name, Parameter(p.data))
@@ -156,9 +146,7 @@ def usable_cores():
 
 
 def cpu_quota(cgroup_root="/sys/fs/cgroup", proc_cgroup="/proc/self/cgroup"):
-    """The CPU time this process's cgroup may use, in cores (quota / period), or None if unlimited: from
-    cgroup v2's cpu.max ("QUOTA PERIOD", or "max PERIOD") or v1's cpu.cfs_quota_us (-1: unlimited) and
-    cpu.cfs_period_us, at every level up to the root; the smallest limit wins."""
+    """The cores this process's cgroups allow (the least cpu.max or cfs_quota_us / period up to the root), or None."""
     try:
         with open(proc_cgroup) as f:   # "0::/user.slice" (v2), "4:cpu,cpuacct:/docker/x" (v1)
             lines = [line.rstrip("\n").split(":", 2) for line in f if line.count(":") >= 2]
@@ -190,20 +178,14 @@ def _numbers(path):
         return (None, None)
 
 
-_blas = None
-
-
+@functools.cache
 def _blas_controller():
     """threadpoolctl's handle on the loaded BLAS libraries, or None without threadpoolctl."""
-    global _blas
-    if _blas is None:
-        threadpoolctl = optional("threadpoolctl")
-        _blas = threadpoolctl.ThreadpoolController() if threadpoolctl else False
-    return _blas or None
+    threadpoolctl = optional("threadpoolctl")
+    return threadpoolctl.ThreadpoolController() if threadpoolctl else None
 
 
 def one_blas_thread():
-    """A context in which OpenBLAS computes on the calling thread only, around all of a split pass: an OpenBLAS
-    worker that has just been used keeps spinning on its core for a while, competing with the chunk threads."""
+    """OpenBLAS on the calling thread only, for a whole split pass: a just-used worker spins a while, slowing chunks."""
     controller = _blas_controller()
     return controller.limit(limits=1, user_api="blas") if controller else contextlib.nullcontext()

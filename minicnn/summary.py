@@ -8,9 +8,8 @@ from .layers.module import no_grad
 
 
 def summary_rows(model, input_shape):
-    """[(name, output shape, parameter count, forward FLOPs per sample or None)], one row per layer, for one
-    sample of ``input_shape``, e.g. (1, 28, 28). A multiply-add counts as 2 FLOPs. A layer without
-    ``output_shape`` (a learner's) is run on one sample of zeros to find it."""
+    """[(name, output shape, parameter count, forward FLOPs per sample or None)] per layer, for one sample of
+    ``input_shape`` (1, 28, 28), say; a multiply-add is 2 FLOPs; a layer without ``output_shape`` runs on zeros."""
     shape = tuple(int(s) for s in input_shape)
     layers = list(model.named_children()) if hasattr(model, "layers") else [(type(model).__name__, model)]
     rows = []
@@ -50,7 +49,6 @@ def summary(model, input_shape):
 
 
 def _check_fits(layer, shape):
-    """The channel or feature count a layer expects, against the shape arriving at it."""
     if hasattr(layer, "in_features") and shape != (layer.in_features,):
         raise ValueError(f"{type(layer).__name__} expected {layer.in_features} input features, received shape {shape}")
     for attr in ("in_channels", "num_features"):

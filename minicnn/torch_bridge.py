@@ -6,9 +6,8 @@
     torch.save(net.state_dict(), "lenet.pt")  # now it is an ordinary PyTorch model
     again = mc.from_torch(net)                # and back: a minicnn Sequential
 
-Every registered layer with a PyTorch twin (the registry's ``torch``) takes its twin's constructor arguments
-and weight layout (Conv2d weight (C_out, C_in, KH, KW), Linear weight (out, in)), so each direction is a
-lookup per layer, with the same state_dict keys. PyTorch is imported only when asked for.
+Every registered layer with a PyTorch twin (the registry's ``torch``) takes its twin's constructor arguments and
+weight layout (Conv2d (C_out, C_in, KH, KW), Linear (out, in)): a lookup per layer, the same state_dict keys.
 """
 import inspect
 
@@ -23,8 +22,7 @@ def _twins():
 
 
 def to_torch(model, device="cpu"):
-    """A ``torch.nn.Sequential`` twin of a minicnn ``Sequential``, weights and buffers copied: in minicnn's
-    dtype (float32 or float64), on ``device`` ("cpu", "cuda", ...), in the same train/eval mode."""
+    """A ``torch.nn.Sequential`` twin, weights and buffers copied (minicnn's dtype), on ``device``, same train/eval."""
     torch = require("torch", "minicnn.to_torch", "pip install torch", "PyTorch")
     params = model.parameters()
     dtype = torch.float64 if params and str(params[0].data.dtype) == "float64" else torch.float32
@@ -44,10 +42,9 @@ def to_torch(model, device="cpu"):
 
 
 def from_torch(net):
-    """A minicnn ``Sequential`` twin of a ``torch.nn.Sequential``, weights (in their dtype, on minicnn's backend)
-    and buffers copied. Each layer must be exactly a torch.nn class that a registered layer twins (a subclass
-    with a forward of its own is refused), with settings minicnn has (no dilation, groups, ceil_mode, ...);
-    nested ``nn.Sequential`` blocks are flattened. Anything else raises one error naming the layer and why."""
+    """A minicnn ``Sequential`` twin of a ``torch.nn.Sequential``, weights (in their dtype) and buffers copied; nested
+    ``nn.Sequential`` blocks are flattened. Each layer must be a torch.nn class a registered layer twins (no subclass
+    with its own forward), with settings minicnn has (no dilation, groups, ceil_mode, ...), or an error names it."""
     torch = require("torch", "minicnn.from_torch", "pip install torch", "PyTorch")
     if not isinstance(net, torch.nn.Sequential):
         raise TypeError(f"from_torch expects a torch.nn.Sequential, received {type(net).__name__}")
@@ -89,8 +86,7 @@ def _twin_of(name, m, nn):
     if entry is None:
         raise ValueError(f"from_torch: layer {name} is a {type(m).__name__}, which has no minicnn "
                          f"twin; expected one of {_twins()}")
-    cls = getattr(nn, entry.torch)
-    _check_exact(m, cls, f"layer {name}")
+    _check_exact(m, getattr(nn, entry.torch), f"layer {name}")
     unsupported = [f"{k}={getattr(m, k)!r}" for k, v in entry.torch_fixed.items()
                    if getattr(m, k) not in (v, (v, v))]             # an int setting may be a pair
     if entry.name == "LogSoftmax" and m.dim is None:

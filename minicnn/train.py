@@ -25,17 +25,16 @@ from .optional import optional
 
 
 class History:
-    """What ``fit`` measured, one entry per completed epoch.
+    """What ``fit`` measured, one entry per completed epoch (``epochs`` counts them, ``steps`` the optimisation steps).
 
     train_loss, train_acc   mean loss and accuracy (a fraction in [0, 1]) over the epoch's training batches
     val_loss, val_acc       on ``validation`` after the epoch (empty lists without it)
     seconds                 wall time of the epoch's training pass (validation excluded)
     images_per_second       training images per second in that pass
     step_loss               the loss of every optimisation step, in order
-    stopped                 None, or why training ended before ``epochs`` epochs
+    stopped                 None, or why training ended before fit's ``epochs`` were done
     warning                 None, or why the training seems not to learn (said once)
-    position                for resuming, where the next step starts: epoch and step (from 0), the epoch's
-                            order, generator states and running sums; None while a step changes the weights
+    position                for ``resume``: the next step's epoch, step (from 0), order, generators, sums; None mid-step
     """
 
     _LISTS = ("train_loss", "train_acc", "val_loss", "val_acc", "seconds", "images_per_second", "step_loss")
@@ -46,8 +45,7 @@ class History:
         self.stopped = self.warning = self.position = None
 
     def state_dict(self):
-        """Everything measured, and ``position``: what ``fit(..., resume=...)`` continues from.
-        Plain lists, numbers and strings, except ``position["order"]`` (an int64 array or None)."""
+        """What ``fit(..., resume=...)`` continues from: plain data, but ``position["order"]`` (int64 array or None)."""
         state = {name: [float(v) for v in getattr(self, name)] for name in self._LISTS}
         return dict(state, stopped=self.stopped, warning=self.warning, position=self.position)
 
@@ -62,12 +60,10 @@ class History:
 
     @property
     def epochs(self):
-        """Number of completed epochs."""
         return len(self.train_loss)
 
     @property
     def steps(self):
-        """Number of optimisation steps taken."""
         return len(self.step_loss)
 
     def epoch_line(self, epochs):
@@ -88,19 +84,16 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
         progress=True, callbacks=None, lr_schedule=None, augment=None, resume=None):
     """Train ``model`` with mini-batch SGD; return a History, with the model in eval mode.
 
-    model        a Sequential (or any Module with forward/backward/train/eval), trained as given;
-                 ``minicnn.DataParallel(model)`` computes the same numbers on every core
-    loss         e.g. NLLLoss() for a model ending in LogSoftmax
-    optimizer    e.g. SGD(model.parameters(), lr=0.03, momentum=0.9)
-    x, y         images (N, H, W) or (N, C, H, W), uint8 or float; labels (N,) integers
-    validation   optional (x_val, y_val) held out of the training set, never the test set; after every epoch
-    seed         seeds the shuffling and the augmentation (the same seed, the same batches)
-    progress     a tqdm bar per epoch (without tqdm installed, one printed line per epoch)
-    callbacks    ``callback(epoch_index, history)`` after every epoch; may set ``history.stopped``
-    lr_schedule  optional (step, total_steps) -> ``optimizer.lr`` before every step, e.g. ``linear_decay``
-    augment      optional ``augment(xb, rng) -> xb`` for every float training batch (B, C, H, W), e.g.
-                 ``data.RandomAffine()``, its rng seeded from ``seed``; evaluation never sees it
-    resume       ``history.state_dict()`` of a stopped run: continue it (same arguments, weights, optimizer)
+    model            a Sequential or any Module with forward/backward/train/eval; DataParallel(model) uses every core
+    loss, optimizer  e.g. NLLLoss() for a model ending in LogSoftmax, SGD(model.parameters(), lr=0.03, momentum=0.9)
+    x, y             images (N, H, W) or (N, C, H, W), uint8 or float; labels (N,) integers
+    validation       (x_val, y_val), held out of the training set (never the test set), evaluated after every epoch
+    seed             seeds the shuffling and the augmentation (the same seed, the same batches)
+    progress         a tqdm bar per epoch (without tqdm installed, one printed line per epoch)
+    callbacks        ``callback(epoch_index, history)`` after every epoch; may set ``history.stopped``
+    lr_schedule      (step, total_steps) -> ``optimizer.lr`` before every step, e.g. ``linear_decay``
+    augment          ``augment(xb, rng) -> xb`` on training batches only (float, (B, C, H, W)), rng from ``seed``
+    resume           ``history.state_dict()`` of a stopped run: continue it (same arguments, weights, optimizer)
     """
     epochs, batch_size = check_count("epochs", epochs, minimum=0), check_count("batch_size", batch_size)
     _check_images("fit", x, y)
@@ -178,8 +171,7 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
 
 def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, stop, lr_schedule,
                  augment, rng, start, check_all_labels):
-    """One pass over ``loader`` (from ``start`` when resuming); appends the epoch's train metrics
-    to ``history`` unless it stops early (then only ``stopped``, ``step_loss`` and ``position`` change)."""
+    """One pass over ``loader`` (from ``start`` when resuming); the epoch's train metrics unless it stops early."""
     model.train()
     total_steps = epochs * len(loader)
     start = start or dict(order=loader.epoch_order(), step=0, sums=(0, 0, 0.0, 0.0))
@@ -197,8 +189,7 @@ def _train_epoch(model, loss, optimizer, loader, epoch, epochs, history, bar, st
         if step == first:
             check_all_labels(int(out.shape[1]))                   # all labels in 0..K-1, before any update
         value = loss.forward(out, yb)
-        if not math.isfinite(value):
-            # Back-propagating it would only turn every weight into NaN.
+        if not math.isfinite(value):            # back-propagating it would only turn every weight into NaN
             history.stopped = (f"the loss became {value} at epoch {epoch + 1}, step {step + 1}: training diverged; "
                                f"try a lower learning rate (lr was {getattr(optimizer, 'lr', float('nan')):g})")
             print(f"minicnn.train.fit stopped: {history.stopped}", file=sys.stderr, flush=True)
@@ -271,13 +262,11 @@ def _not_learning(history, validation, lr):
 
 
 def evaluate(model, x, y, batch_size=1000):
-    """(mean loss, accuracy in [0, 1], predictions (N,) int64) of ``model`` on images ``x``, labels ``y``.
-    The loss is the NLLLoss of the log-probabilities (raw scores are log-softmaxed first)."""
+    """(mean NLLLoss, accuracy in [0, 1], predictions (N,) int64) on ``x``, ``y``; raw scores log-softmaxed first."""
     _check_images("evaluate", x, y)
     labels = np.asarray(to_numpy(y)).astype(np.int64, copy=False)
     loss_sum, predictions = 0.0, []
-    for start, log_probs in _log_prob_batches(model, x, batch_size, "evaluate"):
-        lp = to_numpy(log_probs)                                          # (B, K)
+    for start, lp in _log_prob_batches(model, x, batch_size, "evaluate"):
         if start == 0:            # the first output says how many classes: check every label now
             check_labels("evaluate", labels, lp.shape[1])
         yb = labels[start:start + len(lp)]
@@ -290,8 +279,7 @@ def evaluate(model, x, y, batch_size=1000):
 def predict_proba(model, x, batch_size=1000):
     """Class probabilities, a NumPy array (N, K) whose rows sum to 1."""
     _check_images("predict_proba", x)
-    rows = [np.exp(to_numpy(lp).astype(np.float64)) for _, lp in
-            _log_prob_batches(model, x, batch_size, "predict_proba")]
+    rows = [np.exp(lp.astype(np.float64)) for _, lp in _log_prob_batches(model, x, batch_size, "predict_proba")]
     return np.concatenate(rows)
 
 
@@ -303,7 +291,7 @@ def linear_decay(lr, final_fraction=0.0):
 
 
 def _log_prob_batches(model, x, batch_size, who):
-    """Yield (start index, log-probabilities (B, K)) with the model in eval mode, inside no_grad()."""
+    """Yield (start index, log-probabilities, a NumPy (B, K)) with the model in eval mode, inside no_grad()."""
     batch_size = check_count(f"{who} batch_size", batch_size)
     was_training = getattr(model, "training", False)
     model.eval()
@@ -315,12 +303,11 @@ def _log_prob_batches(model, x, batch_size, who):
             if getattr(out, "ndim", 0) != 2:
                 raise ValueError(f"{who} expected the model to output scores of shape "
                                  f"(N, num_classes), received shape {tuple(out.shape)}")
-            yield start, out if ends_in_log_softmax else LogSoftmax(dim=1).forward(out)
+            yield start, to_numpy(out if ends_in_log_softmax else LogSoftmax(dim=1).forward(out))
     finally:
         model.train(was_training)
 
 
 def _check_images(who, x, y=None, names=("x", "y")):
-    """``data.loader.check_images``, and there must be at least one image."""
     if check_images(who, x, y, names) == 0:
         raise ValueError(f"{who} received no images (an empty array)")

@@ -153,7 +153,7 @@ def test_chunk_counts_small_batches_and_the_cap(monkeypatch):
 
 
 def test_without_threadpoolctl_nothing_is_split(monkeypatch):
-    monkeypatch.setattr(parallel, "_blas", False)          # as if the import had failed
+    monkeypatch.setattr(parallel, "_blas_controller", lambda: None)     # as if the import had failed
     wrapped = mc.DataParallel(lenet(), 2)
     assert wrapped.chunk_bounds(256) == [(0, 256)]
     wrapped.forward(np.zeros((64, 1, 28, 28), np.float32))
