@@ -194,7 +194,7 @@ def _check_header(header, path):
                 raise bad(f"{field}.layers", "must be a list")
             for i, layer in enumerate(spec["layers"]):
                 check(layer, f"{field}.layers[{i}]", depth + 1)
-        elif not isinstance(spec.get("config", {}), dict) or not all(isinstance(k, str) for k in spec.get("config", {})):
+        elif not isinstance(spec.get("config", {}), dict):      # an object's keys are strings in JSON
             raise bad(f"{field}.config", "must be an object of named arguments")
     check(header.get("model"), "model", 0)
     return header
