@@ -1,8 +1,8 @@
 """Training keeps freed memory for reuse: a setting of glibc's allocator, made when training starts.
 
-The first minicnn ``SGD`` or ``DataParallel`` forward of a program asks glibc to keep freed memory instead of handing it
-back to the operating system. Importing minicnn changes nothing (a program that only predicts, or uses PyTorch beside
-it, keeps its allocator). Opt out: ``MINICNN_KEEP_FREED_MEMORY=0`` in the environment, or ``allocator.disable()`` first.
+Creating the first minicnn ``SGD``, or the first ``DataParallel`` forward, asks glibc (on Linux; elsewhere nothing
+changes) to keep freed memory instead of handing it back. Importing minicnn changes nothing (a program that only
+predicts keeps its allocator). Opt out: ``MINICNN_KEEP_FREED_MEMORY=0``, or ``allocator.disable()`` before training.
 
 Why: every step allocates and frees the same multi-megabyte arrays (im2col matrices, activations, gradients), which
 glibc would hand back and the next step page-fault in again. Kept: up to 1 GiB of freed memory, requests up to 32 MiB

@@ -206,9 +206,9 @@ def main(argv=None):
         print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return EXIT_USAGE
     except (KeyboardInterrupt, Terminated) as e:
-        name, status = ("Ctrl-C", EXIT_INTERRUPTED) if isinstance(e, KeyboardInterrupt) else (e, e.exit_status)
+        name = "Ctrl-C" if isinstance(e, KeyboardInterrupt) else str(e)
         print(f"\n{prog}: interrupted ({name})", file=sys.stderr)
-        return status
+        return getattr(e, "exit_status", EXIT_INTERRUPTED)
     except Exception as e:  # noqa: BLE001 - a bug, ours or a library's: one line, not a traceback
         if args.debug:
             raise

@@ -36,7 +36,7 @@ def _resume_settings(args):
         if name not in run:
             raise UsageError(f"{state_file} does not record the setting {name}")
         given = getattr(args, name)
-        if given != args.defaults[name] and given != run[name]:    # cli.main sets each flag's default
+        if given != getattr(args, "defaults", {}).get(name, given) and given != run[name]:   # set by cli.main
             raise UsageError(f"--{name.replace('_', '-')} {given} contradicts the run being resumed "
                              f"({run[name]}): --resume continues a run with its own settings")
         setattr(args, name, run[name])
@@ -187,9 +187,9 @@ def cmd_train(args):
         return _finish(history, files, time.perf_counter() - start, model, x_test, y_test, say)
     except (KeyboardInterrupt, Terminated) as e:
         # A signal outside fit's steps: while saving (saves finish first) or scoring the test set.
-        name, status = ("Ctrl-C", EXIT_INTERRUPTED) if isinstance(e, KeyboardInterrupt) else (e, e.exit_status)
+        name = "Ctrl-C" if isinstance(e, KeyboardInterrupt) else str(e)
         print(f"minicnn train: interrupted ({name}); {files.said()}", file=sys.stderr)
-        return status
+        return getattr(e, "exit_status", EXIT_INTERRUPTED)
 
 
 def _continue(args, resumed, run, model, optimizer, n_train):
@@ -234,8 +234,8 @@ def _finish(history, files, wall, model, x_test, y_test, say):
     if stopped:
         print(f"training stopped early: {stopped}", f"saved: {files.said()}",
               "the test set was not scored: the run is not finished", sep="\n")
-        # What a shell reports for the signal that stopped it, 128 + its number: Ctrl-C 130, SIGTERM 143, SIGHUP 129.
-        return next((128 + s for s in STOP_SIGNALS if f"({signal_name(s)})" in stopped), EXIT_INTERRUPTED)
+        statuses = {f"({signal_name(s)})": 128 + s for s in STOP_SIGNALS}   # a shell's: Ctrl-C 130, SIGTERM 143
+        return next((status for name, status in statuses.items() if name in stopped), EXIT_INTERRUPTED)
     say(f"trained {history.epochs} epochs ({history.steps:,} steps) in {wall:.1f} s ({sum(history.seconds):.1f} s "
         "in training passes)")
     print(f"saved the model to {files.out}", flush=True)

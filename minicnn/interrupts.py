@@ -40,8 +40,9 @@ def _restore(previous):
 
 @contextlib.contextmanager
 def raise_on_termination(resend=True):
-    """While active, SIGTERM and SIGHUP (unless someone else handles them) raise ``Terminated``, so ``finally``
-    blocks remove temporary files; with ``resend`` the signal is then sent again, so the process still ends, cleanly."""
+    """While active, SIGTERM and SIGHUP (unless someone else handles them) raise ``Terminated``, so ``finally`` blocks
+    clean up; then with ``resend`` the default action comes back and the signal is sent again (the process ends,
+    cleanly), else ``Terminated`` goes on to the caller (the command line reports it)."""
     replaced = {}
     if _in_main_thread():
         replaced = {s: signal.signal(s, _raise_terminated) for s in STOP_SIGNALS

@@ -42,7 +42,7 @@ class History:
     def __init__(self):
         for name in self._LISTS:
             setattr(self, name, [])
-        self.stopped = self.warning = self.position = None
+        self.stopped, self.warning, self.position = None, None, None
 
     def state_dict(self):
         """What ``fit(..., resume=...)`` continues from: plain data, but ``position["order"]`` (int64 array or None)."""

@@ -22,7 +22,8 @@ _IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2")
 def read_idx(path, expected_magic=None):
     """One IDX file (gzip-compressed if its name ends in .gz) as an array of the header's shape, in
     native byte order: uint8 (N,) for labels, uint8 (N, 28, 28) for MNIST images. ``expected_magic``
-    (e.g. ``IMAGES_MAGIC``) makes any other magic number an error. A damaged file raises ValueError."""
+    (e.g. ``IMAGES_MAGIC``) makes any other magic number an error. A damaged file, or one announcing more
+    than MAX_BYTES of data, raises ValueError."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"IDX file {path} does not exist")

@@ -63,15 +63,14 @@ class Conv2d(Module):
         self.weight.accumulate(                                      # (C_out, C_in, KH, KW)
             dw_mat.reshape(kh, kw, self.in_channels, self.out_channels).transpose(3, 2, 0, 1))
         if self.bias is not None:                                    # db = Σ g over the M windows, (C_out,)
-            # Plain: g.sum(axis=0). As ones @ g, the same sum is a matrix-vector product, 10x faster on
-            # this tall, thin g: about 5% of a lenet step at batch 64 (benchmarks/micro.py).
+            # Plain: g.sum(axis=0). As ones @ g the same sum is a matrix-vector product, which BLAS runs
+            # many times faster on this tall, thin g (benchmarks/micro.py times the two).
             self.bias.accumulate(get_array_module(g).ones(len(g), dtype=g.dtype) @ g)
         if not self.needs_input_grad:
             return None
-        # dcols = g Wᵀ, one block per kernel offset k: g @ W[k], (M, C_in). Plain, as lesson 04 has it:
-        # every block at once, dcols = g @ w_by_offset (KH*KW, M, C_in), then col2im(dcols). Handing col2im
-        # one block at a time keeps each in cache: 1.6x faster for lenet's second convolution at batch 256,
-        # 9% of its step (benchmarks/micro.py).
+        # dcols = g Wᵀ, handed to col2im one kernel offset's block at a time, g @ W[k] (M, C_in), so each
+        # block stays in cache. Plain, as lesson 04 has it: every block at once, dcols = g @ w_by_offset
+        # (KH*KW, M, C_in), then col2im(dcols); benchmarks/micro.py times the two at batch 256.
         n, _, oh, ow = grad_output.shape
         w_by_offset = self.weight.data.transpose(2, 3, 0, 1).reshape(kh * kw, self.out_channels, -1)
 

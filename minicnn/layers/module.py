@@ -182,7 +182,8 @@ class Module:
         return {n: _array(getattr(m, k)) for n, m, k in self._tensors()}
 
     def load_state_dict(self, state):
-        """Copy arrays into the parameters and buffers (names and shapes must match); each keeps its dtype."""
+        """Copy arrays into the parameters and buffers (names and shapes must match); each keeps its own dtype
+        and device (a float64 file loads into a float32 model as float32)."""
         slots = {n: (m, k) for n, m, k in self._tensors()}
         missing = [k for k in slots if k not in state]
         unexpected = [k for k in state if k not in slots]

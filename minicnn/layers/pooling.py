@@ -67,8 +67,8 @@ class MaxPool2d(_Pool2d):
         y = views[0][1].copy()                                        # (N, OH, OW, C): the running maximum
         # arg: each window's first maximum's offset, what lesson 02 keeps (its plain formula is
         # arg = windows.argmax(axis=1) over the im2col windows (M, KH*KW, C)). Offsets grow, so
-        # "arg = k where v beats y" is a maximum of small integers: 15x faster than that argmax
-        # and 4x faster than arg[better] = k, 20% of a lenet step (benchmarks/micro.py).
+        # "arg = k where v beats y" is a maximum of small integers, many times faster than that argmax
+        # or than arg[better] = k (benchmarks/micro.py times the three).
         arg = xp.zeros(y.shape, dtype=xp.uint8 if len(views) <= 256 else xp.int32)
         for k, v in views[1:]:
             better = v > y                                            # strictly: a tie keeps the first
