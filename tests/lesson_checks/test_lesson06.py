@@ -11,6 +11,7 @@ import minicnn as mc
 from minicnn.layers.module import init_uniform
 from minicnn_lessons import lesson02, lesson03, lesson04, lesson05, lesson06
 from minicnn_lessons.lesson01 import im2col
+from test_lesson04 import col2im_assigning      # the wrong col2im of lesson 04's checks, reused
 
 
 # ---- the notebook's classes, built on whichever functions a test gives them -------------------------
@@ -166,18 +167,6 @@ def test_the_loss_and_the_optimizer_on_the_solutions_pass(verdict):
 
 
 # ---- wrong layers ---------------------------------------------------------------------------------------
-
-
-def col2im_assigning(dcols, x_pad_shape, KH, KW, stride=1):
-    """'=' instead of '+=': a pixel in several windows keeps only the last window's gradient."""
-    N, C, HP, WP = x_pad_shape
-    OH, OW = (HP - KH) // stride + 1, (WP - KW) // stride + 1
-    windows = dcols.reshape(N, OH, OW, C, KH, KW)
-    dx = np.zeros(x_pad_shape, dtype=dcols.dtype)
-    for i in range(OH):
-        for j in range(OW):
-            dx[:, :, i * stride:i * stride + KH, j * stride:j * stride + KW] = windows[:, i, j]
-    return dx
 
 
 def im2col_in_float64(x_pad, KH, KW, stride=1):
