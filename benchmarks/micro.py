@@ -56,12 +56,16 @@ def cases():
     # the input gradient of lenet's second convolution at batch 256 (at 64 its dcols fits in cache
     # and the two ways are within a few percent): g (256*8*8, 24), W (24, 24, 5, 5)
     g = rng.standard_normal((256 * 8 * 8, 24), dtype=np.float32)
-    w_by_offset = rng.standard_normal((25, 24, 24), dtype=np.float32)   # (KH*KW, C_out, C_in)
+    w_mat = rng.standard_normal((25 * 24, 24), dtype=np.float32)        # (KH*KW*C_in, C_out), as Conv2d saves it
+    w_by_offset = w_mat.reshape(25, 24, 24)                             # (KH*KW, C_in, C_out)
+
+    def all_at_once():
+        dcols = (g @ w_mat.T).reshape(256, 8, 8, 25, 24)                # (M, KH*KW*C_in)
+        return col2im(lambda k: dcols[:, :, :, k], (5, 5), (1, 1), (256, 12, 12, 24))
     yield "Conv2d input gradient, lenet's second convolution, batch 256", 256, {
-        "dcols = g @ w_by_offset, then col2im(dcols)":
-            lambda: col2im(g @ w_by_offset, (5, 5), (1, 1), (256, 12, 12, 24)),
-        "col2im(k -> g @ w_by_offset[k]) (layers/conv.py)":
-            lambda: col2im(lambda k: (g @ w_by_offset[k]).reshape(256, 8, 8, 24), (5, 5), (1, 1),
+        "dcols = g @ w_mat.T, then col2im over its blocks": all_at_once,
+        "col2im(k -> g @ w_by_offset[k].T) (layers/conv.py)":
+            lambda: col2im(lambda k: (g @ w_by_offset[k].T).reshape(256, 8, 8, 24), (5, 5), (1, 1),
                            (256, 12, 12, 24))}
     # im2col of a one-channel 28x28 batch, 5x5 windows: rows (M, 25) vs offset-major (25, M)
     img = rng.random((64, 28, 28, 1), dtype=np.float32)

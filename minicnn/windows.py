@@ -97,20 +97,16 @@ def im2col(x, kernel, stride):
     return windows.reshape(n * oh * ow, k)                            # one copy, contiguous rows
 
 
-def col2im(dcols, kernel, stride, padded_shape):
+def col2im(grad_at, kernel, stride, padded_shape):
     """The adjoint of im2col: add each window's gradient back onto the pixels it came from.
 
-    dcols (KH*KW, M, C): dcols[k] is the gradient at kernel offset k = a*KW + b of every
-    window, the same numbers as im2col's columns (kh, kw, c), arranged offset by offset so
-    that each offset's gradient is one contiguous block  ->  dx (N, H, W, C) padded. Each
-    offset's slice touches a pixel at most once, so ``+=`` is exact where windows overlap.
-    dcols may also be a function k -> (N, OH, OW, C): then no offset's gradient is built
-    before its turn (pooling's masks, convolution's blocks of g Wᵀ).
+    grad_at(k) -> (N, OH, OW, C): the gradient at kernel offset k = a*KW + b of every window (the
+    numbers of im2col's columns for that offset), asked for one offset at a time, so none is built
+    before its turn  ->  dx (N, H, W, C) padded. Each offset's slice touches a pixel at most once,
+    so ``+=`` is exact where windows overlap.
     """
     kh, kw = kernel
-    n, c = padded_shape[0], padded_shape[3]
     oh, ow = window_count(padded_shape, kernel, stride)
-    grad_at = dcols if callable(dcols) else dcols.reshape(kh * kw, n, oh, ow, c).__getitem__
     dx = None
     for a in range(kh):
         for b in range(kw):

@@ -68,14 +68,14 @@ class Conv2d(Module):
             self.bias.accumulate(get_array_module(g).ones(len(g), dtype=g.dtype) @ g)
         if not self.needs_input_grad:
             return None
-        # dcols = g Wᵀ, handed to col2im one kernel offset's block at a time, g @ W[k] (M, C_in), so each
-        # block stays in cache. Plain, as lesson 04 has it: every block at once, dcols = g @ w_by_offset
-        # (KH*KW, M, C_in), then col2im(dcols); benchmarks/micro.py times the two at batch 256.
+        # dcols = g Wᵀ, handed to col2im one kernel offset's block at a time, g @ W[k]ᵀ (M, C_in), so each
+        # block stays in cache. Plain: every block at once, dcols = g @ w_matᵀ (M, KH*KW*C_in), then col2im
+        # over its blocks; benchmarks/micro.py times the two at batch 256.
         n, _, oh, ow = grad_output.shape
-        w_by_offset = self.weight.data.transpose(2, 3, 0, 1).reshape(kh * kw, self.out_channels, -1)
+        w_by_offset = w_mat.reshape(kh * kw, self.in_channels, self.out_channels)   # (KH*KW, C_in, C_out)
 
         def dcols_at(k):                                             # (N, OH, OW, C_in)
-            return (g @ w_by_offset[k]).reshape(n, oh, ow, -1)
+            return (g @ w_by_offset[k].T).reshape(n, oh, ow, -1)
         dx_pad = col2im(dcols_at, self.kernel_size, self.stride, padded_shape)  # (N, H+2PH, W+2PW, C_in)
         return to_nchw(unpad_nhwc(dx_pad, ph, pw))                   # (N, C_in, H, W)
 

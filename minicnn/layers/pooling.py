@@ -23,8 +23,8 @@ class _Pool2d(Module):
         self._cache = None
 
     def _offsets(self, x, pad_value):
-        """x: (N, C, H, W)  ->  [(k, view)] for every kernel offset k = a*KW + b, the view holding
-        the pixel at that offset of every window (N, OH, OW, C), and the padded shape."""
+        """x: (N, C, H, W)  ->  views[k] for every kernel offset k = a*KW + b, the view holding the
+        pixel at that offset of every window (N, OH, OW, C), and the padded shape."""
         self._check_input(x, 4, "(N, C, H, W)")
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
         if x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
@@ -32,7 +32,7 @@ class _Pool2d(Module):
                              f"{x.shape[2] + 2 * ph}x{x.shape[3] + 2 * pw} (input shape {tuple(x.shape)})")
         x_pad = pad_nhwc(to_nhwc(x), ph, pw, pad_value)                # (N, H+2PH, W+2PW, C)
         out_hw = window_count(x_pad.shape, self.kernel_size, self.stride)
-        views = [(a * kw + b, offset_view(x_pad, a, b, out_hw, self.stride)) for a in range(kh) for b in range(kw)]
+        views = [offset_view(x_pad, a, b, out_hw, self.stride) for a in range(kh) for b in range(kw)]
         return views, x_pad.shape
 
     def _to_input(self, grad_at, padded_shape):    # grad_at(k) (N, OH, OW, C) -> dx (N, C, H, W)
@@ -64,13 +64,13 @@ class MaxPool2d(_Pool2d):
     def forward(self, x):
         xp = get_array_module(x)
         views, padded_shape = self._offsets(x, -xp.inf)
-        y = views[0][1].copy()                                        # (N, OH, OW, C): the running maximum
+        y = views[0].copy()                                           # (N, OH, OW, C): the running maximum
         # arg: each window's first maximum's offset, what lesson 02 keeps (its plain formula is
         # arg = windows.argmax(axis=1) over the im2col windows (M, KH*KW, C)). Offsets grow, so
         # "arg = k where v beats y" is a maximum of small integers, many times faster than that argmax
         # or than arg[better] = k (benchmarks/micro.py times the three).
         arg = xp.zeros(y.shape, dtype=xp.uint8 if len(views) <= 256 else xp.int32)
-        for k, v in views[1:]:
+        for k, v in enumerate(views[1:], start=1):
             better = v > y                                            # strictly: a tie keeps the first
             xp.maximum(y, v, out=y)
             xp.maximum(arg, better * arg.dtype.type(k), out=arg)
@@ -94,8 +94,8 @@ class AvgPool2d(_Pool2d):
 
     def forward(self, x):
         views, padded_shape = self._offsets(x, 0.0)
-        y = views[0][1].copy()                                        # (N, OH, OW, C)
-        for _, v in views[1:]:
+        y = views[0].copy()                                           # (N, OH, OW, C)
+        for v in views[1:]:
             y += v
         y *= y.dtype.type(1.0 / len(views))                           # the mean of each window
         self.save_for_backward(padded_shape)
