@@ -119,9 +119,7 @@ def cases():
 
 def lenet_step_ms(batch=64):
     """One training step of lenet at ``batch`` (zero_grad, forward, NLL, backward, SGD), in ms."""
-    import minicnn as mc
-    from minicnn.allocator import keep_freed_memory
-    keep_freed_memory()                   # what a training script gets (SGD applies it)
+    import minicnn as mc                  # SGD makes the allocator setting, as in a training script
     from minicnn.models import lenet
     mc.manual_seed(0)
     model, loss = lenet(), mc.NLLLoss()

@@ -108,7 +108,6 @@ class ndarray:
     flags = property(lambda self: self._a.flags)
     base = property(lambda self: None if self._a.base is None else ndarray(self._a.base))
     T = property(lambda self: ndarray(self._a.T))
-    device = property(lambda self: "fake-gpu")
 
     def __getattr__(self, name):
         # The methods (sum, reshape, astype, transpose, max, argmax, ...), on the device. Never
@@ -252,33 +251,9 @@ class _RandomState:
     def uniform(self, low=0.0, high=1.0, size=None, dtype=float):
         return ndarray(self._rs.uniform(low, high, size).astype(dtype))
 
-    def rand(self, *shape, dtype=float):
-        return ndarray(self._rs.random_sample(shape).astype(dtype))
-
-    def randn(self, *shape, dtype=float):
-        return ndarray(self._rs.standard_normal(shape).astype(dtype))
-
-    def standard_normal(self, size=None, dtype=float):
-        return ndarray(self._rs.standard_normal(size).astype(dtype))
-
-    def randint(self, low, high=None, size=None, dtype=int):
-        return ndarray(_np.asarray(self._rs.randint(low, high, size)).astype(dtype))
-
-    def normal(self, loc=0.0, scale=1.0, size=None, dtype=float):
-        return ndarray(self._rs.normal(loc, scale, size).astype(dtype))
-
-    def permutation(self, n):
-        return ndarray(self._rs.permutation(n))
-
 
 random = _RandomState()
-cuda = types.SimpleNamespace(
-    runtime=types.SimpleNamespace(getDeviceCount=lambda: 1,
-                                  getDeviceProperties=lambda i: {"name": b"NumPy stand-in"}),
-    Device=lambda i=0: types.SimpleNamespace(id=i, synchronize=lambda: None,
-                                             __enter__=lambda: None, __exit__=lambda *a: None),
-    Stream=types.SimpleNamespace(null=types.SimpleNamespace(synchronize=lambda: None)),
-)
+cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
 lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(
     as_strided=lambda x, shape=None, strides=None: ndarray(
         _np.lib.stride_tricks.as_strided(_unwrap(x, "cupy.lib.stride_tricks.as_strided"),
