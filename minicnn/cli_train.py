@@ -221,15 +221,15 @@ def _finish(history, files, wall, model, x_test, y_test, say):
     """Save what training left, then score the test set if the run is complete; the exit status."""
     from .train import evaluate
     stopped = history.stopped or ""
+    if "loss became" in stopped:               # first: a NaN at the very first step leaves no position either
+        kept = f"; {files.out} keeps {files.saved}, before it diverged" if files.saved else ""
+        print(f"minicnn train: training stopped: {stopped}; these weights are not saved{kept}", file=sys.stderr)
+        return EXIT_DIVERGED
     if history.position is None or "KeyboardInterrupt" in stopped:
         # A second Ctrl-C cut a step short: the weights may be half-updated, so they are not saved.
         print(f"minicnn train: stopped at once ({stopped}): the steps since the last save are lost; "
               f"{files.said()}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if "loss became" in stopped or history.steps == 0:
-        kept = f"; {files.out} keeps {files.saved}, before it diverged" if files.saved else ""
-        print(f"minicnn train: training stopped: {stopped}; these weights are not saved{kept}", file=sys.stderr)
-        return EXIT_DIVERGED
     files.save(history)                       # the moment training ends, before the test set
     if stopped:
         print(f"training stopped early: {stopped}", f"saved: {files.said()}",

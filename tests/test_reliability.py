@@ -362,3 +362,15 @@ def test_an_ignored_sighup_stays_ignored_during_training():
         assert stop.requested is None
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_a_loss_that_is_nan_at_the_first_step_exits_as_diverged_not_as_interrupted(capsys):
+    """No step finished, so there is no resume position either: the divergence decides the exit status."""
+    import types
+    from minicnn import cli_train
+    from minicnn.train import History
+    history = History()
+    history.stopped = "the loss became nan at epoch 1, step 1: training diverged; try a lower learning rate"
+    files = types.SimpleNamespace(out="runs/x.npz", saved=None, said=lambda: "nothing saved")
+    assert cli_train._finish(history, files, 0.0, None, None, None, print) == cli_train.EXIT_DIVERGED
+    assert "these weights are not saved" in capsys.readouterr().err
