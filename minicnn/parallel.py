@@ -1,11 +1,11 @@
-"""DataParallel: one chunk of the batch per CPU core, on threads. Opt-in: the core never imports it.
+"""DataParallel: chunks of the batch on every CPU core, on threads. Opt-in: the core never imports it.
 
     model = mc.DataParallel(lenet())     # model.module is the lenet itself
     out = model.forward(xb)              # the plain model's numbers, on every core
     model.backward(loss.backward())
 
 NumPy runs elementwise work (a ReLU, the im2col copy) on one core, so the leading layers registered ``per_sample`` run
-on one chunk per thread (NumPy releases the GIL; OpenBLAS is held to one thread per chunk). From the first other layer
+on chunks, a thread per core (NumPy releases the GIL; OpenBLAS is held to one thread). From the first other layer
 on (a Dropout, a layer of your own) the whole batch runs as one, so random numbers are drawn as in the plain model. The
 chunks' weight gradients add up in ``.grad``: the plain model's, up to float rounding. Lesson 11 races it.
 """
@@ -25,12 +25,13 @@ from .optional import optional
 from .sequential import Sequential
 
 MIN_CHUNK = 32      # samples per chunk, at least: below this, handing work to a thread costs more than it saves
-MAX_CHUNKS = 8      # chunks per batch, at most: a 64-core machine does not start 63 threads for one batch
+MAX_CHUNK = 64      # samples per chunk, at most: a bigger chunk's im2col and col2im arrays outgrow the caches
+MAX_THREADS = 8     # threads per batch, at most: a 64-core machine does not start 63 threads for one batch
 
 
 class DataParallel(Module):
     """Wrap a Sequential (``.module``) so that each batch runs as one chunk per core; the numbers stay the same.
-    ``workers`` caps the chunks per batch (default ``usable_cores()``; 1: no split), as do MAX_CHUNKS and MIN_CHUNK."""
+    ``workers`` caps the threads per batch (default ``usable_cores()``; 1: no split), as do MAX_THREADS and MIN_CHUNK."""
 
     def __init__(self, module, workers=None):
         if not isinstance(module, Sequential):
@@ -55,10 +56,12 @@ class DataParallel(Module):
         return len(self.module.layers)
 
     def chunk_bounds(self, n):
-        """[(start, stop)] of the chunks a batch of n samples is cut into: [(0, n)] when it is not."""
-        count = min(self.workers, n // MIN_CHUNK, MAX_CHUNKS)
-        if count < 2 or _blas_controller() is None:
+        """[(start, stop)] of the chunks a batch of n samples is cut into: [(0, n)] when it is not. Every thread
+        gets as many chunks, each of MAX_CHUNK samples at most where the batch is large."""
+        threads = min(self.workers, n // MIN_CHUNK, MAX_THREADS)
+        if threads < 2 or _blas_controller() is None:
             return [(0, n)]
+        count = threads * -(-n // (threads * MAX_CHUNK))            # a whole number of chunks per thread
         edges = [n * j // count for j in range(count + 1)]
         return list(zip(edges[:-1], edges[1:]))
 
@@ -66,7 +69,8 @@ class DataParallel(Module):
         """One sentence: how a batch of this size runs."""
         n = len(self.chunk_bounds(batch_size)) if self.split_depth() else 1
         if n > 1:
-            return f"DataParallel: each batch of {batch_size} runs as {n} chunks on {n} CPU cores"
+            return (f"DataParallel: each batch of {batch_size} runs as {n} chunks on "
+                    f"{min(self.workers, MAX_THREADS, n)} CPU cores")
         why = ("threadpoolctl is not installed (pip install threadpoolctl)" if _blas_controller() is None
                else f"{self.workers} usable core(s), at least {MIN_CHUNK} samples per chunk")
         return f"DataParallel: a batch of {batch_size} runs whole on one core ({why})"
@@ -105,16 +109,20 @@ class DataParallel(Module):
         return get_array_module(grads[0]).concatenate(grads) if input_grad else None
 
     def _map(self, fn, count):
-        """[fn(0), ..., fn(count - 1)], fn(0) here, the rest on the pool; all finish, then the first error is raised."""
+        """[fn(0), ..., fn(count - 1)]: chunk j on thread j % threads, thread 0 being this one, each thread's chunks
+        in turn; all threads finish, then the first error is raised."""
         if self._pool is None:                       # it starts a thread only when a chunk needs one
-            self._pool = ThreadPoolExecutor(max_workers=MAX_CHUNKS - 1, thread_name_prefix="minicnn")
+            self._pool = ThreadPoolExecutor(max_workers=MAX_THREADS - 1, thread_name_prefix="minicnn")
             weakref.finalize(self, self._pool.shutdown, wait=False)    # its threads end with it
-        futures = [self._pool.submit(fn, j) for j in range(1, count)]
+        threads = min(self.workers, MAX_THREADS, count)
+        futures = [self._pool.submit(lambda t: [fn(j) for j in range(t, count, threads)], t)
+                   for t in range(1, threads)]
         try:
-            first = fn(0)
+            done = [[fn(j) for j in range(0, count, threads)]]
         finally:
             wait(futures)                            # no chunk is left running when an error is raised
-        return [first] + [f.result() for f in futures]
+        done += [f.result() for f in futures]
+        return [done[j % threads][j // threads] for j in range(count)]
 
 
 def _forward(layers, x, first_index):

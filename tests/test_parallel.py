@@ -1,6 +1,7 @@
 """DataParallel (minicnn/parallel.py): the plain model's numbers on every core, usable cores, clear errors."""
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -140,11 +141,58 @@ def test_a_layer_of_its_own_runs_on_the_whole_batch():
     assert wrapped.backward(np.ones_like(expected)).shape == x.shape
 
 
+@needs_threadpoolctl
+@pytest.mark.parametrize("workers", [2, 3])
+def test_a_large_batch_runs_as_several_chunks_per_thread_with_the_plain_models_numbers(monkeypatch, workers):
+    monkeypatch.setattr(parallel, "MAX_CHUNK", 20)       # 100 samples: 6 chunks of 16 or 17, a whole number per thread
+    mc.manual_seed(0)
+    model = mixed_model().double().train()
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((100, 1, 8, 8)), rng.integers(0, 5, 100)
+    out1, dx1, grads1 = one_step(model, x, y)
+    model.zero_grad()
+    wrapped = mc.DataParallel(model, workers=workers)
+    out2, dx2, grads2 = one_step(wrapped, x, y)
+    bounds, heads = wrapped._last
+    assert len(bounds) == len(heads) == 6
+    assert [b[0] for b in bounds[1:]] == [b[1] for b in bounds[:-1]] and (bounds[0][0], bounds[-1][1]) == (0, 100)
+    assert all(16 <= stop - start <= 20 for start, stop in bounds)
+    for got, expected in zip([out2, dx2] + grads2, [out1, dx1] + grads1):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("fail_at", [None, 1])
+def test_each_thread_runs_its_chunks_in_turn_and_the_results_come_back_in_order(fail_at):
+    wrapped = mc.DataParallel(lenet(), 3)
+    ran = []                                               # (chunk, thread), in the order they started
+
+    def chunk(j):
+        ran.append((j, threading.get_ident()))
+        if j == fail_at:
+            raise ValueError(f"chunk {j} failed")
+        return j * j
+    if fail_at is None:
+        assert wrapped._map(chunk, 7) == [j * j for j in range(7)]
+    else:
+        with pytest.raises(ValueError, match="chunk 1 failed"):
+            wrapped._map(chunk, 7)
+    thread = dict(ran)
+    assert [j for j, t in ran if t == threading.get_ident()] == [0, 3, 6]   # thread 0 is the caller
+    lanes = [[1, 4], [2, 5]] if fail_at is None else [[1], [2, 5]]          # a failed chunk ends its thread's turn
+    assert sorted(thread) == sorted([0, 3, 6] + sum(lanes, []))
+    for lane in lanes:                                     # one thread, in turn (the pool may reuse a thread)
+        assert len({thread[j] for j in lane}) == 1 and [j for j, _ in ran if j in lane] == lane
+
+
 def test_chunk_counts_small_batches_and_the_cap(monkeypatch):
     monkeypatch.setattr(parallel, "MIN_CHUNK", 32)
     if parallel._blas_controller() is not None:
         assert mc.DataParallel(lenet(), 4).chunk_bounds(140) == [(0, 35), (35, 70), (70, 105), (105, 140)]
-        assert len(mc.DataParallel(lenet(), 64).chunk_bounds(1000)) == parallel.MAX_CHUNKS == 8
+        assert parallel.MAX_CHUNK == 64 and parallel.MAX_THREADS == 8
+        assert mc.DataParallel(lenet(), 2).chunk_bounds(256) == [(0, 64), (64, 128), (128, 192), (192, 256)]
+        assert mc.DataParallel(lenet(), 2).describe(256).endswith("runs as 4 chunks on 2 CPU cores")
+        assert len(mc.DataParallel(lenet(), 64).chunk_bounds(1000)) == 16    # 8 threads, 2 chunks each
+        assert mc.DataParallel(lenet(), 64).describe(1000).endswith("runs as 16 chunks on 8 CPU cores")
     assert mc.DataParallel(lenet(), 2).chunk_bounds(63) == [(0, 63)]
     assert mc.DataParallel(lenet(), 1).chunk_bounds(256) == [(0, 256)]
     wrapped = mc.DataParallel(lenet(), 2)
