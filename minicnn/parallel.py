@@ -30,8 +30,8 @@ MAX_THREADS = 8     # threads per batch, at most: a 64-core machine does not sta
 
 
 class DataParallel(Module):
-    """Wrap a Sequential (``.module``) so that each batch runs as one chunk per core; the numbers stay the same.
-    ``workers`` caps the threads per batch (default ``usable_cores()``; 1: no split), as do MAX_THREADS and MIN_CHUNK."""
+    """Wrap a Sequential (``.module``) so that each batch runs in chunks on every core; the numbers stay the same.
+    ``workers`` caps the threads per batch (default ``usable_cores()``; 1: no split), as do MAX_THREADS, MIN_CHUNK."""
 
     def __init__(self, module, workers=None):
         if not isinstance(module, Sequential):
@@ -56,8 +56,7 @@ class DataParallel(Module):
         return len(self.module.layers)
 
     def chunk_bounds(self, n):
-        """[(start, stop)] of the chunks a batch of n samples is cut into: [(0, n)] when it is not. Every thread
-        gets as many chunks, each of MAX_CHUNK samples at most where the batch is large."""
+        """[(start, stop)] of a batch's chunks ([(0, n)]: not cut), as many per thread, of MAX_CHUNK samples at most."""
         threads = min(self.workers, n // MIN_CHUNK, MAX_THREADS)
         if threads < 2 or _blas_controller() is None:
             return [(0, n)]
@@ -86,7 +85,7 @@ class DataParallel(Module):
         if len(bounds) == 1:
             return self.module.forward(x)
         # Chunk 0 runs on the layers themselves, the others on twins (own cache and Parameters, same weight arrays).
-        heads = [layers[:depth]] + [[_twin(layer) for layer in layers[:depth]] for _ in bounds[1:]]
+        heads = [layers[:depth]] + [_twin(layers[:depth], {}) for _ in bounds[1:]]
         with one_blas_thread():
             outputs = self._map(lambda j: _forward(heads[j], x[bounds[j][0]:bounds[j][1]], 0), len(bounds))
             self._last = (bounds, heads)
@@ -102,23 +101,22 @@ class DataParallel(Module):
                 grad_output = layer.backward(grad_output)
             grads = self._map(lambda j: Sequential(*heads[j]).backward(
                 grad_output[bounds[j][0]:bounds[j][1]], input_grad), len(bounds))
-        for k, layer in enumerate(heads[0]):                         # add the twins' weight gradients
-            for name, p in layer.named_parameters():
-                for head in heads[1:]:
-                    p.accumulate(getattr(head[k], name).grad)
+        for head in heads[1:]:                                       # add the twins' weight gradients
+            for p, twin in zip(Sequential(*heads[0]).parameters(), Sequential(*head).parameters()):
+                if twin.grad is not None:
+                    p.accumulate(twin.grad)
         return get_array_module(grads[0]).concatenate(grads) if input_grad else None
 
     def _map(self, fn, count):
-        """[fn(0), ..., fn(count - 1)]: chunk j on thread j % threads, thread 0 being this one, each thread's chunks
-        in turn; all threads finish, then the first error is raised."""
+        """[fn(0), ..., fn(count - 1)], fn(j) on thread j % threads (0: here); all end, then the first error rises."""
         if self._pool is None:                       # it starts a thread only when a chunk needs one
             self._pool = ThreadPoolExecutor(max_workers=MAX_THREADS - 1, thread_name_prefix="minicnn")
             weakref.finalize(self, self._pool.shutdown, wait=False)    # its threads end with it
         threads = min(self.workers, MAX_THREADS, count)
-        futures = [self._pool.submit(lambda t: [fn(j) for j in range(t, count, threads)], t)
-                   for t in range(1, threads)]
+        turn = lambda t: [fn(j) for j in range(t, count, threads)]  # noqa: E731 (thread t: chunks t, t + threads, ...)
+        futures = [self._pool.submit(turn, t) for t in range(1, threads)]
         try:
-            done = [[fn(j) for j in range(0, count, threads)]]
+            done = [turn(0)]
         finally:
             wait(futures)                            # no chunk is left running when an error is raised
         done += [f.result() for f in futures]
@@ -134,11 +132,21 @@ def _forward(layers, x, first_index):
     return x
 
 
-def _twin(layer):
-    twin = copy.copy(layer)
-    for name, p in layer.named_parameters():
-        setattr(twin, name, Parameter(p.data))
-    return twin
+def _twin(value, memo):
+    """For another chunk: a Module copied with its sub-modules, a Parameter made anew around the same array, each
+    once (what two layers share, their twins share); a list or tuple of modules, item by item; anything else itself."""
+    if isinstance(value, (list, tuple)) and any(isinstance(v, Module) for v in value):
+        return type(value)(_twin(v, memo) for v in value)
+    if not isinstance(value, (Module, Parameter)):
+        return value
+    if id(value) not in memo:
+        if isinstance(value, Parameter):
+            memo[id(value)] = Parameter(value.data)
+        else:
+            memo[id(value)] = twin = copy.copy(value)                # its own cache from its first forward on
+            for name, v in vars(value).items():
+                setattr(twin, name, _twin(v, memo))
+    return memo[id(value)]
 
 
 def usable_cores():

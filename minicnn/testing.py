@@ -266,8 +266,7 @@ def _torch_twin(torch_module, layer, name):
     return torch_module, None
 
 
-def check_layer(layer, x, *, torch_module=None, reference=None, rtol=1e-5, atol=1e-7, seed=0,
-                raise_on_failure=True):
+def check_layer(layer, x, *, torch_module=None, reference=None, rtol=1e-5, atol=1e-7, seed=0, raise_on_failure=True):
     """Check a layer five ways, on copies: gradients, accumulation, shapes and dtypes, against PyTorch, a reference.
 
     layer: an instance of a minicnn.Module subclass with its own forward and backward.

@@ -8,6 +8,7 @@ import pytest
 
 import minicnn as mc
 from minicnn import parallel
+from minicnn.layers.registry import LAYERS, LayerType
 from minicnn.models import convnet, lenet
 
 needs_threadpoolctl = pytest.mark.skipif(parallel._blas_controller() is None,
@@ -139,6 +140,43 @@ def test_a_layer_of_its_own_runs_on_the_whole_batch():
     np.testing.assert_allclose(wrapped.forward(x), expected, rtol=1e-12)
     assert len(wrapped._last[1][0]) == 1                    # only the Conv2d ran in chunks
     assert wrapped.backward(np.ones_like(expected)).shape == x.shape
+
+
+class ConvBlock(mc.Module):
+    """A learner's block: two convolutions sharing one weight, a ReLU between them."""
+
+    def __init__(self):
+        self.convs = [mc.Conv2d(2, 2, 3, padding=1), mc.Conv2d(2, 2, 3, padding=1)]
+        self.convs[1].weight = self.convs[0].weight
+        self.relu = mc.ReLU()
+
+    def forward(self, x):
+        return self.convs[1].forward(self.relu.forward(self.convs[0].forward(x)))
+
+    def backward(self, grad_output):
+        return self.convs[0].backward(self.relu.backward(self.convs[1].backward(grad_output)))
+
+
+@needs_threadpoolctl
+def test_a_registered_block_of_layers_runs_on_chunks_with_the_plain_models_numbers(monkeypatch):
+    monkeypatch.setitem(LAYERS, "ConvBlock", LayerType(ConvBlock, per_sample=True))   # @mc.register_layer(per_sample=True)
+    mc.manual_seed(0)
+    model = mc.Sequential(mc.Conv2d(1, 2, 3, padding=1), ConvBlock(), mc.Flatten(), mc.Linear(2 * 6 * 6, 5),
+                          mc.LogSoftmax(dim=1)).double()
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((64, 1, 6, 6)), rng.integers(0, 5, 64)
+    out1, dx1, grads1 = one_step(model, x, y)
+    model.zero_grad()
+    wrapped = mc.DataParallel(model, workers=2)
+    out2, dx2, grads2 = one_step(wrapped, x, y)
+    heads = wrapped._last[1]
+    assert len(heads) == 2 and len(heads[0]) == len(model.layers)
+    mine, twin = heads[0][1], heads[1][1]
+    assert twin.convs[0] is not mine.convs[0] and twin.relu is not mine.relu      # its own sub-modules and caches
+    assert twin.convs[1].weight is twin.convs[0].weight is not mine.convs[0].weight  # shared as in the block
+    assert twin.convs[0].weight.data is mine.convs[0].weight.data                   # the same weights
+    for got, expected in zip([out2, dx2] + grads2, [out1, dx1] + grads1):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 
 
 @needs_threadpoolctl

@@ -47,8 +47,7 @@ class Linear(Module):
         return grad_output @ self.weight.data                        # (N, in_features)
 
     def config(self):
-        return dict(in_features=self.in_features, out_features=self.out_features,
-                    bias=self.bias is not None)
+        return dict(in_features=self.in_features, out_features=self.out_features, bias=self.bias is not None)
 
     def output_shape(self, input_shape):
         return (self.out_features,)

@@ -1,7 +1,6 @@
 """MaxPool2d and AvgPool2d on the shared window views, forward and backward."""
 from ..backend import get_array_module
-from ..windows import (col2im, offset_view, output_size, pad_nhwc, pair, to_nchw, to_nhwc, unpad_nhwc,
-                       window_count)
+from ..windows import col2im, offset_view, output_size, pad_nhwc, pair, to_nchw, to_nhwc, unpad_nhwc, window_count
 from .module import Module
 from .registry import register_layer
 
@@ -40,8 +39,7 @@ class _Pool2d(Module):
         return to_nchw(unpad_nhwc(dx_pad, *self.padding))
 
     def config(self):
-        return dict(kernel_size=list(self.kernel_size), stride=list(self.stride),
-                    padding=list(self.padding))
+        return dict(kernel_size=list(self.kernel_size), stride=list(self.stride), padding=list(self.padding))
 
     def output_shape(self, input_shape):
         c, h, w = input_shape
@@ -83,8 +81,7 @@ class MaxPool2d(_Pool2d):
         return self._to_input(lambda k: g * (arg == k), padded_shape)  # all of it to the max
 
 
-@register_layer(torch="AvgPool2d", torch_fixed=dict(ceil_mode=False, count_include_pad=True,
-                                                     divisor_override=None),
+@register_layer(torch="AvgPool2d", torch_fixed=dict(ceil_mode=False, count_include_pad=True, divisor_override=None),
                 per_sample=True, example=lambda: (AvgPool2d((2, 3), (1, 2), 1), (2, 2, 5, 7)))
 class AvgPool2d(_Pool2d):
     """Mean over each window; padded zeros count in the mean (PyTorch's default).
