@@ -63,7 +63,8 @@ class Minicnn(Contender):
                     allocator=ALLOCATOR.get(self.allocator, self.allocator))
         if self.mode == "dp":         # DataParallel's default: one chunk per usable core
             parallel = importlib.import_module("minicnn.parallel")
-            info.update(workers=parallel.usable_cores(), min_chunk=parallel.MIN_CHUNK)
+            info.update(workers=parallel.usable_cores(), min_chunk=parallel.MIN_CHUNK,
+                        max_chunk=getattr(parallel, "MAX_CHUNK", None))     # None: before MAX_CHUNK
         return info
 
     def state(self):

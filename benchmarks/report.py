@@ -37,7 +37,9 @@ def machine_lines(result):
         elif "minicnn" in info:
             lines.append(f"**{c['label']}** (`{name}`): minicnn {info.get('minicnn_git') or info['minicnn']} from "
                          f"`{info['minicnn_file']}`"
-                         + (f", {info['workers']} workers (chunks of at least {info['min_chunk']} samples)" if "workers" in info else "")
+                         + (f", {info['workers']} workers (chunks of at least {info['min_chunk']} samples"
+                            + (f", at most {info['max_chunk']}" if info.get("max_chunk") else "") + ")"
+                            if "workers" in info else "")
                          + (f"; network: {info['network']}" if info.get("network") else "")
                          + (f"; allocator setting: {info['allocator']}" if info.get("allocator") else "")
                          + f"; allocator keeps freed memory: {info.get('kept_freed_memory')}.")
