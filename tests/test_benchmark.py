@@ -278,7 +278,7 @@ def test_micro_benchmark_alternatives_compute_the_same():
                                        err_msg=title)
         titles.append(title)
         assert batch in (64, 256)
-    assert len(titles) == 6
+    assert len(titles) == 7
     assert all(ms > 0 for ms in micro._median_ms({"a": lambda: np.ones(3)}, calls=2, rounds=1).values())
 
 

@@ -70,7 +70,7 @@ class Conv2d(Module):
             return None
         # dcols = g Wᵀ, handed to col2im one kernel offset's block at a time, g @ W[k]ᵀ (M, C_in), so each
         # block stays in cache. Plain: every block at once, dcols = g @ w_matᵀ (M, KH*KW*C_in), then col2im
-        # over its blocks; benchmarks/micro.py times the two at batch 256.
+        # over its blocks; benchmarks/micro.py times the two at batch 64 and 256.
         n, _, oh, ow = grad_output.shape
         w_by_offset = w_mat.reshape(kh * kw, self.in_channels, self.out_channels)   # (KH*KW, C_in, C_out)
 
