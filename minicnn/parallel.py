@@ -42,7 +42,7 @@ class DataParallel(Module):
         self.module = module     # a sub-module: state_dict() names "module.0.weight", as PyTorch's does
         self.workers = workers
         self._pool = None
-        self._last = None        # (bounds, per-chunk layer lists) of the last split forward
+        self._last = None        # (bounds, per-chunk Sequentials) of the last split forward
 
     def __repr__(self):
         return f"DataParallel(workers={self.workers}, module={self.module!r})"
@@ -85,9 +85,9 @@ class DataParallel(Module):
         if len(bounds) == 1:
             return self.module.forward(x)
         # Chunk 0 runs on the layers themselves, the others on twins (own cache and Parameters, same weight arrays).
-        heads = [layers[:depth]] + [_twin(layers[:depth], {}) for _ in bounds[1:]]
+        heads = [self.module[:depth]] + [_twin(self.module[:depth], {}) for _ in bounds[1:]]
         with one_blas_thread():
-            outputs = self._map(lambda j: _forward(heads[j], x[bounds[j][0]:bounds[j][1]], 0), len(bounds))
+            outputs = self._map(lambda j: heads[j].forward(x[bounds[j][0]:bounds[j][1]]), len(bounds))
             self._last = (bounds, heads)
             return _forward(layers[depth:], get_array_module(x).concatenate(outputs), depth)
 
@@ -95,14 +95,12 @@ class DataParallel(Module):
         if self._last is None:
             return self.module.backward(grad_output, input_grad)
         bounds, heads = self._last
-        depth = len(heads[0])
         with one_blas_thread():
-            for layer in reversed(self.module.layers[depth:]):       # the whole-batch tail
-                grad_output = layer.backward(grad_output)
-            grads = self._map(lambda j: Sequential(*heads[j]).backward(
-                grad_output[bounds[j][0]:bounds[j][1]], input_grad), len(bounds))
-        for head in heads[1:]:                                       # add the twins' weight gradients
-            for p, twin in zip(Sequential(*heads[0]).parameters(), Sequential(*head).parameters()):
+            grad_output = self.module[len(heads[0]):].backward(grad_output)              # the whole-batch tail
+            grads = self._map(lambda j: heads[j].backward(grad_output[bounds[j][0]:bounds[j][1]], input_grad),
+                              len(bounds))
+        for p, *twins in zip(*[head.parameters() for head in heads]):                    # add the twins' gradients
+            for twin in twins:
                 if twin.grad is not None:
                     p.accumulate(twin.grad)
         return get_array_module(grads[0]).concatenate(grads) if input_grad else None

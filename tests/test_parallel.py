@@ -40,6 +40,22 @@ def one_step(model, x, y, input_grad=True, seed=3):
     return out, dx, [p.grad.copy() for p in model.parameters()]
 
 
+def plain_then_wrapped(model, x, y, workers, input_grad=True):
+    """One step on the plain model, then (gradients zeroed) the same step through DataParallel:
+    (the wrapped model, the plain step's results, the wrapped step's results), as one_step's."""
+    plain = one_step(model, x, y, input_grad)
+    model.zero_grad()
+    wrapped = mc.DataParallel(model, workers=workers)
+    return wrapped, plain, one_step(wrapped, x, y, input_grad)
+
+
+def assert_same_step(got, expected):
+    """Two one_step results agree: output, input gradient and every parameter gradient."""
+    (out2, dx2, grads2), (out1, dx1, grads1) = got, expected
+    for a, b in zip([out2, dx2] + grads2, [out1, dx1] + grads1):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
 @needs_threadpoolctl
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-10), (np.float32, 2e-4)])
 @pytest.mark.parametrize("make, n", [(lenet, 64), (convnet, 49), (mixed_model, 50)])
@@ -52,10 +68,7 @@ def test_data_parallel_gives_the_numbers_of_the_plain_model(make, n, workers, dt
     rng = np.random.default_rng(1)
     x = rng.standard_normal((n,) + shape).astype(dtype)
     y = rng.integers(0, 5, n)
-    out1, dx1, grads1 = one_step(model, x, y, input_grad)
-    model.zero_grad()
-    wrapped = mc.DataParallel(model, workers=workers)
-    out2, dx2, grads2 = one_step(wrapped, x, y, input_grad)
+    wrapped, (out1, dx1, grads1), (out2, dx2, grads2) = plain_then_wrapped(model, x, y, workers, input_grad)
     bounds, heads = wrapped._last                         # it really was split
     assert len(bounds) == workers and bounds[0][0] == 0 and bounds[-1][1] == n
     assert len(heads[0]) == wrapped.split_depth() > 0
@@ -165,18 +178,14 @@ def test_a_registered_block_of_layers_runs_on_chunks_with_the_plain_models_numbe
                           mc.LogSoftmax(dim=1)).double()
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((64, 1, 6, 6)), rng.integers(0, 5, 64)
-    out1, dx1, grads1 = one_step(model, x, y)
-    model.zero_grad()
-    wrapped = mc.DataParallel(model, workers=2)
-    out2, dx2, grads2 = one_step(wrapped, x, y)
+    wrapped, expected, got = plain_then_wrapped(model, x, y, workers=2)
     heads = wrapped._last[1]
     assert len(heads) == 2 and len(heads[0]) == len(model.layers)
     mine, twin = heads[0][1], heads[1][1]
     assert twin.convs[0] is not mine.convs[0] and twin.relu is not mine.relu      # its own sub-modules and caches
     assert twin.convs[1].weight is twin.convs[0].weight is not mine.convs[0].weight  # shared as in the block
     assert twin.convs[0].weight.data is mine.convs[0].weight.data                   # the same weights
-    for got, expected in zip([out2, dx2] + grads2, [out1, dx1] + grads1):
-        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    assert_same_step(got, expected)
 
 
 @needs_threadpoolctl
@@ -187,16 +196,12 @@ def test_a_large_batch_runs_as_several_chunks_per_thread_with_the_plain_models_n
     model = mixed_model().double().train()
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((100, 1, 8, 8)), rng.integers(0, 5, 100)
-    out1, dx1, grads1 = one_step(model, x, y)
-    model.zero_grad()
-    wrapped = mc.DataParallel(model, workers=workers)
-    out2, dx2, grads2 = one_step(wrapped, x, y)
+    wrapped, expected, got = plain_then_wrapped(model, x, y, workers)
     bounds, heads = wrapped._last
     assert len(bounds) == len(heads) == 6
     assert [b[0] for b in bounds[1:]] == [b[1] for b in bounds[:-1]] and (bounds[0][0], bounds[-1][1]) == (0, 100)
     assert all(16 <= stop - start <= 20 for start, stop in bounds)
-    for got, expected in zip([out2, dx2] + grads2, [out1, dx1] + grads1):
-        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    assert_same_step(got, expected)
 
 
 @pytest.mark.parametrize("fail_at", [None, 1])
