@@ -107,10 +107,18 @@ def load(path):
 
 def read(path):
     """(header, {name: (shape, dtype, member)}) of a checkpoint, checked; no array is read yet."""
+    header, arrays = inventory(path, "__header__", "checkpoint", "is not a readable minicnn checkpoint "
+                               "(truncated, foreign or pickled files are refused)", MAX_HEADER_BYTES)
+    return _check_header(header, path), arrays
+
+
+def inventory(path, header, kind, refused, max_header):
+    """(JSON of the string array ``header``, {name: (shape, dtype, member)} of the others) of an .npz file, checked
+    from its zip directory and .npy headers before anything is allocated; ``kind`` and ``refused`` word a refusal."""
     if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint file {path} does not exist")
-    if not stat.S_ISREG(os.stat(path).st_mode):
-        raise ValueError(f"{path} is not a regular file, so not a minicnn checkpoint")
+        raise FileNotFoundError(f"{kind} file {path} does not exist")
+    if not stat.S_ISREG(os.stat(path).st_mode):               # a FIFO would hang, a device never end
+        raise ValueError(f"{path} is not a regular file, so not a minicnn {kind}")
     size = os.path.getsize(path)
     try:
         with zipfile.ZipFile(path) as z:
@@ -123,33 +131,31 @@ def read(path):
             members = {i.filename[:-4]: i for i in infos if i.filename.endswith(".npy")}
             if len(members) != len(infos):
                 raise ValueError("it holds files that are not .npy arrays")
-            info = members.pop("__header__", None)
-            if info is None:
+            if header not in members:
                 raise ValueError("it has no minicnn header")
-            if info.file_size > MAX_HEADER_BYTES:
-                raise ValueError(f"its header is {info.file_size:,} bytes, more than {MAX_HEADER_BYTES:,}")
-            with z.open(info) as f:
-                text = np.load(f, allow_pickle=False)
-            if text.dtype.kind != "U" or text.shape != ():
-                raise ValueError("its header is not a JSON string")
-            header = json.loads(str(text))
+            if members[header].file_size > max_header:
+                raise ValueError(f"its header is {members[header].file_size:,} bytes, more than {max_header:,}")
             arrays = {}
-            for name, info in members.items():
+            for name, info in members.items():        # np.load allocates what a .npy header declares: check it
                 with z.open(info) as f:
                     shape, dtype, offset = _npy_header(f)
-                if dtype.kind not in "fiu" or dtype.itemsize > 8:
+                if name != header and (dtype.kind not in "fiu" or dtype.itemsize > 8):
                     raise ValueError(f"array {name!r} is {dtype}; weights are real floats, counters integers")
                 if offset + math.prod(shape) * dtype.itemsize != info.file_size:
                     raise ValueError(f"array {name!r} declares shape {shape} of {dtype}, which does not "
                                      f"fit its {info.file_size:,} bytes")
                 arrays[name] = (shape, dtype, info.filename)
+            shape, dtype, member = arrays.pop(header)
+            if dtype.kind != "U" or shape != ():
+                raise ValueError("its header is not a JSON string")
+            with z.open(member) as f:
+                value = json.loads(str(np.load(f, allow_pickle=False)))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError,
             NotImplementedError, json.JSONDecodeError, RecursionError) as e:
         if isinstance(e, FileNotFoundError):
             raise
-        raise ValueError(f"{path} is not a readable minicnn checkpoint (truncated, foreign or "
-                         f"pickled files are refused): {e}") from None
-    return _check_header(header, path), arrays
+        raise ValueError(f"{path} {refused}: {e}") from None
+    return value, arrays
 
 
 def _npy_header(f):

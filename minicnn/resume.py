@@ -12,9 +12,11 @@ import zipfile
 
 import numpy as np
 
+from . import checkpoint
 from .output_files import write_atomically
 
 FORMAT = "minicnn-resume-v1"
+MAX_STATE_BYTES = 1 << 30                     # History's JSON, stored as UTF-32, grows ~80 bytes a training step
 
 
 def resume_path(model_path):
@@ -40,38 +42,30 @@ def save(path, run, history, optimizer):
 
 def read(path):
     """(run settings, History state for ``fit(resume=...)``, SGD state for ``load_state_dict``) from a resume
-    file; a ValueError naming the file and what is wrong, never a traceback."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"resume file {path} does not exist")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not a usable minicnn resume file: it is not an .npz (zip) "
-                         "archive; it was cut short, or is another kind of file")
+    file; one ValueError naming it and what is wrong. Like a checkpoint, it is checked before any array is read."""
+    state, arrays = checkpoint.inventory(path, "__state__", "resume", "is not a usable minicnn resume file "
+                                         "(truncated, foreign or pickled files are refused)", MAX_STATE_BYTES)
     try:
-        with np.load(path, allow_pickle=False) as f:
-            state = json.loads(str(f["__state__"]))
-            arrays = {name: f[name] for name in f.files if name != "__state__"}
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise ValueError(f"its format is not {FORMAT!r}")
-        run, history, groups = state["run"], state["history"], state["optimizer"]
-        position = history["position"]
+        run, position, groups = state["run"], state["history"]["position"], state["optimizer"]
         if not (isinstance(run, dict) and isinstance(position, dict) and isinstance(groups, list)):
             raise ValueError("its run, position or optimizer entry has the wrong type")
-        order = arrays.pop("order", None)
-        if order is not None and (order.ndim != 1 or order.dtype != np.int64):
-            raise ValueError(f"its order is {order.dtype} of shape {order.shape}, expected int64 (N,)")
-        position["order"] = order
-        buffers = {}
-        for name, a in arrays.items():
+        for name, (shape, dtype, _) in arrays.items():
             kind, _, index = name.partition(".")
-            if kind != "momentum_buffer" or not index.isdigit() or a.dtype.kind != "f":
-                raise ValueError(f"it holds an unexpected array {name!r} ({a.dtype})")
-            if not np.isfinite(a).all():
-                raise ValueError(f"its {name} holds NaN or infinite values")
-            buffers[int(index)] = {"momentum_buffer": a}
+            if name == "order" and (len(shape) != 1 or dtype != np.int64):
+                raise ValueError(f"its order is {dtype} of shape {shape}, expected int64 (N,)")
+            if name != "order" and (kind != "momentum_buffer" or not index.isdigit() or dtype.kind != "f"):
+                raise ValueError(f"it holds an unexpected array {name!r} ({dtype})")
+        with zipfile.ZipFile(path) as z:              # every array is expected and its size known: now read them
+            for name, (_, _, member) in arrays.items():
+                with z.open(member) as f:
+                    arrays[name] = np.load(f, allow_pickle=False)
+                if not np.isfinite(arrays[name]).all():
+                    raise ValueError(f"its {name} holds NaN or infinite values")
+        position["order"] = arrays.pop("order", None)
+        buffers = {int(name.partition(".")[2]): {"momentum_buffer": a} for name, a in arrays.items()}
         run["steps"] = state["steps"]
-    except FileNotFoundError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, TypeError, ValueError) as e:   # JSON's errors too
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path} is not a usable minicnn resume file: {e}") from None
-    return run, history, {"state": buffers, "param_groups": groups}
+    return run, state["history"], {"state": buffers, "param_groups": groups}

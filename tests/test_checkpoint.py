@@ -93,6 +93,15 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
     refused(path, "would inflate to")
 
 
+def test_a_header_announcing_more_than_it_holds_is_refused_before_allocation(tmp_path):
+    """np.load allocates what a .npy header declares, so the header member's is checked against its size too."""
+    _, arrays = good(tmp_path / "m.npz")
+    announce = io.BytesIO()
+    np.lib.format.write_array_header_1_0(announce, {"descr": "<U268435456", "fortran_order": False, "shape": ()})
+    path = write(tmp_path / "big.npz", None, {"__header__": announce.getvalue() + bytes(8), **arrays})
+    refused(path, "not a readable minicnn checkpoint", "'__header__' declares shape () of <U268435456, which does not")
+
+
 @pytest.mark.parametrize("edit, words", [
     (lambda h, a: h.update(format="something-else"), ["not a minicnn checkpoint", "something-else"]),
     (lambda h, a: h.update(version=99), ["header field 'version'", "a newer minicnn"]),
