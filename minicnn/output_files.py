@@ -2,6 +2,7 @@
 training), replaced atomically (``write_atomically``). Only regular files are written: writing "over" a folder, a
 device such as /dev/null, a FIFO or a socket would replace it for every program. A symlink is written through to
 its target, as ``np.save`` and ``torch.save`` do."""
+import contextlib
 import os
 import shutil
 import stat
@@ -51,15 +52,17 @@ def check_output(path, overwrite=True, size=0, flag=""):
     return target
 
 
-def write_atomically(path, write, verify=None, overwrite=True):
-    """Write a hidden temporary file beside ``path`` with ``write(binary_file)``, check it with ``verify(tmp_path)``
-    (which raises), then ``os.replace`` it over ``path``, atomically: a reader sees the old file or the new one, never
-    half. Returns the path written (a symlink's target); leaves nothing on an error or signal; keeps an old mode."""
+def write_atomically(path, write, verify=None, overwrite=True, defer_signals=True, suffix=".tmp"):
+    """Write a hidden temporary file (ending in ``suffix``) beside ``path`` with ``write(binary_file)``, check it with
+    ``verify(tmp_path)`` (which raises), then ``os.replace`` it over ``path``, atomically: a reader sees the old file
+    or the new one, never half. Returns the path written (a symlink's target); leaves nothing on an error or signal;
+    keeps an old mode. Ctrl-C and kill wait for the rename, unless ``defer_signals`` is False (a download: they
+    must stop it at once; wrap the call in ``interrupts.raise_on_termination`` so kill too removes the file)."""
     target = check_output(path, overwrite)           # again: the path may have changed since
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
-    with deferred_signals():                         # Ctrl-C or kill: after the rename
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
+    with deferred_signals() if defer_signals else contextlib.nullcontext():
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=suffix, dir=folder)
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)

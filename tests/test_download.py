@@ -6,7 +6,9 @@ good files under their final names: no temporary file, no corrupt file.
 """
 import hashlib
 import io
+import os
 import socket
+import stat
 import sys
 import threading
 import time
@@ -131,6 +133,31 @@ def test_failover_to_next_mirror(server, hits, tmp_path, failure):
     assert _listing(tmp_path) == [LABELS]          # no leftover temporary file
     if failure == "slow":                          # gave up after the timeout, not the stall
         assert seconds < SLOW_SECONDS - 1
+
+
+def test_a_downloaded_file_gets_the_usual_permissions(server, tmp_path):
+    """Not mkstemp's private 0600: others sharing MINICNN_DATA_DIR must be able to read it."""
+    old_umask = os.umask(0o022)
+    try:
+        download_file(LABELS, tmp_path, [f"{server}/ok/"], md5=MNIST_FILES[LABELS], progress=False)
+        (tmp_path / "opened.txt").write_bytes(b"")          # what a plain open() makes: 0644 here
+    finally:
+        os.umask(old_umask)
+    mode = stat.S_IMODE((tmp_path / LABELS).stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "opened.txt").stat().st_mode) == 0o644
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_at_the_target_is_refused_and_left_in_place(server, hits, tmp_path):
+    os.mkfifo(tmp_path / LABELS)
+    with pytest.raises(OSError) as info:
+        download_file(LABELS, tmp_path, [f"{server}/ok/"], md5=MNIST_FILES[LABELS], progress=False)
+    message = str(info.value)
+    assert str(tmp_path / LABELS) in message and "FIFO" in message
+    assert "\n" not in message                                  # one sentence, not a list of mirrors
+    assert hits == []                                           # refused before any download
+    assert stat.S_ISFIFO(os.stat(tmp_path / LABELS).st_mode)
+    assert _listing(tmp_path) == [LABELS]
 
 
 def test_mirror_without_trailing_slash_gets_one(server, hits, tmp_path):

@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from ..interrupts import raise_on_termination
 from ..optional import optional
+from ..output_files import check_output, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,9 @@ def file_md5(path):
     return h.hexdigest()
 
 
-def _fetch_once(url, tmp_file, timeout, progress, desc):
-    """Stream ``url`` into ``tmp_file``; return its md5. Raises on a network error, a short body or a timeout."""
+def _fetch_once(url, tmp_file, md5, timeout, progress, desc):
+    """Stream ``url`` into ``tmp_file``. Raises on a network error, a short body, a timeout or an md5 other than
+    ``md5`` (None: not checked)."""
     request = urllib.request.Request(url, headers={"User-Agent": "minicnn"})
     h = hashlib.md5(usedforsecurity=False)
     deadline = time.monotonic() + timeout
@@ -68,7 +69,8 @@ def _fetch_once(url, tmp_file, timeout, progress, desc):
                     raise TimeoutError(f"timed out: not finished after {timeout:g} s ({received:,} bytes received)")
     if total is not None and received != total:
         raise OSError(f"the body was cut short: received {received} of {total} bytes")
-    return h.hexdigest()
+    if md5 is not None and h.hexdigest() != md5:
+        raise ValueError(f"md5 mismatch: expected {md5}, received {h.hexdigest()}")
 
 
 def _describe(error):
@@ -91,7 +93,8 @@ def download_file(filename, folder, mirrors, md5=None, check=None, timeout=DEFAU
     md5:     the expected md5 hex digest, or None to skip that check.
     check:   optional ``check(path)`` that raises ValueError if the downloaded file is unusable.
     timeout: seconds one mirror may take for the whole file (each read waits at most a tenth, up to STALL_TIMEOUT).
-    Returns the final path. Raises DownloadError listing every URL tried and why it failed.
+    Returns the final path. Raises DownloadError listing every URL tried and why it failed; before any download,
+    an OSError if the name is taken by something other than a regular file (a folder, a FIFO, a device).
     """
     folder = Path(folder)
     what = what or filename
@@ -99,28 +102,21 @@ def download_file(filename, folder, mirrors, md5=None, check=None, timeout=DEFAU
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DownloadError(f"cannot create the folder {folder} for {what}: {e}") from e
+    check_output(folder / filename)      # a folder or FIFO there: one error now, not one per mirror
     failures = []
-    with raise_on_termination():         # SIGTERM and SIGHUP too run the finally that removes the .part file
+    with raise_on_termination():         # SIGTERM and SIGHUP too raise, so the .part file is removed
         for base in mirrors:
             url = base + ("" if base.endswith("/") else "/") + urllib.parse.quote(filename)
-            fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
-            tmp = Path(tmp_name)
             try:
-                with os.fdopen(fd, "wb") as f:
-                    got_md5 = _fetch_once(url, f, timeout, progress, desc=filename)
-                if md5 is not None and got_md5 != md5:
-                    raise ValueError(f"md5 mismatch: expected {md5}, received {got_md5}")
-                if check is not None:
-                    check(tmp)
-                os.replace(tmp, folder / filename)     # atomic: the temporary file is in the same folder
+                # Signals not deferred: Ctrl-C must stop a download at once, not when the file is complete.
+                write_atomically(folder / filename, lambda f: _fetch_once(url, f, md5, timeout, progress, filename),
+                                 verify=check, defer_signals=False, suffix=".part")
                 if failures:
                     log.info("downloaded %s from %s after %d failed mirror(s)", filename, url, len(failures))
                 return folder / filename
             except Exception as e:  # noqa: BLE001 - any failure means: try the next mirror
                 failures.append((url, _describe(e)))
                 log.info("mirror failed for %s: %s (%s)", filename, url, failures[-1][1])
-            finally:
-                tmp.unlink(missing_ok=True)       # after os.replace, the temporary name is gone
     tried = "\n".join(f"  {url}: {why}" for url, why in failures) or "  (no mirrors were given)"
     raise DownloadError(f"could not download {what}; every mirror failed:\n{tried}\nDownload it by hand and put it in "
                         f"{folder} as {filename} (or set root= / MINICNN_DATA_DIR to a folder whose "
