@@ -115,7 +115,7 @@ def fit(model, loss, optimizer, x, y, epochs, batch_size, validation=None, seed=
                          f"received {type(optimizer).__name__}")
     if augment is not None and not callable(augment):
         raise ValueError(f"fit augment must be a callable augment(xb, rng), received {augment!r}")
-    loader = DataLoader(x, y, batch_size=batch_size, shuffle=True, seed=seed)
+    loader = DataLoader(x, y, batch_size=batch_size, shuffle=True, seed=seed, dtype=model_dtype(model))
     rng = cpu_rng() if seed is None else np.random.default_rng((seed, 1))   # not the shuffling's
     history = History()
     if resume is not None:
@@ -290,16 +290,21 @@ def linear_decay(lr, final_fraction=0.0):
     return schedule
 
 
+def model_dtype(model):
+    """The dtype of the model's first parameter (inputs must match it), float32 if it has none."""
+    return next((p.data.dtype for p in model.parameters()), np.dtype(np.float32))
+
+
 def _log_prob_batches(model, x, batch_size, who):
     """Yield (start index, log-probabilities, a NumPy (B, K)) with the model in eval mode, inside no_grad()."""
     batch_size = check_count(f"{who} batch_size", batch_size)
-    was_training = getattr(model, "training", False)
+    was_training, dtype = getattr(model, "training", False), model_dtype(model)
     model.eval()
     try:
         ends_in_log_softmax = isinstance(getattr(model, "layers", [None])[-1], LogSoftmax)
         for start in range(0, len(x), batch_size):
             with no_grad():                                              # no backward will follow
-                out = model.forward(as_batch(x[start:start + batch_size]))    # (B, K)
+                out = model.forward(as_batch(x[start:start + batch_size], dtype))    # (B, K)
             if getattr(out, "ndim", 0) != 2:
                 raise ValueError(f"{who} expected the model to output scores of shape "
                                  f"(N, num_classes), received shape {tuple(out.shape)}")

@@ -312,34 +312,25 @@ def test_bad_input_gives_one_clear_error(mnist, call, message):
 
 # -- resuming: an interrupted run, continued, ends where an uninterrupted one does ---------
 
+def test_a_float64_model_trains_evaluates_and_predicts_in_float64(mnist):
+    """fit, evaluate and predict_proba hand the model batches of its own dtype, as its layers require."""
+    from minicnn.viz.probe import predict_image
+    x, y = mnist[0][:64], mnist[1][:64]
+    model = lenet().double()
+    seen = []
+    forward = model.forward
+    model.forward = lambda xb: (seen.append(xb.dtype), forward(xb))[1]
+    fit(model, mc.NLLLoss(), _sgd(model), x, y, epochs=1, batch_size=32, progress=False)
+    assert all(p.grad.dtype == np.float64 for p in model.parameters())
+    assert evaluate(model, x, y)[1] >= 0 and predict_proba(model, x).shape == (64, 10)
+    assert predict_image(model, x[0]).shape == (10,)
+    assert seen == [np.dtype(np.float64)] * 5      # 2 training steps; evaluate, predict_proba, predict_image
+
+
 def _small_net():
     """float64, with dropout: resuming must restore minicnn's generator as well as the data's."""
     return mc.Sequential(mc.Conv2d(1, 4, 5), mc.MaxPool2d(2), mc.ReLU(), mc.Flatten(),
                          mc.Dropout(0.3), mc.Linear(4 * 12 * 12, 10), mc.LogSoftmax(dim=1)).double()
-
-
-class _Float64Input:
-    """Hands fit's float32 batches (as_batch) to a float64 model, as float64."""
-
-    def __init__(self, model):
-        self.model, self.layers = model, model.layers
-
-    @property
-    def training(self):
-        return self.model.training
-
-    def forward(self, x):
-        return self.model.forward(x.astype(np.float64))
-
-    def backward(self, grad_output, input_grad=True):
-        return self.model.backward(grad_output, input_grad=input_grad)
-
-    def train(self, mode=True):
-        self.model.train(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
 
 
 def _run(mnist, seed, optimizer_state=None, weights=None, resume=None, interrupt_at=None):
@@ -362,7 +353,7 @@ def _run(mnist, seed, optimizer_state=None, weights=None, resume=None, interrupt
                 os.kill(os.getpid(), signal.SIGINT)   # handled after this step completes
             step()
         opt.step = step_with_ctrl_c
-    history = fit(_Float64Input(model), mc.NLLLoss(), opt, x, y, epochs=3, batch_size=32, seed=seed,
+    history = fit(model, mc.NLLLoss(), opt, x, y, epochs=3, batch_size=32, seed=seed,
                   validation=(mnist[0][200:260], mnist[1][200:260]), progress=False,
                   lr_schedule=linear_decay(0.05), augment=RandomAffine(), resume=resume)
     return model, opt, history

@@ -9,8 +9,8 @@ import numpy as np
 from ..backend import asarray, cpu_rng, get_array_module
 
 
-def as_batch(images):
-    """Images as a float32 batch in [0, 1] on the active backend: (N, 1, H, W) for (N, H, W) or one (H, W)
+def as_batch(images, dtype=np.float32):
+    """Images as a batch of ``dtype`` in [0, 1] on the active backend: (N, 1, H, W) for (N, H, W) or one (H, W)
     image, (N, C, H, W) for (N, C, H, W). images: NumPy or CuPy, integers in 0..255 or floats in [0, 1]."""
     if not hasattr(images, "ndim"):
         images = np.asarray(images)
@@ -30,7 +30,7 @@ def as_batch(images):
             raise ValueError(f"as_batch: integer images must hold pixel values 0..255, "
                              f"received values from {lo} to {hi}")
     # Move the compact array (uint8 is a quarter of float32), then convert on the device, into a copy.
-    batch = asarray(images).astype(np.float32)
+    batch = asarray(images).astype(dtype)
     if kind in "ui":
         batch /= 255.0
     elif kind == "f" and batch.size:
@@ -52,13 +52,14 @@ class DataLoader:
 
     x: images as ``as_batch`` takes them, N first, e.g. uint8 (N, 28, 28); y: integer (N,). Each epoch
     (``for`` loop) visits every sample once, in a new order when ``shuffle``; the last batch may be smaller.
-    seed: one seed gives the same epochs every run; None draws them from minicnn's generator (manual_seed)."""
+    seed: one seed gives the same epochs every run; None draws them from minicnn's generator (manual_seed).
+    dtype: the images' float dtype in a batch, the model's (``fit`` passes it)."""
 
-    def __init__(self, x, y, batch_size=64, shuffle=True, seed=None):
+    def __init__(self, x, y, batch_size=64, shuffle=True, seed=None, dtype=np.float32):
         check_images("DataLoader", x, y)
         self.x, self.y = x, y
         self.batch_size = check_count("DataLoader batch_size", batch_size)
-        self.shuffle, self.seed = bool(shuffle), seed
+        self.shuffle, self.dtype = bool(shuffle), dtype
         self.rng = None if seed is None else np.random.default_rng(seed)
 
     def __len__(self):
@@ -78,7 +79,7 @@ class DataLoader:
         x_mod, y_mod = get_array_module(self.x), get_array_module(self.y)
         for first in range(start * self.batch_size, len(order), self.batch_size):
             idx = order[first:first + self.batch_size]    # (B,) the last one may be shorter
-            xb = as_batch(self.x[x_mod.asarray(idx)])     # (B, 1, H, W) float32
+            xb = as_batch(self.x[x_mod.asarray(idx)], self.dtype)     # (B, 1, H, W)
             yb = asarray(self.y[y_mod.asarray(idx)], dtype=np.int64)   # (B,)
             yield xb, yb
 

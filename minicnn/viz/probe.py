@@ -7,7 +7,7 @@ import numpy as np
 from ..backend import to_numpy
 from ..data import as_batch
 from ..layers import no_grad
-from ..train import predict_proba
+from ..train import model_dtype, predict_proba
 
 
 def image_batch(image, dtype=np.float32):
@@ -19,12 +19,7 @@ def image_batch(image, dtype=np.float32):
         image = image[None]                            # (C, H, W) -> (1, C, H, W)
     elif len(shape) not in (2, 4) or (len(shape) == 4 and shape[0] != 1):
         raise ValueError(f"expected one image of shape (H, W), (C, H, W) or (1, C, H, W), received shape {shape}")
-    return as_batch(image).astype(dtype, copy=False)
-
-
-def model_dtype(model):
-    """The dtype of the model's first parameter (inputs must match it), float32 if it has none."""
-    return next((p.data.dtype for p in model.parameters()), np.dtype(np.float32))
+    return as_batch(image, dtype)
 
 
 def layer_index(model, layer):
@@ -71,7 +66,7 @@ def layer_activations(model, images, layer, batch_size=500):
     chunks = []
     with eval_mode(model):
         for start in range(0, len(images), batch_size):
-            x = as_batch(images[start:start + batch_size]).astype(dtype, copy=False)  # (B, C, H, W)
+            x = as_batch(images[start:start + batch_size], dtype)          # (B, C, H, W)
             for lay in model.layers[:stop]:
                 x = lay.forward(x)
             chunks.append(to_numpy(x).reshape(len(x), -1))  # (B, D)
