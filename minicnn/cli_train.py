@@ -74,11 +74,11 @@ class _RunFiles:
     def __init__(self, out, overwrite, model, optimizer, run, meta):
         self.out, self.overwrite = out, overwrite
         self.model, self.optimizer, self.run, self.meta = model, optimizer, run, meta
-        self.saved = None                    # what ``out`` holds, in words; None: nothing yet
+        self.saved, self.steps = None, None  # what ``out`` holds, in words, and after how many steps; None: nothing
         self.resumable = False               # whether its resume file is beside it
 
     def save(self, history, test_accuracy=None, resumable=True):
-        complete = history.position is not None and history.position["epoch"] == self.run["epochs"]
+        complete = history.position["epoch"] == self.run["epochs"]
         meta = dict(self.meta, epochs=history.epochs, steps=history.steps, complete=complete,
                     val_accuracy=history.val_acc[-1] if history.val_acc else None, test_accuracy=test_accuracy)
         state_file = resume.resume_path(self.out)
@@ -89,7 +89,7 @@ class _RunFiles:
             checkpoint.save(self.model, self.out, metadata=meta, overwrite=self.overwrite)
             if not resumable and os.path.exists(state_file):
                 os.remove(state_file)                  # finished and scored: nothing to continue
-            self.overwrite, self.resumable = True, resumable   # from now on the file is this run's own
+            self.overwrite, self.resumable, self.steps = True, resumable, history.steps  # the file is this run's own
             where = f"epoch {history.epochs}" if history.position["step"] == 0 else (
                 f"step {history.position['step']} of epoch {history.position['epoch'] + 1}")
             self.saved = f"the weights after {history.steps:,} steps ({where})"
@@ -142,7 +142,7 @@ def cmd_train(args):
     minicnn.manual_seed(args.seed)
     model = MODELS[args.model](num_classes=len(classes))
     optimizer = minicnn.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
-    history_state = _continue(args, resumed, run, model, optimizer, len(x_train)) if resumed else None
+    history_state = _continue(args, resumed, run, model, optimizer, say) if resumed else None
     # The disk must hold the model, its resume file and a temporary copy: checked before training.
     check_output(out, True, size=3 * sum(p.data.nbytes for p in model.parameters()), flag=flag)
     schedule = linear_decay(args.lr) if args.schedule == "linear" else None
@@ -192,7 +192,7 @@ def cmd_train(args):
         return getattr(e, "exit_status", EXIT_INTERRUPTED)
 
 
-def _continue(args, resumed, run, model, optimizer, n_train):
+def _continue(args, resumed, run, model, optimizer, say):
     """Load the resumed run's weights and SGD state into ``model`` and ``optimizer``; return fit's History state."""
     saved_run, history_state, optimizer_state = resumed
     if saved_run.get("data") != run["data"]:
@@ -208,12 +208,9 @@ def _continue(args, resumed, run, model, optimizer, n_train):
         optimizer.load_state_dict(optimizer_state)
     except ValueError as e:
         raise UsageError(f"--resume {args.resume}: {e}") from None
-    position = history_state["position"]
-    if position["order"] is not None and not np.array_equal(np.sort(position["order"]), np.arange(n_train)):
-        raise UsageError(f"--resume {args.resume}: the saved order of the epoch's images is not an order of the "
-                         f"{n_train:,} training images")
-    _narrator(args)(f"resuming {args.resume} after {saved_run['steps']:,} steps (epoch {position['epoch'] + 1}, "
-                    f"step {position['step'] + 1}), with its settings", flush=True)
+    position = history_state["position"]                # fit checks it against the training set
+    say(f"resuming {args.resume} after {saved_run['steps']:,} steps (epoch {position['epoch'] + 1}, "
+        f"step {position['step'] + 1}), with its settings", flush=True)
     return history_state
 
 
@@ -230,7 +227,8 @@ def _finish(history, files, wall, model, x_test, y_test, say):
         print(f"minicnn train: stopped at once ({stopped}): the steps since the last save are lost; "
               f"{files.said()}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    files.save(history)                       # the moment training ends, before the test set
+    if files.steps != history.steps:          # the moment training ends, before the test set (unless the
+        files.save(history)                   # last epoch's end, already saved, is where it ended)
     if stopped:
         print(f"training stopped early: {stopped}", f"saved: {files.said()}",
               "the test set was not scored: the run is not finished", sep="\n")

@@ -227,10 +227,11 @@ def _resume_at(position, loader, rng, epochs):
     """Check that ``position`` fits this run, and put the generators back where it says."""
     try:
         epoch, step, order, states = position["epoch"], position["step"], position["order"], position["generators"]
+        n = len(loader.x)                   # the order holds each image once: an index past n fails mid-epoch
         if not (0 <= epoch <= epochs and 0 <= step < len(loader) and len(position["sums"]) == 4
-                and (order is None or len(order) == len(loader.x))):
+                and (order is None or len(order) == n and np.array_equal(np.sort(order), np.arange(n)))):
             raise ValueError(f"epoch {epoch}, step {step} of {len(loader)} (an order of "
-                             f"{'no' if order is None else len(order)} images for {len(loader.x)})")
+                             f"{'no' if order is None else len(order)} images for {n}, each once)")
         for generator, state in ((loader.rng, states["loader"]), (rng, states["augment"]),
                                  (cpu_rng(), states["minicnn"])):
             if generator is not None:

@@ -374,3 +374,13 @@ def test_a_loss_that_is_nan_at_the_first_step_exits_as_diverged_not_as_interrupt
     files = types.SimpleNamespace(out="runs/x.npz", saved=None, said=lambda: "nothing saved")
     assert cli_train._finish(history, files, 0.0, None, None, None, print) == cli_train.EXIT_DIVERGED
     assert "these weights are not saved" in capsys.readouterr().err
+
+
+def test_a_run_that_ends_at_an_epoch_end_writes_that_state_once(tmp_path, data_dir, capsys, monkeypatch):
+    saves = []
+    real = checkpoint.save
+    monkeypatch.setattr(checkpoint, "save", lambda model, path, metadata=None, **kw: (
+        saves.append(metadata["test_accuracy"]), real(model, path, metadata, **kw))[1])
+    code, out, err = run(capsys, "train", *TWO_STEPS, "--out", tmp_path / "r.npz", "--data-dir", data_dir)
+    assert code == 0, err
+    assert len(saves) == 2 and saves[0] is None and saves[1] is not None   # the epoch's end, then the scored run

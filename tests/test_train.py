@@ -426,7 +426,8 @@ def test_training_that_learns_gives_no_warning(fitted):
 
 
 @pytest.mark.parametrize("change", [dict(step=99), dict(epoch=7), dict(sums=[0]),
-                                    dict(generators={"loader": None})])
+                                    dict(generators={"loader": None}), dict(step=1, order=np.zeros(64, int)),
+                                    dict(step=1, order=np.r_[np.arange(63), 10**6])])
 def test_resuming_from_a_position_that_does_not_fit_is_one_sentence(mnist, change):
     mc.manual_seed(0)
     model = lenet()
