@@ -5,7 +5,7 @@ import html
 import numpy as np
 
 from ..optional import pip_install, require
-from .preprocess import preprocess_drawing
+from .preprocess import MNIST_SIZE, preprocess_drawing
 
 NO_MODEL_MESSAGE = "train or load a model first"
 EMPTY_MESSAGE = "draw a digit first"
@@ -180,5 +180,5 @@ class DrawingPad:
         for k, (label, bar, percent) in enumerate(self.bars):
             cls, p = top3[k] if k < len(top3) else ("", 0.0)
             label.value, bar.value, percent.value = cls, p, (f"{p:.0%}" if cls else "")
-        seen = np.zeros((28, 28)) if network_input is None else network_input[0]
+        seen = np.zeros((MNIST_SIZE, MNIST_SIZE)) if network_input is None else network_input[0]
         self.network_image.value = _png(seen, 5)

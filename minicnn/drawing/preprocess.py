@@ -124,8 +124,8 @@ def preprocess_drawing(image):
     28x28 with its centre of mass at ``MNIST_CENTER_OF_MASS``."""
     Image = require("PIL.Image", "preprocess_drawing", pip_install("viz"), "Pillow")
     ink = _ink_image(image)                               # (H, W), 1 = ink
-    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
+    inked = ink > INK_THRESHOLD                           # (H, W)
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     if rows.size == 0:
         return None
     crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]   # (h, w) bounding box
@@ -140,7 +140,7 @@ def preprocess_drawing(image):
     if small.max() <= 0:
         return None
     # Every MNIST digit reaches full ink; a thin stroke shrunk 10x would be a grey the network never saw.
-    small = np.clip(small / small.max(), 0.0, 1.0)
+    small = small / small.max()
 
     # An integer shift, as MNIST did (its centres spread 0.29 px around the mean, the deviation of a uniform
     # +-0.5 px rounding), so the ink is not blurred again; clamped so a lopsided digit stays in the field.
