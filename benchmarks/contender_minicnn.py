@@ -61,7 +61,9 @@ class Minicnn(Contender):
                     minicnn_git=git_describe(os.path.dirname(self.mc.__file__)),
                     numpy=np.__version__, blas=numpy_blas(), network=NETWORKS[self.network],
                     allocator=ALLOCATOR.get(self.allocator, self.allocator))
-        if self.mode == "dp":         # DataParallel's default: one chunk per usable core
+        if self.mode == "dp":
+            # DataParallel's default: one thread per usable core (MAX_THREADS at most), each running
+            # chunks of MIN_CHUNK to MAX_CHUNK samples (minicnn/parallel.py)
             parallel = importlib.import_module("minicnn.parallel")
             info.update(workers=parallel.usable_cores(), min_chunk=parallel.MIN_CHUNK,
                         max_chunk=getattr(parallel, "MAX_CHUNK", None))     # None: before MAX_CHUNK

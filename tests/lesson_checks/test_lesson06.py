@@ -11,6 +11,7 @@ import minicnn as mc
 from minicnn.layers.module import init_uniform
 from minicnn_lessons import lesson02, lesson03, lesson04, lesson05, lesson06
 from minicnn_lessons.lesson01 import im2col
+from test_lesson03 import gradient_with_the_wrong_sign   # the wrong nll_loss of lesson 03's checks, reused
 from test_lesson04 import col2im_assigning      # the wrong col2im of lesson 04's checks, reused
 
 
@@ -228,11 +229,6 @@ def nll_summed(log_probs, target):
     return loss * len(target), grad * len(target)
 
 
-def nll_wrong_sign(log_probs, target):
-    loss, grad = lesson03.nll_loss(log_probs, target)
-    return loss, -grad
-
-
 def nll_array(log_probs, target):
     loss, grad = lesson03.nll_loss(log_probs, target)
     return np.array(loss), grad
@@ -245,7 +241,7 @@ def nll_float64_gradient(log_probs, target):
 
 @pytest.mark.parametrize("wrong, says", [
     (nll_summed, "the sum over the batch instead of the mean"),
-    (nll_wrong_sign, "differs from minicnn.NLLLoss"),
+    (gradient_with_the_wrong_sign, "differs from minicnn.NLLLoss"),
     (nll_array, "return the loss as a Python float"),
     (nll_float64_gradient, "float64 for a batch of 3, 5 classes, float32"),
 ])
