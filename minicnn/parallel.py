@@ -47,6 +47,9 @@ class DataParallel(Module):
     def __repr__(self):
         return f"DataParallel(workers={self.workers}, module={self.module!r})"
 
+    def __deepcopy__(self, memo):        # the copy gets its own threads (a thread pool cannot be copied)
+        return DataParallel(copy.deepcopy(self.module, memo), self.workers)
+
     def split_depth(self):
         """How many leading layers run on chunks: those registered per_sample (exact types; a subclass may differ)."""
         for depth, layer in enumerate(self.module.layers):

@@ -1,4 +1,5 @@
 """DataParallel (minicnn/parallel.py): the plain model's numbers on every core, usable cores, clear errors."""
+import copy
 import subprocess
 import sys
 import threading
@@ -349,3 +350,14 @@ def test_importing_minicnn_starts_nothing():
             " if m in sys.modules), threading.active_count())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["[]", "1"], out
+
+
+@needs_threadpoolctl
+def test_a_data_parallel_that_has_run_can_be_deep_copied():
+    wrapped = mc.DataParallel(lenet(), 2)
+    x = np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32)
+    wrapped.backward(wrapped.forward(x))                     # its thread pool now exists
+    twin = copy.deepcopy(wrapped)
+    assert twin.workers == 2 and twin.module is not wrapped.module
+    np.testing.assert_array_equal(twin.module[0].weight.data, wrapped.module[0].weight.data)
+    np.testing.assert_allclose(twin.forward(x), wrapped.forward(x), rtol=1e-6)
